@@ -1,0 +1,157 @@
+"""Turn retrieved sources into an answer: streamed from an LLM, or extracted.
+
+`Retrieval` is everything the retrieval stage decided (cleaned query, sources,
+prompt). `AnswerStream` iterates the answer's text as it arrives and, once done,
+holds the final `Answer`. If the LLM fails half-way the stream raises `LLMError`,
+but `.answer` still carries the sources and the error, so the UI never loses them.
+
+Without an LLM, the extractive answer quotes the sentences of the top sources that
+best match the question (by embedding similarity), each with its citation.
+
+Left out: answer verification, multi-turn tool use.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .embeddings import Embedder
+from .errors import LLMError
+from .generation import LLM
+from .models import Answer, Mode, Source
+from .prompts import Prompt, cited_numbers
+
+NO_ANSWER_TEXT = (
+    "The documents do not seem to cover this: no passage was relevant enough to answer "
+    "from. Try rephrasing, lowering the relevance threshold, or adding documents."
+)
+EXTRACTIVE_LABEL = "Extractive answer (no LLM configured): the most relevant sentences, quoted."
+
+_SENTENCE_RE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The outcome of the retrieval stage for one question."""
+
+    question: str
+    query: str
+    prompt: Prompt
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return self.prompt.sources
+
+
+def split_sentences(text: str) -> list[str]:
+    out = []
+    # PDF text breaks lines mid-sentence: fold whitespace first, then cut at stops.
+    for m in _SENTENCE_RE.finditer(" ".join(text.split())):
+        s = m.group(0).strip()
+        if len(s) >= 20:  # fragments (headers, numbers) make poor quotes
+            out.append(s)
+    return out
+
+
+def extractive_answer(
+    query: str, sources: tuple[Source, ...], embedder: Embedder, *, max_sentences: int = 3
+) -> str:
+    """The best-matching sentences of the top sources, each cited, in source order."""
+    candidates: list[tuple[int, int, str]] = []  # (source n, position, sentence)
+    for s in sources[:4]:
+        for pos, sent in enumerate(split_sentences(s.chunk.text)[:40]):
+            candidates.append((s.n, pos, sent))
+    if not candidates:
+        return NO_ANSWER_TEXT
+    vecs = embedder.embed([query] + [c[2] for c in candidates])
+    scores = vecs[1:] @ vecs[0]
+    best = sorted(np.argsort(-scores)[:max_sentences].tolist(), key=lambda i: candidates[i][:2])
+    quotes = [f"> {candidates[i][2]} [{candidates[i][0]}]" for i in best]
+    return EXTRACTIVE_LABEL + "\n\n" + "\n>\n".join(quotes)
+
+
+class AnswerStream:
+    """Iterate text deltas; afterwards `.answer` holds the complete `Answer`."""
+
+    def __init__(
+        self,
+        retrieval: Retrieval,
+        *,
+        llm: LLM | None,
+        embedder: Embedder,
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> None:
+        self.retrieval = retrieval
+        self._llm = llm
+        self._embedder = embedder
+        self._model = model
+        self._temperature = temperature
+        self._parts: list[str] = []
+        self.answer: Answer | None = None
+        if not retrieval.sources:
+            self.mode: Mode = "no-answer"
+        elif llm is None:
+            self.mode = "extractive"
+        else:
+            self.mode = "llm"
+
+    def __iter__(self) -> Iterator[str]:
+        t0 = time.perf_counter()
+        error = ""
+        try:
+            if self.mode == "no-answer":
+                yield from self._emit(NO_ANSWER_TEXT)
+            elif self.mode == "extractive":
+                text = extractive_answer(
+                    self.retrieval.query, self.retrieval.sources, self._embedder
+                )
+                yield from self._emit(text)
+            else:
+                assert self._llm is not None
+                for delta in self._llm.stream(
+                    self.retrieval.prompt.messages,
+                    model=self._model,
+                    temperature=self._temperature,
+                ):
+                    yield from self._emit(delta)
+        except LLMError as e:
+            error = str(e)
+            raise
+        finally:
+            # Built even when the consumer stops early or generation fails, so the
+            # sources and the partial text survive.
+            self._finish(time.perf_counter() - t0, error)
+
+    def _emit(self, text: str) -> Iterator[str]:
+        self._parts.append(text)
+        yield text
+
+    def _finish(self, seconds: float, error: str) -> None:
+        r = self.retrieval
+        text = "".join(self._parts)
+        self.answer = Answer(
+            text=text,
+            mode=self.mode,
+            question=r.question,
+            query=r.query,
+            sources=r.sources,
+            cited=cited_numbers(text, len(r.sources)),
+            prompt_tokens=r.prompt.tokens if self.mode == "llm" else 0,
+            left_out=r.prompt.left_out,
+            timings={**r.timings, "generate": seconds},
+            error=error,
+        )
+
+    def run(self) -> Answer:
+        """Consume the whole stream and return the answer (raises LLMError on failure)."""
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer

@@ -1,0 +1,179 @@
+"""`python -m rag`: the engine from the command line (and for the benchmarks).
+
+Every user error prints one clear line to stderr and exits 1; no tracebacks. Output
+is plain text for people, or JSON with `--json` for other tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .engine import DocChat
+from .errors import RagError
+from .models import IngestResult
+from .settings import Settings
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _result_line(r: IngestResult) -> str:
+    if r.status == "indexed":
+        extra = f" (replaced {r.replaced[:12]})" if r.replaced else ""
+        warn = f"; {len(r.warnings)} warning(s): {r.warnings[0]}" if r.warnings else ""
+        size = f"{r.pages} page(s), {r.chunks} chunk(s), {r.seconds:.1f}s"
+        return f"indexed    {r.file}: {size}{extra}{warn}"
+    if r.status == "unchanged":
+        return f"unchanged  {r.file}: already indexed ({r.chunks} chunks)"
+    reason = r.reason.removeprefix(f"{r.file}: ")  # loaders name the file; don't say it twice
+    return f"rejected   {r.file}: {reason}"
+
+
+def cmd_ingest(app: DocChat, args: argparse.Namespace) -> int:
+    def show(r: IngestResult) -> None:
+        if not args.json:
+            print(_result_line(r), flush=True)
+
+    results = app.ingest_paths(
+        [Path(p) for p in args.paths],
+        collection=args.collection,
+        password=args.password,
+        on_result=show,
+    )
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    return 0
+
+
+def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
+    retrieval = app.retrieve(args.question, collection=args.collection, top_k=args.top_k)
+    stream = app.stream(retrieval)
+    if args.json:
+        try:
+            answer = stream.run()
+        except RagError:
+            answer = stream.answer
+            assert answer is not None
+            _print_json(answer.to_dict())
+            raise
+        _print_json(answer.to_dict())
+        return 0
+    for delta in stream:
+        print(delta, end="", flush=True)
+    print()
+    answer = stream.answer
+    assert answer is not None
+    print(f"\n[mode: {answer.mode}; query: {answer.query!r}]")
+    for s in answer.sources:
+        c = s.chunk
+        where = ", ".join(p for p in (c.location, c.section) if p)
+        print(f"[{s.n}] {c.file}" + (f" ({where})" if where else "") + f"  score {s.hit.score:.3f}")
+    return 0
+
+
+def cmd_search(app: DocChat, args: argparse.Namespace) -> int:
+    from .models import Source
+
+    query, hits = app.search(args.query, collection=args.collection, top_k=args.top_k)
+    sources = [Source(n=i, hit=h) for i, h in enumerate(hits, start=1)]
+    if args.json:
+        _print_json([s.to_dict() for s in sources])
+        return 0
+    print(f"query: {query!r}")
+    for s in sources:
+        c = s.chunk
+        print(f"[{s.n}] {s.hit.score:.3f} {c.file} {c.location} {c.section}".rstrip())
+        print("    " + " ".join(c.text.split())[:200])
+    return 0
+
+
+def cmd_docs(app: DocChat, args: argparse.Namespace) -> int:
+    docs = app.documents(args.collection)
+    if args.json:
+        _print_json([d.to_dict() for d in docs])
+        return 0
+    if not docs:
+        print("(no documents)")
+    for d in docs:
+        print(f"{d.doc_id[:12]}  {d.name}  {d.kind}  {d.pages} page(s)  {d.chunks} chunk(s)")
+    return 0
+
+
+def cmd_delete(app: DocChat, args: argparse.Namespace) -> int:
+    info = app.delete_document(args.doc, collection=args.collection)
+    print(f"deleted {info.name} ({info.chunks} chunks)")
+    return 0
+
+
+def cmd_collections(app: DocChat, args: argparse.Namespace) -> int:
+    cols = app.collections()
+    if args.json:
+        _print_json([c.to_dict() for c in cols])
+        return 0
+    if not cols:
+        print("(no collections)")
+    for c in cols:
+        print(f"{c.name}  {c.documents} document(s)  {c.chunks} chunk(s)  model {c.model}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag", description="DocChat engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(
+        name: str, fn: Callable[[DocChat, argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("--collection", default=None, help="collection name (default: default)")
+        sp.add_argument("--json", action="store_true", help="print JSON")
+        return sp
+
+    sp = add("ingest", cmd_ingest, "add files or folders to a collection")
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("--password", default=None, help="password for encrypted PDFs")
+    sp = add("ask", cmd_ask, "answer a question from the documents")
+    sp.add_argument("question")
+    sp.add_argument("--top-k", type=int, default=None)
+    sp = add("search", cmd_search, "show the chunks a query retrieves")
+    sp.add_argument("query")
+    sp.add_argument("--top-k", type=int, default=None)
+    add("docs", cmd_docs, "list the documents of a collection")
+    sp = add("delete", cmd_delete, "delete a document (id, id prefix or name)")
+    sp.add_argument("doc")
+    add("collections", cmd_collections, "list collections")
+    return p
+
+
+EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {}  # e.g. eval, finetune-data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Readers of broken PDFs log every repair they make; the result line says what matters.
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        try:
+            return EXTRA_COMMANDS[argv[0]](argv[1:])
+        except RagError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        app = DocChat(settings)
+        return int(args.fn(app, args))
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

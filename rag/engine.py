@@ -1,0 +1,298 @@
+"""`DocChat`: the one object the CLI, the pages and the benchmarks talk to.
+
+It owns the settings, the store, the embedder (loaded on first use, so a page can
+render before the model is in memory) and the LLM client (None in extractive
+mode), and wires the modules together. It holds no state of its own beyond that,
+so one instance can serve many threads (Streamlit sessions); writes to a
+collection are serialized by a per-collection lock.
+
+Left out: per-user permissions; every user of one instance sees every collection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from .answering import AnswerStream, Retrieval
+from .embeddings import Embedder, load_embedder
+from .errors import RagError
+from .generation import LLM
+from .ingest import IngestProgress, ingest_bytes
+from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult
+from .prompts import Message, standalone_question_messages
+from .query import clean_query
+from .retrieval import retrieve, search
+from .settings import Settings
+from .splitting import check_sizes
+from .store import Store
+
+_UNSET = object()
+
+
+class DocChat:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        llm: LLM | object | None = _UNSET,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self.store = store if store is not None else Store(settings)
+        self.llm: LLM | None = LLM.from_settings(settings) if llm is _UNSET else llm  # type: ignore[assignment]
+        self._write_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- resources ----------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(
+                    self.settings.embedding_model, batch_size=self.settings.embedding_batch_size
+                )
+            return self._embedder
+
+    @property
+    def embedder_loaded(self) -> bool:
+        return self._embedder is not None
+
+    def _write_lock(self, collection: str) -> threading.Lock:
+        with self._guard:
+            return self._write_locks.setdefault(collection, threading.Lock())
+
+    # -- collections ---------------------------------------------------------------
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.store.list_collections()
+
+    def collection(self, name: str | None = None) -> CollectionInfo:
+        return self.store.collection_info(name or self.settings.collection)
+
+    def create_collection(
+        self,
+        name: str,
+        *,
+        chunk_tokens: int | None = None,
+        chunk_overlap: int | None = None,
+    ) -> CollectionInfo:
+        size = chunk_tokens if chunk_tokens is not None else self.settings.chunk_tokens
+        overlap = chunk_overlap if chunk_overlap is not None else self.settings.chunk_overlap
+        check_sizes(size, overlap, self.embedder.max_tokens)
+        return self.store.create_collection(
+            name,
+            model=self.embedder.name,
+            dimension=self.embedder.dimension,
+            chunk_tokens=size,
+            chunk_overlap=overlap,
+        )
+
+    def ensure_collection(self, name: str | None = None) -> CollectionInfo:
+        name = name or self.settings.collection
+        with self._write_lock(f"create:{name}"):
+            if self.store.has_collection(name):
+                return self.store.collection_info(name)
+            return self.create_collection(name)
+
+    def rename_collection(self, old: str, new: str) -> None:
+        self.store.rename_collection(old, new)
+
+    def delete_collection(self, name: str) -> None:
+        with self._write_lock(name):
+            self.store.delete_collection(name)
+
+    # -- documents ---------------------------------------------------------------------
+
+    def ingest(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        collection: str | None = None,
+        password: str | None = None,
+        progress: IngestProgress | None = None,
+    ) -> IngestResult:
+        """Add one file; bad input comes back as a `rejected` result, never raises."""
+        info = self.ensure_collection(collection)
+        with self._write_lock(info.name):
+            return ingest_bytes(
+                name,
+                data,
+                store=self.store,
+                embedder=self.embedder,
+                collection=info,
+                settings=self.settings,
+                password=password,
+                progress=progress,
+            )
+
+    def ingest_paths(
+        self,
+        paths: Iterable[Path],
+        *,
+        collection: str | None = None,
+        password: str | None = None,
+        on_result: Callable[[IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        """Files, and the files inside folders (recursively, sorted), one result each."""
+        results = []
+        for path in expand_paths(paths):
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                result = IngestResult(file=path.name, status="rejected", reason=f"cannot read: {e}")
+            else:
+                result = self.ingest(path.name, data, collection=collection, password=password)
+            results.append(result)
+            if on_result:
+                on_result(result)
+        return results
+
+    def documents(self, collection: str | None = None) -> list[DocumentInfo]:
+        return self.store.documents(collection or self.settings.collection)
+
+    def delete_document(self, doc: str, *, collection: str | None = None) -> DocumentInfo:
+        name = collection or self.settings.collection
+        with self._write_lock(name):
+            return self.store.delete_document(name, doc)
+
+    def chunks(self, doc: str, *, collection: str | None = None) -> list[Chunk]:
+        name = collection or self.settings.collection
+        info = self.store.document(name, doc)
+        return self.store.chunks_of(name, info.doc_id)
+
+    def original(self, doc: str, *, collection: str | None = None) -> tuple[DocumentInfo, bytes]:
+        info = self.store.document(collection or self.settings.collection, doc)
+        return info, self.store.original(info.doc_id)
+
+    def reindex(
+        self,
+        *,
+        collection: str | None = None,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[IngestResult]:
+        """Rebuild a collection with new chunk settings (or the current embedding model).
+
+        The new index is built under a temporary name from the stored originals, then
+        swapped in: until the swap, the old one keeps answering.
+        """
+        name = collection or self.settings.collection
+        check_sizes(chunk_tokens, chunk_overlap, self.embedder.max_tokens)
+        docs = self.documents(name)
+        tmp = f"{name} (re-indexing)"
+        if self.store.has_collection(tmp):
+            self.store.delete_collection(tmp)
+        self.create_collection(tmp, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+        results = []
+        for i, d in enumerate(docs):
+            if progress:
+                progress(d.name, i, len(docs))
+            data = self.store.original(d.doc_id)
+            results.append(self.ingest(d.name, data, collection=tmp))
+        with self._write_lock(name):
+            self.store.delete_collection(name)
+            self.store.rename_collection(tmp, name)
+        return results
+
+    # -- retrieval and answers ----------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        collection: str | None = None,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        doc_ids: Sequence[str] | None = None,
+    ) -> tuple[str, list[Hit]]:
+        """(cleaned query, hits)."""
+        cleaned = clean_query(query)
+        hits = search(
+            cleaned,
+            store=self.store,
+            embedder=self.embedder,
+            collection=self.collection(collection),
+            top_k=top_k or self.settings.top_k,
+            min_score=self.settings.min_score if min_score is None else min_score,
+            doc_ids=doc_ids,
+        )
+        return cleaned, hits
+
+    def standalone_question(self, question: str, history: Sequence[Message]) -> str:
+        """A follow-up rewritten to stand alone (needs an LLM; otherwise unchanged)."""
+        if self.llm is None or not history:
+            return question
+        try:
+            rewritten = self.llm.complete(
+                standalone_question_messages(question, history), max_tokens=120, temperature=0.0
+            ).text.strip()
+        except RagError:
+            return question  # retrieval with the raw follow-up still works
+        return rewritten or question
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        history: Sequence[Message] = (),
+        top_k: int | None = None,
+        min_score: float | None = None,
+        doc_ids: Sequence[str] | None = None,
+    ) -> Retrieval:
+        question = question.strip()
+        if not question:
+            raise RagError("Please type a question.")
+        search_text = self.standalone_question(question, history)
+        return retrieve(
+            question,
+            store=self.store,
+            embedder=self.embedder,
+            collection=self.collection(collection),
+            top_k=top_k or self.settings.top_k,
+            min_score=self.settings.min_score if min_score is None else min_score,
+            budget=self.settings.context_tokens,
+            history=history,
+            doc_ids=doc_ids,
+            search_text=search_text,
+        )
+
+    def stream(
+        self,
+        retrieval: Retrieval,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        llm: LLM | object | None = _UNSET,
+    ) -> AnswerStream:
+        return AnswerStream(
+            retrieval,
+            llm=self.llm if llm is _UNSET else llm,  # type: ignore[arg-type]
+            embedder=self.embedder,
+            model=model,
+            temperature=self.settings.temperature if temperature is None else temperature,
+        )
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """Retrieve and answer in one call (raises LLMError if generation fails)."""
+        return self.stream(self.retrieve(question, **kwargs)).run()  # type: ignore[arg-type]
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(
+                sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
+            )
+        else:
+            out.append(p)
+    return out

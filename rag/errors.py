@@ -1,0 +1,64 @@
+"""One error family for everything a user can cause or fix.
+
+Every `RagError` message is written for a person: it is safe to show in the UI or
+print on the command line as it is. Anything that is not a `RagError` is a bug.
+The subclasses exist so callers and tests can tell cases apart; they add no state.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: the message is safe to show a user."""
+
+
+class UnsupportedFileError(RagError):
+    """The file is of a type DocChat does not read (binary, unknown extension)."""
+
+
+class ExtractionError(RagError):
+    """The file claims a supported type but cannot be read (broken, truncated, hostile)."""
+
+
+class PasswordRequiredError(RagError):
+    """An encrypted PDF was given without a password."""
+
+
+class WrongPasswordError(RagError):
+    """An encrypted PDF was given a password that does not open it."""
+
+
+class NoTextError(RagError):
+    """The document has no extractable text at all (scanned pages, empty file)."""
+
+
+class LimitExceededError(RagError):
+    """A configured upload limit (size, pages, chunks, time) was exceeded."""
+
+
+class ReindexNeededError(RagError):
+    """The collection was built with another embedding model or splitter."""
+
+
+class CollectionNotFoundError(RagError):
+    """No collection has that name."""
+
+
+class CollectionExistsError(RagError):
+    """A collection with that name already exists."""
+
+
+class DocumentNotFoundError(RagError):
+    """No document in the collection matches."""
+
+
+class StoreUnavailableError(RagError):
+    """The Chroma store cannot be reached or opened (server down, data dir locked)."""
+
+
+class LLMError(RagError):
+    """The language model call failed; the message says why in plain words."""
+
+
+class ConfigError(RagError):
+    """A setting has a value DocChat cannot use."""

@@ -1,0 +1,237 @@
+"""The plain, frozen values that flow through DocChat.
+
+Loaders produce a `LoadedDocument`; the splitter turns it into `Chunk`s; the store
+returns `Hit`s; retrieval numbers them as `Source`s; generation ends in an `Answer`.
+No third-party object (Chroma result, OpenAI event) ever leaves the module that
+wraps it: they are converted into these types there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["llm", "extractive", "no-answer"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A stretch of a document that no chunk should cross: a page, a section, a function.
+
+    `start`/`end` are character offsets into the text the block lives in:
+    `LoadedDocument.texts[page - 1]` for paged documents, `texts[0]` otherwise.
+    """
+
+    start: int
+    end: int
+    page: int | None = None  # 1-based, paged documents (PDF) only
+    section: str = ""
+    line_start: int | None = None  # 1-based, inclusive; source code only
+    line_end: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """What a loader extracted from one file, before splitting."""
+
+    doc_id: str  # sha256 hex of the file's bytes
+    name: str  # the file name as the user gave it (never used as a path)
+    kind: str  # pdf, text, markdown, html, docx, code
+    texts: tuple[str, ...]  # one per page for PDFs, one for everything else
+    blocks: tuple[Block, ...]
+    title: str = ""
+    warnings: tuple[str, ...] = ()  # e.g. "page 3: no extractable text (scanned?)"
+
+    @property
+    def pages(self) -> int:
+        return len(self.texts) if self.kind == "pdf" else 1
+
+    def text_of(self, block: Block) -> str:
+        return self.texts[(block.page or 1) - 1][block.start : block.end]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document that is embedded and retrieved as one unit.
+
+    `text` is exactly `texts[page-1][start:end]` of the loaded document (or
+    `texts[0][start:end]` for unpaged documents).
+    """
+
+    doc_id: str
+    file: str
+    index: int
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+    section: str = ""
+    line_start: int | None = None
+    line_end: int | None = None
+    tokens: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc_id}:{self.index}"
+
+    @property
+    def location(self) -> str:
+        """Where the chunk is, for people: 'page 3', 'lines 10-24' or ''."""
+        if self.page is not None:
+            return f"page {self.page}"
+        if self.line_start is not None:
+            return f"lines {self.line_start}-{self.line_end}"
+        return ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by a search, with its relevance score (higher is better)."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A hit as shown to the model and the user: numbered from 1."""
+
+    n: int
+    hit: Hit
+
+    @property
+    def chunk(self) -> Chunk:
+        return self.hit.chunk
+
+    def to_dict(self) -> dict[str, object]:
+        c = self.chunk
+        return {
+            "n": self.n,
+            "doc_id": c.doc_id,
+            "file": c.file,
+            "page": c.page,
+            "section": c.section,
+            "start": c.start,
+            "end": c.end,
+            "line_start": c.line_start,
+            "line_end": c.line_end,
+            "score": round(self.hit.score, 4),
+            "text": c.text,
+        }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document as listed in a collection."""
+
+    doc_id: str
+    name: str
+    kind: str
+    pages: int
+    chunks: int
+    size: int  # bytes of the original file
+    added: float  # unix time
+    status: str = "ready"  # ready | pending
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "doc_id": self.doc_id,
+            "name": self.name,
+            "kind": self.kind,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "size": self.size,
+            "added": self.added,
+            "status": self.status,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A named library of documents and the settings its index was built with."""
+
+    name: str
+    model: str
+    dimension: int
+    chunk_tokens: int
+    chunk_overlap: int
+    documents: int
+    chunks: int
+    created: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "dimension": self.dimension,
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.chunk_overlap,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "created": self.created,
+        }
+
+
+IngestStatus = Literal["indexed", "unchanged", "rejected"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The outcome of adding one file to a collection."""
+
+    file: str
+    status: IngestStatus
+    doc_id: str = ""
+    pages: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    reason: str = ""  # why it was rejected
+    replaced: str = ""  # doc_id of the older version this one replaced
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "doc_id": self.doc_id,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "reason": self.reason,
+            "replaced": self.replaced,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of one question: the text, how it was made, and where it came from."""
+
+    text: str
+    mode: Mode
+    question: str
+    query: str  # the cleaned question that was embedded
+    sources: tuple[Source, ...]
+    cited: tuple[int, ...]  # source numbers the text cites, in order of first use
+    prompt_tokens: int = 0
+    left_out: tuple[int, ...] = ()  # hit ranks (1-based) dropped to fit the budget
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # set when generation failed after retrieval succeeded
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "answer": self.text,
+            "mode": self.mode,
+            "question": self.question,
+            "query": self.query,
+            "sources": [s.to_dict() for s in self.sources],
+            "cited": list(self.cited),
+            "prompt_tokens": self.prompt_tokens,
+            "left_out": list(self.left_out),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "error": self.error,
+        }

@@ -1,0 +1,62 @@
+"""Clean a question before it is embedded: drop filler and stop words, keep meaning.
+
+"Hey, could you please tell me what the incubation period of COVID-19 is?" becomes
+"incubation period COVID-19". Negations (not, no, never, without, ...) and every word
+that is not on the lists below are kept: domain words are never dropped. Question
+words that change the intent (why, how, when, where, who, which) are kept too.
+
+If cleaning would leave nothing (a question made only of common words), the
+original question is used as is.
+
+Left out: spelling correction, stemming, query expansion, languages other than English.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Phrases people put around a question that carry no information for search.
+_FILLER_PHRASES = [
+    r"\b(?:hi|hello|hey)(?: there)?\b",
+    r"\bthanks?(?: you)?(?: in advance)?\b",
+    r"\bcould you(?: please)?\b",
+    r"\bcan you(?: please)?\b",
+    r"\bwould you(?: please)?\b",
+    r"\bplease\b",
+    r"\b(?:i (?:want|would like|wanna|need) to know|i(?:'m| am) wondering|i wonder)\b",
+    r"\btell me\b",
+    r"\b(?:do|does) (?:anyone|anybody) know\b",
+    r"\bin (?:the|this|these) (?:document|documents|docs|paper|papers|file|files|text)\b",
+    r"\baccording to (?:the|this|these) (?:document|documents|docs|paper|papers|text)\b",
+    r"\bkind of\b",
+    r"\bsort of\b",
+    r"\bbasically\b",
+    r"\bactually\b",
+]
+_FILLER_RE = re.compile("|".join(_FILLER_PHRASES), re.IGNORECASE)
+
+# Common English function words. Negations and intent-bearing question words are
+# deliberately absent: "not", "no", "nor", "never", "without", "how", "why", ...
+STOP_WORDS = frozenset(
+    """
+    a about above after again all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his i if in
+    into is it its itself just me more most my myself of off on once only or other our
+    ours ourselves out over own same she should so some such than that the their theirs
+    them themselves then there these they this those through to too under until up very
+    was we were what whats what's which while whom will with would you your yours
+    yourself yourselves let lets let's ok okay um uh like really maybe know tell explain
+    describe give show find mean means
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
+_TOKEN_RE = re.compile(r"[\w][\w\-'.]*[\w]|[\w]", re.UNICODE)
+
+
+def clean_query(question: str) -> str:
+    """The words of `question` worth embedding, in their original order and case."""
+    text = _FILLER_RE.sub(" ", question)
+    words = [w for w in _TOKEN_RE.findall(text) if w.lower() not in STOP_WORDS]
+    cleaned = " ".join(words).strip()
+    return cleaned if cleaned else question.strip()

@@ -1,0 +1,136 @@
+"""One `Settings` object, read from the environment and `.streamlit/secrets.toml`.
+
+The environment wins over the secrets file, which wins over the defaults. Tests
+build `Settings(...)` directly. Left out on purpose: per-user settings (those live
+in the UI's session) and any file format other than TOML.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy, see embeddings.py
+DEFAULT_COLLECTION = "default"
+
+# Environment variable for each field (the names users see in the README).
+ENV_NAMES: dict[str, str] = {
+    "data_dir": "DOCCHAT_DATA_DIR",
+    "chroma_host": "DOCCHAT_CHROMA_HOST",
+    "chroma_port": "DOCCHAT_CHROMA_PORT",
+    "chroma_ssl": "DOCCHAT_CHROMA_SSL",
+    "embedding_model": "DOCCHAT_EMBEDDING_MODEL",
+    "embedding_batch_size": "DOCCHAT_EMBEDDING_BATCH_SIZE",
+    "embedding_backend": "DOCCHAT_EMBEDDING_BACKEND",
+    "openai_api_key": "OPENAI_API_KEY",
+    "openai_base_url": "OPENAI_BASE_URL",
+    "chat_model": "DOCCHAT_CHAT_MODEL",
+    "temperature": "DOCCHAT_TEMPERATURE",
+    "llm_timeout": "DOCCHAT_LLM_TIMEOUT",
+    "llm_max_retries": "DOCCHAT_LLM_MAX_RETRIES",
+    "collection": "DOCCHAT_COLLECTION",
+    "chunk_tokens": "DOCCHAT_CHUNK_TOKENS",
+    "chunk_overlap": "DOCCHAT_CHUNK_OVERLAP",
+    "top_k": "DOCCHAT_TOP_K",
+    "min_score": "DOCCHAT_MIN_SCORE",
+    "context_tokens": "DOCCHAT_CONTEXT_TOKENS",
+    "hybrid": "DOCCHAT_HYBRID",
+    "dense_weight": "DOCCHAT_DENSE_WEIGHT",
+    "max_file_mb": "DOCCHAT_MAX_FILE_MB",
+    "max_pages": "DOCCHAT_MAX_PAGES",
+    "max_chunks": "DOCCHAT_MAX_CHUNKS",
+    "extract_timeout": "DOCCHAT_EXTRACT_TIMEOUT",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults DocChat ships."""
+
+    data_dir: Path = Path("data")
+    chroma_host: str = ""  # set to use a Chroma server instead of the embedded store
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    embedding_model: str = DEFAULT_MODEL  # a sentence-transformers name or a local path
+    embedding_batch_size: int = 32
+    embedding_backend: str = "torch"  # torch | onnx-int8 (see embeddings.py)
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    chat_model: str = "gpt-4o-mini"
+    temperature: float = 0.1
+    llm_timeout: float = 60.0  # seconds before a request (or first token) is given up
+    llm_max_retries: int = 1
+    collection: str = DEFAULT_COLLECTION
+    chunk_tokens: int = 200  # must fit the model's max sequence length (256 for MiniLM)
+    chunk_overlap: int = 40
+    top_k: int = 5
+    min_score: float = 0.2  # cosine similarity below which a hit is dropped
+    context_tokens: int = 3000  # budget for the prompt's sources + history + question
+    hybrid: bool = True  # dense + BM25 fusion (see retrieval.py)
+    dense_weight: float = 0.5
+    max_file_mb: float = 50.0
+    max_pages: int = 2000
+    max_chunks: int = 20000
+    extract_timeout: float = 120.0  # seconds one file's extraction may take
+
+    @property
+    def llm_configured(self) -> bool:
+        """An LLM is used when a key or an OpenAI-compatible base URL is set."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def server_mode(self) -> bool:
+        return bool(self.chroma_host)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        secrets_path: Path | None = Path(".streamlit/secrets.toml"),
+    ) -> Settings:
+        """Read settings: environment first, then the secrets file, then defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        if secrets_path is not None and secrets_path.is_file():
+            try:
+                secrets = tomllib.loads(secrets_path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise ConfigError(f"Cannot read {secrets_path}: {e}") from None
+            for key, value in secrets.items():
+                if not isinstance(value, dict):
+                    values[key.upper()] = str(value)
+        values.update({k: v for k, v in env.items() if k in ENV_NAMES.values()})
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            raw = values.get(ENV_NAMES[f.name])
+            if raw is None or raw == "":
+                continue
+            kwargs[f.name] = _parse(f.name, raw, type(getattr(cls(), f.name)))
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            if raw.strip().lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.strip().lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if issubclass(kind, Path):
+            return Path(raw).expanduser()
+        return raw
+    except ValueError:
+        raise ConfigError(f"{ENV_NAMES[name]}={raw!r} is not a valid {kind.__name__}") from None

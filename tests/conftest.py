@@ -1,0 +1,50 @@
+"""Shared fixtures: settings in a temp dir, a DocChat on the fake embedder, data paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from rag import DocChat, Settings
+from tests.fakes import HashEmbedder
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SAMPLES = SHARED / "pdfs" / "sample-files"
+BROKEN = SHARED / "pdfs" / "broken"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def need_shared() -> None:
+    """Shared data is part of the CI checkout; outside it a test may skip."""
+    if not SHARED.is_dir():
+        if IN_CI:
+            pytest.fail(f"shared data missing at {SHARED}")
+        pytest.skip("../shared/data is not here")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", min_score=0.0)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[DocChat]:
+    yield DocChat(settings, embedder=HashEmbedder(), llm=None)
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    from rag import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+from tests.fake_openai import openai_server  # noqa: E402,F401 - a fixture for every test file

@@ -1,0 +1,538 @@
+"""A small OpenAI-compatible HTTP server for tests and manual checks.
+
+It is a real server (stdlib `ThreadingHTTPServer` on 127.0.0.1, in a daemon thread),
+so the `openai` client is exercised end to end: HTTP/1.1 keep-alive, chunked
+Server-Sent Events, retries, timeouts and broken connections.
+
+Endpoints (see `FakeOpenAIServer.routes`; add more there, e.g. `/v1/files`):
+
+- `POST /v1/chat/completions`, streaming (SSE chunks, a `usage` chunk when
+  `stream_options.include_usage` is set, then `data: [DONE]`) and not streaming.
+- `GET /v1/models`.
+
+Test knobs, all plain attributes:
+
+- `reply`: None for the deterministic default ("According to the documents [1], "
+  plus an echo of the last user message), a string, or `callable(request_json) -> str`.
+- `api_key`: the accepted bearer token ("test-key"); None accepts any or none.
+- `models`: the known model ids; any other model gets 404 `model_not_found`.
+- `fail_next(kind, count=1)`: the next `count` requests fail as `kind`
+  (see `FAULTS`); `delay` is the wait of "slow_first_token".
+- `requests`: the JSON bodies received, in order; `headers`: their headers.
+- `ignore_stream_options` / `reject_stream_options`: behave like servers that do
+  not send usage when streaming / refuse the parameter with a 400.
+- `token_delay`: seconds between streamed chunks (nice when watching a UI).
+
+Use the `openai_server` pytest fixture, or run it on its own:
+
+    python tests/fake_openai.py --port 8765          # accepts any key
+    OPENAI_BASE_URL=http://127.0.0.1:8765/v1 streamlit run app.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+# What `fail_next` accepts, and what the next request then gets.
+FAULTS: dict[str, str] = {
+    "rate_limit": "429 rate_limit_exceeded with `retry-after: 1`",
+    "server_error": "500 server_error",
+    "model_not_found": "404 model_not_found",
+    "bad_request": "400 whose message echoes the caller's bearer token (tests redaction)",
+    "slow_first_token": "waits `delay` seconds before the first byte, then answers normally",
+    "cut_stream": "sends a few chunks (or half the body) and drops the connection, no [DONE]",
+    "short_stream": "ends the body cleanly after a few chunks: no finish_reason, no [DONE]",
+    "stream_error": "sends a few chunks, then an SSE `error` event (as vLLM/llama.cpp do)",
+}
+
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "llama3", "fake-model")
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Exchange:
+    """One request as a route sees it."""
+
+    method: str
+    path: str
+    headers: Message
+    body: Json | None
+    fault: str | None = None  # the fault this request drew, if a route must act on it
+    query: str = ""
+
+
+# A route answers one request through the handler's `send_*` helpers.
+Route = Callable[[Exchange, "_Handler"], None]
+
+
+@dataclass
+class FakeOpenAIServer:
+    """An OpenAI-compatible server with fault injection; see the module docstring."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port, read `port` / `base_url` after `start()`
+    api_key: str | None = "test-key"
+    reply: str | Callable[[Json], str] | None = None
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    delay: float = 3.0
+    token_delay: float = 0.0
+    ignore_stream_options: bool = False
+    reject_stream_options: bool = False
+    verbose: bool = False
+    requests: list[Json] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: deque[str] = deque()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._completion_ids = 0
+        self.routes.setdefault(("POST", "/v1/chat/completions"), self._chat_completions)
+        self.routes.setdefault(("GET", "/v1/models"), self._list_models)
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        """Listen and serve in a daemon thread; returns self."""
+        self._stopping.clear()
+        self._httpd = _HTTPServer((self.host, self.port), _Handler, fake=self)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},  # how long `stop()` may wait for the loop
+            name=f"fake-openai-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open connections (also wakes sleeping handlers)."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd.drop_connections()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ---- test knobs --------------------------------------------------------
+
+    def fail_next(self, kind: str, count: int = 1) -> None:
+        """Make the next `count` requests (after authentication) fail as `kind`."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.extend([kind] * count)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self) -> str | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def _record(self, exchange: Exchange) -> None:
+        with self._lock:
+            self.headers.append({k.lower(): v for k, v in exchange.headers.items()})
+            if exchange.body is not None:
+                self.requests.append(exchange.body)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but return at once when the server stops."""
+        self._stopping.wait(seconds)
+
+    # ---- routes ------------------------------------------------------------
+
+    def _list_models(self, ex: Exchange, out: _Handler) -> None:
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
+        out.send_json(200, {"object": "list", "data": data}, cut=ex.fault == "cut_stream")
+
+    def _chat_completions(self, ex: Exchange, out: _Handler) -> None:
+        body = ex.body or {}
+        model = str(body.get("model", ""))
+        if model not in self.models:
+            out.send_model_not_found(model)
+            return
+        if not isinstance(body.get("messages"), list):
+            out.send_error_json(400, "'messages' is required.", "invalid_request_error", None)
+            return
+        if self.reject_stream_options and "stream_options" in body:
+            message = "Unrecognized request argument supplied: stream_options"
+            out.send_error_json(400, message, "invalid_request_error", None)
+            return
+        text = self.reply(body) if callable(self.reply) else self.reply
+        pieces = _pieces(text if text is not None else _default_reply(body))
+        finish_reason = "stop"
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if isinstance(limit, int) and 0 < limit < len(pieces):
+            pieces, finish_reason = pieces[:limit], "length"
+        usage = {
+            "prompt_tokens": _count_prompt_tokens(body["messages"]),
+            "completion_tokens": len(pieces),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        with self._lock:
+            self._completion_ids += 1
+            completion_id = f"chatcmpl-fake{self._completion_ids}"
+        head = {"id": completion_id, "created": int(time.time()), "model": model}
+        if body.get("stream"):
+            self._stream_chat(ex, out, head, pieces, finish_reason, usage)
+            return
+        payload = {
+            **head,
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(pieces)},
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": usage,
+        }
+        out.send_json(200, payload, cut=ex.fault == "cut_stream")
+
+    def _stream_chat(
+        self,
+        ex: Exchange,
+        out: _Handler,
+        head: Json,
+        pieces: list[str],
+        finish_reason: str,
+        usage: Json,
+    ) -> None:
+        body = ex.body or {}
+        options = body.get("stream_options") or {}
+        with_usage = bool(options.get("include_usage")) and not self.ignore_stream_options
+
+        def chunk(delta: Json, finish: str | None = None) -> Json:
+            data = {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if with_usage:
+                data["usage"] = None  # as OpenAI does on every chunk but the last
+            return data
+
+        events: list[Json] = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": piece}) for piece in pieces]
+        out.start_sse()
+        if ex.fault in ("cut_stream", "short_stream", "stream_error"):
+            for event in events[:3]:
+                out.send_event(event)
+            if ex.fault == "cut_stream":
+                out.abort()  # no terminating chunk: the client sees a broken body
+                return
+            if ex.fault == "stream_error":
+                error = {"message": "The model crashed while generating.", "type": "server_error"}
+                out.send_event({"error": error})
+            out.end_sse()  # a clean end of the body, but no finish_reason and no [DONE]
+            return
+        for event in events:
+            out.send_event(event)
+            if self.token_delay:
+                self.wait(self.token_delay)
+        out.send_event(chunk({}, finish_reason))
+        if with_usage:
+            out.send_event(
+                {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            )
+        out.send_event("[DONE]")
+        out.end_sse()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], handler: type, *, fake: FakeOpenAIServer) -> None:
+        self.fake = fake
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close kept-alive connections so their handler threads end now."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout, cut stream) is routine here, not a failure.
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, like real servers
+    timeout = 30  # idle keep-alive connections are closed after this
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.fake.verbose:
+            super().log_message(format, *args)
+
+    # ---- dispatch ----------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        fake = self.server.fake
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        try:
+            body = self._read_json()
+        except ValueError:
+            self.send_error_json(
+                400, "The request body is not valid JSON.", "invalid_request_error", None
+            )
+            return
+        route = fake.routes.get((method, path))
+        if route is None:
+            known = any(p == path for _, p in fake.routes)
+            status = 405 if known else 404
+            message = f"Invalid URL ({method} {url.path})"
+            self.send_error_json(status, message, "invalid_request_error", None)
+            return
+        exchange = Exchange(method, path, self.headers, body, query=url.query)
+        fake._record(exchange)
+        token = self._bearer_token()
+        if fake.api_key is not None and token != fake.api_key:
+            # Like some compatible servers, echo the key back: a client must never
+            # pass this text on to its users verbatim.
+            message = f"Incorrect API key provided: {token or '(none)'}."
+            self.send_error_json(401, message, "invalid_request_error", "invalid_api_key")
+            return
+        exchange.fault = fake._take_fault()
+        try:
+            if self._answer_fault(exchange):
+                return
+            route(exchange, self)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away; nothing to answer
+
+    def _answer_fault(self, ex: Exchange) -> bool:
+        """Answer the request as its fault says; False when the route must still run."""
+        fault = ex.fault
+        if fault == "slow_first_token":
+            self.server.fake.wait(self.server.fake.delay)
+            return False
+        if fault == "rate_limit":
+            message = "Rate limit reached for requests. Please try again in 1s."
+            self.send_error_json(
+                429, message, "requests", "rate_limit_exceeded", headers={"retry-after": "1"}
+            )
+            return True
+        if fault == "server_error":
+            message = "The server had an error while processing your request."
+            self.send_error_json(500, message, "server_error", None)
+            return True
+        if fault == "model_not_found":
+            self.send_model_not_found(str((ex.body or {}).get("model", "")))
+            return True
+        if fault == "bad_request":
+            message = f"Invalid request from Authorization: Bearer {self._bearer_token()}"
+            self.send_error_json(400, message, "invalid_request_error", None)
+            return True
+        return False
+
+    def _read_json(self) -> Json | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0:
+            return None
+        data = json.loads(self.rfile.read(length) or b"null")
+        if data is not None and not isinstance(data, dict):
+            raise ValueError("not an object")
+        return data
+
+    def _bearer_token(self) -> str:
+        header = self.headers.get("Authorization", "")
+        return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+    # ---- response helpers (for routes) -------------------------------------
+
+    def send_json(
+        self, status: int, payload: Any, *, headers: dict[str, str] | None = None, cut: bool = False
+    ) -> None:
+        """Send a JSON body; `cut` sends half of it and drops the connection."""
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if cut:
+            self.wfile.write(data[: len(data) // 2])
+            self.abort()
+            return
+        self.wfile.write(data)
+
+    def send_error_json(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str | None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """An OpenAI-style error body."""
+        error = {"message": message, "type": type_, "param": None, "code": code}
+        self.send_json(status, {"error": error}, headers=headers)
+
+    def send_model_not_found(self, model: str) -> None:
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        self.send_error_json(404, message, "invalid_request_error", "model_not_found")
+
+    def start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def send_event(self, data: Json | str) -> None:
+        text = data if isinstance(data, str) else json.dumps(data)
+        payload = f"data: {text}\n\n".encode()
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
+        self.wfile.flush()
+
+    def end_sse(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def abort(self) -> None:
+        """Drop the connection without finishing the body."""
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _last_user_text(body: Json) -> str:
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: keep the text ones
+                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+def _default_reply(body: Json) -> str:
+    """Deterministic: cites [1] and echoes the question (the prompt's last line)."""
+    lines = [line.strip() for line in _last_user_text(body).splitlines() if line.strip()]
+    words = (lines[-1] if lines else "nothing").split()
+    echo = " ".join(words[:12]) + (" …" if len(words) > 12 else "")
+    return f"According to the documents [1], you asked: {echo}"
+
+
+def _pieces(text: str) -> list[str]:
+    """Split into word-sized deltas ("According ", "to ", ...) that join back exactly."""
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+
+
+def _count_prompt_tokens(messages: list[Any]) -> int:
+    """A stand-in for a tokenizer: words plus a few tokens of overhead per message."""
+    total = 0
+    for message in messages:
+        content = message.get("content", "") if isinstance(message, dict) else ""
+        total += 4 + len(str(content).split())
+    return total
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    """A started `FakeOpenAIServer` (key "test-key"), stopped after the test."""
+    server = FakeOpenAIServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake OpenAI-compatible API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--api-key", default=None, help="require this key (default: any)")
+    parser.add_argument("--token-delay", type=float, default=0.03, help="seconds per chunk")
+    parser.add_argument("--models", default="", help="extra model ids, comma-separated")
+    parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        token_delay=args.token_delay,
+        verbose=not args.quiet,
+    )
+    server.models += [m.strip() for m in args.models.split(",") if m.strip()]
+    server.start()
+    print(f"Fake OpenAI API at {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

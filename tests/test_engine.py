@@ -1,0 +1,169 @@
+"""The engine end to end on the fake embedder and a real Chroma in a temp dir."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag import (
+    CollectionExistsError,
+    CollectionNotFoundError,
+    DocChat,
+    DocumentInfo,
+    DocumentNotFoundError,
+    RagError,
+    ReindexNeededError,
+    Settings,
+    StoreUnavailableError,
+)
+from rag.answering import EXTRACTIVE_LABEL, NO_ANSWER_TEXT
+from tests.fakes import HashEmbedder
+
+CATS = (
+    b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n\n"
+    b"## Food\n\nCats eat fish and mice.\n"
+)
+DOGS = b"Dogs bark at strangers. Dogs love long walks in the park every morning.\n"
+
+
+def test_ingest_search_and_provenance(app: DocChat) -> None:
+    r = app.ingest("cats.md", CATS)
+    assert r.status == "indexed" and r.chunks >= 2, r
+    app.ingest("dogs.txt", DOGS)
+    query, hits = app.search("What do cats eat?")
+    assert query == "cats eat"
+    assert hits[0].chunk.file == "cats.md"
+    assert hits[0].chunk.section == "Cats > Food"
+    text = CATS.decode()
+    for h in hits:
+        if h.chunk.file == "cats.md":
+            assert text[h.chunk.start : h.chunk.end] == h.chunk.text
+
+
+def test_same_bytes_unchanged_and_changed_file_replaces(app: DocChat) -> None:
+    first = app.ingest("notes.txt", DOGS)
+    again = app.ingest("notes.txt", DOGS)
+    assert again.status == "unchanged"
+    assert app.collection().chunks == first.chunks
+    changed = app.ingest("notes.txt", DOGS + b"Dogs also swim in lakes.\n")
+    assert changed.status == "indexed" and changed.replaced == first.doc_id
+    docs = app.documents()
+    assert [d.doc_id for d in docs] == [changed.doc_id]
+    assert app.collection().chunks == changed.chunks
+    with pytest.raises(RagError):
+        app.store.original(first.doc_id)  # the old original is gone too
+
+
+def test_delete_removes_chunks_and_file(app: DocChat) -> None:
+    r = app.ingest("cats.md", CATS)
+    assert app.original("cats.md")[1] == CATS
+    app.delete_document("cats.md")
+    assert app.documents() == []
+    assert app.store.count_chunks("default") == 0
+    with pytest.raises(DocumentNotFoundError):
+        app.delete_document(r.doc_id)
+    assert not any(app.store.files_dir.rglob(r.doc_id))
+
+
+def test_rejections_do_not_touch_index(app: DocChat) -> None:
+    app.ingest("cats.md", CATS)
+    before = app.collection().chunks
+    for name, data in [("x.exe", b"MZ\x00\x00"), ("e.txt", b""), ("bad.pdf", b"%PDF-1.4 garbage")]:
+        r = app.ingest(name, data)
+        assert r.status == "rejected" and r.reason, r
+    assert app.collection().chunks == before
+
+
+def test_collections_crud(app: DocChat) -> None:
+    app.ingest("cats.md", CATS, collection="Pets & more")
+    names = [c.name for c in app.collections()]
+    assert names == ["Pets & more"]
+    with pytest.raises(CollectionExistsError):
+        app.create_collection("Pets & more")
+    app.rename_collection("Pets & more", "Animals")
+    assert app.collection("Animals").documents == 1
+    with pytest.raises(CollectionNotFoundError):
+        app.collection("Pets & more")
+    app.delete_collection("Animals")
+    assert app.collections() == []
+
+
+def test_other_model_needs_reindex(settings: Settings) -> None:
+    a = DocChat(settings, embedder=HashEmbedder(64, "model-a"), llm=None)
+    a.ingest("cats.md", CATS)
+    b = DocChat(settings, embedder=HashEmbedder(32, "model-b"), llm=None, store=a.store)
+    with pytest.raises(ReindexNeededError, match="Re-index needed"):
+        b.search("cats")
+    r = b.ingest("dogs.txt", DOGS)
+    assert r.status == "rejected" and "Re-index needed" in r.reason
+
+
+def test_reindex_with_new_chunk_settings(app: DocChat) -> None:
+    app.ingest("cats.md", CATS * 20)
+    results = app.reindex(chunk_tokens=32, chunk_overlap=4)
+    assert [r.status for r in results] == ["indexed"]
+    info = app.collection()
+    assert info.chunk_tokens == 32 and info.documents == 1
+    assert [c.name for c in app.collections()] == ["default"]
+
+
+def test_answers_extractive_and_no_answer(app: DocChat) -> None:
+    app.ingest("cats.md", CATS)
+    ans = app.ask("What do cats eat?")
+    assert ans.mode == "extractive"
+    assert ans.text.startswith(EXTRACTIVE_LABEL)
+    assert "[1]" in ans.text and 1 in ans.cited
+    assert ans.sources[0].chunk.file == "cats.md"
+    strict = app.ask("quantum chromodynamics", min_score=0.99)
+    assert strict.mode == "no-answer" and strict.text == NO_ANSWER_TEXT and strict.sources == ()
+
+
+def test_restrict_to_documents(app: DocChat) -> None:
+    app.ingest("cats.md", CATS)
+    dogs = app.ingest("dogs.txt", DOGS)
+    _, hits = app.search("cats eat fish", doc_ids=[dogs.doc_id])
+    assert hits and all(h.chunk.file == "dogs.txt" for h in hits)
+
+
+def test_pending_document_is_removed_on_restart(settings: Settings) -> None:
+    a = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    a.ingest("cats.md", CATS)
+    info = a.collection()
+    # Simulate a crash after some chunks were written but before "ready".
+    fake = DocumentInfo(
+        doc_id="f" * 64, name="half.txt", kind="text", pages=1, chunks=3, size=10, added=0.0
+    )
+    a.store.begin_document(info.name, fake)
+    from rag.models import Chunk
+
+    chunk = Chunk(doc_id=fake.doc_id, file="half.txt", index=0, text="cats half", start=0, end=9)
+    a.store.add_chunks(info.name, [chunk], HashEmbedder().embed(["cats half"]))
+    assert [d.name for d in a.documents()] == ["cats.md"]  # pending is never listed
+    _, hits = a.search("cats half")
+    assert all(h.chunk.file != "half.txt" for h in hits)  # nor searched
+    removed = a.store.recover()  # what the next start runs
+    assert removed == ["half.txt"]
+    assert a.store.count_chunks(info.name) == a.collection().chunks
+    assert a.ingest("half.txt", b"cats half and more").status == "indexed"
+
+
+def test_second_process_refuses_data_dir(app: DocChat, settings: Settings) -> None:
+    app.ensure_collection()
+    code = (
+        "import sys; from rag import Settings, Store, StoreUnavailableError\n"
+        f"try:\n    Store(Settings(data_dir={str(settings.data_dir)!r}))\n"
+        "except StoreUnavailableError as e:\n    print(e); sys.exit(3)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "in use by another DocChat process" in proc.stdout
+    assert StoreUnavailableError.__mro__[1] is RagError
