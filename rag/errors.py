@@ -62,3 +62,7 @@ class LLMError(RagError):
 
 class ConfigError(RagError):
     """A setting has a value DocChat cannot use."""
+
+
+class DatasetError(RagError):
+    """A question/answer set cannot be read, or fails validation (fine-tuning data)."""

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
@@ -43,6 +43,7 @@ _MAX_SERVER_MESSAGE = 300  # characters of a server's own error text we pass on
 _KEY_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")  # OpenAI-style secret keys
 
 Messages = Sequence[dict[str, str]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,18 @@ class LLM:
             return sorted(m.id for m in self._client.models.list())
         except _errors() as e:
             raise self._error(e, self.model, listing=True) from None
+
+    def call_api(self, fn: Callable[[OpenAI], T]) -> T:
+        """Run `fn` on the underlying client, any failure mapped to `LLMError`.
+
+        For the other endpoints of the same server (files, fine-tuning jobs, see
+        finetune_jobs.py): the caller converts what `fn` returns into its own frozen
+        types at once, so no client object travels further.
+        """
+        try:
+            return fn(self._client)
+        except _errors() as e:
+            raise self._error(e, self.model) from None
 
     # ---- errors ------------------------------------------------------------
 

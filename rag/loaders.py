@@ -475,9 +475,9 @@ def _docx_heading_level(paragraph: Any) -> int:
 
 # --- source code ----------------------------------------------------------------------------
 
-# Lines that belong to the next top-level line (comments, decorators, preprocessor).
+# Comment, decorator and preprocessor lines: they name nothing, the code after them does.
 _ATTACH = ("//", "#", "/*", "*", "--", "@")
-_CLOSERS = ("}", ")", "]")
+_CLOSERS = ("}", ")", "]", "{")  # a line starting so continues a block (or opens a K&R body)
 _END_WORD = re.compile(r"(end|fi|done|esac)\b")
 
 
@@ -528,29 +528,30 @@ def _python_ranges(text: str) -> list[tuple[int, int, str]] | None:
 
 
 def _generic_ranges(text: str) -> list[tuple[int, int, str]]:
-    """Top-level blocks: each starts at a non-indented line that does not close a block."""
+    """Top-level blocks: each starts at a non-indented line that does not close a block.
+
+    A line directly below a comment or an unfinished statement ("static int" above
+    "main(void)") continues the block above it, so comments stay with their code.
+    """
     lines = text.split("\n")
     starts: list[int] = []
-    attach = False
+    prev = ""
     for i, line in enumerate(lines):
-        if not line.strip():
-            attach = False
-            continue
-        if line[0] in " \t":
-            continue  # indented: inside the current block (keeps a comment attached)
-        if line.startswith(_CLOSERS) or _END_WORD.match(line):
-            attach = False
-            continue
-        if not attach:
+        top = line.strip() and line[0] not in " \t" and not line.startswith(_CLOSERS)
+        if top and not _END_WORD.match(line) and _ends_statement(prev):
             starts.append(i)
-        attach = line.startswith(_ATTACH)
+        prev = line
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     raw = [(s, (starts[k + 1] if k + 1 < len(starts) else len(lines)) - 1)
            for k, s in enumerate(starts)]  # fmt: skip
 
     def code_lines(first: int, last: int) -> list[str]:
-        return [ln for ln in lines[first : last + 1] if ln.strip() and not ln.startswith(_ATTACH)]
+        return [
+            ln
+            for ln in lines[first : last + 1]
+            if ln.strip() and not ln.lstrip().startswith(_ATTACH)
+        ]
 
     # Runs of one-line statements (imports, constants) become one block, not one each.
     merged: list[list[int]] = []
@@ -566,6 +567,16 @@ def _generic_ranges(text: str) -> list[tuple[int, int, str]]:
         section = named[0].strip()[:80].rstrip() if named else ""
         out.append((first + 1, last + 1, section))
     return out
+
+
+def _ends_statement(prev: str) -> bool:
+    """True when the line before leaves nothing open, so the next top-level line is new."""
+    stripped = prev.strip()
+    if not stripped or stripped.endswith((";", "}")) or _END_WORD.match(stripped):
+        return True
+    if prev[0] in " \t":  # back at column 0 after a body (Python, Ruby), unless a /* */ tail
+        return not (stripped.startswith("*") or stripped.endswith("*/"))
+    return prev.startswith(_CLOSERS[:3])
 
 
 # --- PDF ---------------------------------------------------------------------------------------

@@ -4,11 +4,24 @@ It is a real server (stdlib `ThreadingHTTPServer` on 127.0.0.1, in a daemon thre
 so the `openai` client is exercised end to end: HTTP/1.1 keep-alive, chunked
 Server-Sent Events, retries, timeouts and broken connections.
 
-Endpoints (see `FakeOpenAIServer.routes`; add more there, e.g. `/v1/files`):
+Endpoints (see `FakeOpenAIServer.routes`; add more there; a path segment written
+`{name}` matches any one segment and reaches the route as `Exchange.params[name]`):
 
 - `POST /v1/chat/completions`, streaming (SSE chunks, a `usage` chunk when
   `stream_options.include_usage` is set, then `data: [DONE]`) and not streaming.
+  A request whose system message asks for JSON `"pairs"` of questions and answers
+  (or a JSON list of `"questions"`) gets such JSON, made from the passage it was
+  given, so generating a fine-tuning set works against this server too.
 - `GET /v1/models`.
+- `POST /v1/files` (multipart upload), `GET /v1/files/{id}`, `GET /v1/files/{id}/content`.
+- `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs` (newest first),
+  `GET /v1/fine_tuning/jobs/{id}`, `GET /v1/fine_tuning/jobs/{id}/events`,
+  `POST /v1/fine_tuning/jobs/{id}/cancel`. A job moves one stage per retrieve
+  (validating_files, queued, running) and ends after `fine_tune_polls` retrieves as
+  `fine_tune_outcome`: "succeeded" gives a model id like
+  "ft:gpt-4o-mini:docchat:<suffix>:<id>" that chat completions then accept;
+  "failed" sets the job's error to `fine_tune_error`. A training file that is not
+  chat-format JSONL fails the job on its own, like the real service.
 
 Test knobs, all plain attributes:
 
@@ -18,7 +31,9 @@ Test knobs, all plain attributes:
 - `models`: the known model ids; any other model gets 404 `model_not_found`.
 - `fail_next(kind, count=1)`: the next `count` requests fail as `kind`
   (see `FAULTS`); `delay` is the wait of "slow_first_token".
-- `requests`: the JSON bodies received, in order; `headers`: their headers.
+- `requests`: the JSON bodies received, in order (a multipart upload appears as
+  its form fields, the file as {"filename", "content": bytes}); `headers`: their headers.
+- `files`, `jobs`: what was uploaded / created, by id (plain dicts as served).
 - `ignore_stream_options` / `reject_stream_options`: behave like servers that do
   not send usage when streaming / refuse the parameter with a 400.
 - `token_delay`: seconds between streamed chunks (nice when watching a UI).
@@ -33,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import email.policy
 import json
 import re
 import socket
@@ -43,9 +59,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -76,6 +93,7 @@ class Exchange:
     body: Json | None
     fault: str | None = None  # the fault this request drew, if a route must act on it
     query: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # `{name}` segments of the route
 
 
 # A route answers one request through the handler's `send_*` helpers.
@@ -99,6 +117,11 @@ class FakeOpenAIServer:
     requests: list[Json] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    fine_tune_outcome: str = "succeeded"  # or "failed"
+    fine_tune_error: str = "Training failed: the loss diverged."
+    fine_tune_polls: int = 3  # retrieves of a job before it ends
+    files: dict[str, Json] = field(default_factory=dict)
+    jobs: dict[str, Json] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -109,6 +132,21 @@ class FakeOpenAIServer:
         self._completion_ids = 0
         self.routes.setdefault(("POST", "/v1/chat/completions"), self._chat_completions)
         self.routes.setdefault(("GET", "/v1/models"), self._list_models)
+        self._file_contents: dict[str, bytes] = {}
+        self._job_events: dict[str, list[Json]] = {}
+        self._job_polls: dict[str, int] = {}
+        self._ids = 0
+        for key, route in {
+            ("POST", "/v1/files"): self._upload_file,
+            ("GET", "/v1/files/{file_id}"): self._get_file,
+            ("GET", "/v1/files/{file_id}/content"): self._get_file_content,
+            ("POST", "/v1/fine_tuning/jobs"): self._create_job,
+            ("GET", "/v1/fine_tuning/jobs"): self._list_jobs,
+            ("GET", "/v1/fine_tuning/jobs/{job_id}"): self._get_job,
+            ("GET", "/v1/fine_tuning/jobs/{job_id}/events"): self._list_job_events,
+            ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel"): self._cancel_job,
+        }.items():
+            self.routes.setdefault(key, route)
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -174,6 +212,27 @@ class FakeOpenAIServer:
     def wait(self, seconds: float) -> None:
         """Sleep, but return at once when the server stops."""
         self._stopping.wait(seconds)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for a request and its `{name}` parameters (exact paths first)."""
+        route = self.routes.get((method, path))
+        if route is not None:
+            return route, {}
+        parts = path.split("/")
+        for (m, pattern), route in self.routes.items():
+            params = _match_path(pattern, parts)
+            if m == method and params is not None:
+                return route, params
+        return None
+
+    def knows_path(self, path: str) -> bool:
+        parts = path.split("/")
+        return any(_match_path(pattern, parts) is not None for _, pattern in self.routes)
+
+    def _new_id(self, prefix: str) -> str:
+        with self._lock:
+            self._ids += 1
+            return f"{prefix}-fake{self._ids:04d}"
 
     # ---- routes ------------------------------------------------------------
 
@@ -275,6 +334,178 @@ class FakeOpenAIServer:
         out.send_event("[DONE]")
         out.end_sse()
 
+    # ---- files -------------------------------------------------------------
+
+    def _upload_file(self, ex: Exchange, out: _Handler) -> None:
+        body = ex.body or {}
+        upload = body.get("file")
+        if not isinstance(upload, dict) or not body.get("purpose"):
+            out.send_error_json(
+                400, "'file' and 'purpose' are required.", "invalid_request_error", None
+            )
+            return
+        content = upload["content"]
+        file_id = self._new_id("file")
+        info = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": upload["filename"],
+            "purpose": body["purpose"],
+            "status": "processed",
+        }
+        with self._lock:
+            self.files[file_id] = info
+            self._file_contents[file_id] = content
+        out.send_json(200, info)
+
+    def _get_file(self, ex: Exchange, out: _Handler) -> None:
+        info = self.files.get(ex.params["file_id"])
+        if info is None:
+            out.send_error_json(404, "No such File object.", "invalid_request_error", None)
+            return
+        out.send_json(200, info)
+
+    def _get_file_content(self, ex: Exchange, out: _Handler) -> None:
+        content = self._file_contents.get(ex.params["file_id"])
+        if content is None:
+            out.send_error_json(404, "No such File object.", "invalid_request_error", None)
+            return
+        out.send_bytes(200, content, "application/octet-stream")
+
+    # ---- fine-tuning jobs ----------------------------------------------------
+
+    def _create_job(self, ex: Exchange, out: _Handler) -> None:
+        body = ex.body or {}
+        model = str(body.get("model", ""))
+        if model not in self.models:
+            message = f"Model {model} is not available for fine-tuning or does not exist."
+            out.send_error_json(400, message, "invalid_request_error", "model_not_available")
+            return
+        for key in ("training_file", "validation_file"):
+            file_id = body.get(key)
+            if (key == "training_file" or file_id) and file_id not in self.files:
+                message = f"invalid {key}: {file_id}"
+                out.send_error_json(400, message, "invalid_request_error", "invalid_file")
+                return
+        method = body.get("method") or {}
+        hyper = dict(body.get("hyperparameters") or {})
+        hyper.update((method.get("supervised") or {}).get("hyperparameters") or {})
+        job_id = self._new_id("ftjob")
+        job: Json = {
+            "id": job_id,
+            "object": "fine_tuning.job",
+            "created_at": int(time.time()),
+            "error": None,
+            "fine_tuned_model": None,
+            "finished_at": None,
+            "hyperparameters": {
+                "n_epochs": hyper.get("n_epochs", "auto"),
+                "batch_size": hyper.get("batch_size", "auto"),
+                "learning_rate_multiplier": hyper.get("learning_rate_multiplier", "auto"),
+            },
+            "model": model,
+            "organization_id": "org-fake",
+            "result_files": [],
+            "seed": int(body.get("seed") or 42),
+            "status": "validating_files",
+            "trained_tokens": None,
+            "training_file": body["training_file"],
+            "validation_file": body.get("validation_file"),
+            "suffix": body.get("suffix"),
+            "metadata": body.get("metadata"),
+        }
+        with self._lock:
+            self.jobs[job_id] = job
+            self._job_events[job_id] = []
+            self._job_polls[job_id] = 0
+        self._job_event(job_id, "info", f"Validating training file: {body['training_file']}")
+        out.send_json(200, job)
+
+    def _job_event(self, job_id: str, level: str, message: str) -> None:
+        with self._lock:
+            events = self._job_events[job_id]
+            events.append(
+                {
+                    "id": f"ftevent-{job_id}-{len(events) + 1}",
+                    "object": "fine_tuning.job.event",
+                    "created_at": int(time.time()),
+                    "level": level,
+                    "message": message,
+                    "data": {},
+                    "type": "message",
+                }
+            )
+
+    def _advance_job(self, job_id: str) -> None:
+        """One retrieve moves a job one stage on, and the last one ends it."""
+        job = self.jobs[job_id]
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return
+        with self._lock:
+            self._job_polls[job_id] += 1
+            polls = self._job_polls[job_id]
+        if polls < self.fine_tune_polls:
+            stage = ("queued", "running")[min(polls, 2) - 1]
+            if stage != job["status"]:
+                job["status"] = stage
+                message = "Job queued." if stage == "queued" else "Fine-tuning job started."
+                self._job_event(job_id, "info", message)
+            return
+        problem = _training_file_problem(self._file_contents[job["training_file"]])
+        outcome = "failed" if problem else self.fine_tune_outcome
+        job["finished_at"] = int(time.time())
+        if outcome == "succeeded":
+            suffix = f"{job['suffix']}:" if job.get("suffix") else ""
+            model_id = f"ft:{job['model']}:docchat:{suffix}{job_id.rsplit('-', 1)[-1]}"
+            job.update(status="succeeded", fine_tuned_model=model_id, trained_tokens=1234)
+            if model_id not in self.models:
+                self.models.append(model_id)
+            self._job_event(job_id, "info", "Step 10/10: training loss=0.12")
+            self._job_event(job_id, "info", f"New fine-tuned model created: {model_id}")
+            self._job_event(job_id, "info", "The job has successfully completed")
+            return
+        code = "invalid_training_file" if problem else "training_failed"
+        message = problem or self.fine_tune_error
+        job.update(status="failed", error={"code": code, "message": message, "param": None})
+        self._job_event(job_id, "error", f"Fine-tuning job failed: {message}")
+
+    def _find_job(self, ex: Exchange, out: _Handler) -> Json | None:
+        job = self.jobs.get(ex.params["job_id"])
+        if job is None:
+            message = f"Could not find fine-tune: {ex.params['job_id']}"
+            out.send_error_json(404, message, "invalid_request_error", "fine_tune_not_found")
+        return job
+
+    def _get_job(self, ex: Exchange, out: _Handler) -> None:
+        job = self._find_job(ex, out)
+        if job is not None:
+            self._advance_job(job["id"])
+            out.send_json(200, job)
+
+    def _list_jobs(self, ex: Exchange, out: _Handler) -> None:
+        jobs = sorted(self.jobs.values(), key=lambda j: j["id"], reverse=True)
+        out.send_json(200, _page(jobs, ex.query))
+
+    def _list_job_events(self, ex: Exchange, out: _Handler) -> None:
+        job = self._find_job(ex, out)
+        if job is not None:
+            events = list(reversed(self._job_events[job["id"]]))  # newest first, as OpenAI
+            out.send_json(200, _page(events, ex.query))
+
+    def _cancel_job(self, ex: Exchange, out: _Handler) -> None:
+        job = self._find_job(ex, out)
+        if job is None:
+            return
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            message = f"Job {job['id']} has already {job['status']}."
+            out.send_error_json(400, message, "invalid_request_error", None)
+            return
+        job.update(status="cancelled", finished_at=int(time.time()))
+        self._job_event(job["id"], "info", "Fine-tuning job cancelled.")
+        out.send_json(200, job)
+
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -336,20 +567,20 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         try:
-            body = self._read_json()
+            body = self._read_body()
         except ValueError:
             self.send_error_json(
                 400, "The request body is not valid JSON.", "invalid_request_error", None
             )
             return
-        route = fake.routes.get((method, path))
-        if route is None:
-            known = any(p == path for _, p in fake.routes)
-            status = 405 if known else 404
+        found = fake.match(method, path)
+        if found is None:
+            status = 405 if fake.knows_path(path) else 404
             message = f"Invalid URL ({method} {url.path})"
             self.send_error_json(status, message, "invalid_request_error", None)
             return
-        exchange = Exchange(method, path, self.headers, body, query=url.query)
+        route, params = found
+        exchange = Exchange(method, path, self.headers, body, query=url.query, params=params)
         fake._record(exchange)
         token = self._bearer_token()
         if fake.api_key is not None and token != fake.api_key:
@@ -391,11 +622,16 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _read_json(self) -> Json | None:
+    def _read_body(self) -> Json | None:
+        """The JSON body, or a multipart form as {field: text, file: {filename, content}}."""
         length = int(self.headers.get("Content-Length") or 0)
         if length <= 0:
             return None
-        data = json.loads(self.rfile.read(length) or b"null")
+        raw = self.rfile.read(length)
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            return _parse_multipart(content_type, raw)
+        data = json.loads(raw or b"null")
         if data is not None and not isinstance(data, dict):
             raise ValueError("not an object")
         return data
@@ -421,6 +657,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.abort()
             return
+        self.wfile.write(data)
+
+    def send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
         self.wfile.write(data)
 
     def send_error_json(
@@ -475,8 +718,121 @@ def _last_user_text(body: Json) -> str:
     return ""
 
 
+def _match_path(pattern: str, parts: list[str]) -> dict[str, str] | None:
+    """`{name}` segments of `pattern` that match `parts`, or None when it does not match."""
+    pattern_parts = pattern.split("/")
+    if len(pattern_parts) != len(parts):
+        return None
+    params: dict[str, str] = {}
+    for want, got in zip(pattern_parts, parts, strict=True):
+        if want.startswith("{") and want.endswith("}"):
+            if not got:
+                return None
+            params[want[1:-1]] = got
+        elif want != got:
+            return None
+    return params
+
+
+def _parse_multipart(content_type: str, raw: bytes) -> Json:
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    form: Json = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            form[str(name)] = {"filename": filename, "content": content}
+        else:
+            form[str(name)] = content.decode()
+    return form
+
+
+def _page(items: list[Json], query: str) -> Json:
+    """A cursor page: `after` (an id) and `limit` from the query string."""
+    args = parse_qs(query)
+    after = args.get("after", [None])[0]
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    limit = int(args.get("limit", ["20"])[0])
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}
+
+
+def _training_file_problem(content: bytes) -> str:
+    """Why a fine-tuning file is not chat-format JSONL ("" when it is)."""
+    lines = [line for line in content.decode("utf-8", "replace").splitlines() if line.strip()]
+    if not lines:
+        return "The training file is empty."
+    for n, line in enumerate(lines, start=1):
+        try:
+            example = json.loads(line)
+        except ValueError:
+            return f"Line {n} of the training file is not valid JSON."
+        messages = example.get("messages") if isinstance(example, dict) else None
+        if not isinstance(messages, list) or not messages:
+            return f"Line {n} of the training file has no 'messages'."
+        roles = [m.get("role") for m in messages if isinstance(m, dict)]
+        if "assistant" not in roles or any(r not in ("system", "user", "assistant") for r in roles):
+            return f"Line {n} of the training file has invalid roles."
+    return ""
+
+
+def _system_text(body: Json) -> str:
+    return " ".join(
+        str(m.get("content", ""))
+        for m in body.get("messages") or []
+        if isinstance(m, dict) and m.get("role") == "system"
+    )
+
+
+def _sentences(text: str) -> list[str]:
+    found = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.split()) >= 3]
+    return found or [" ".join(text.split()) or "nothing"]
+
+
+def _dataset_reply(body: Json) -> str | None:
+    """JSON questions and answers for a request that asks for them (else None).
+
+    Made from the passage in the last user message, one sentence per pair, so each
+    answer really is in its chunk; off-field questions for a list of "questions".
+    """
+    system = _system_text(body)
+    wanted = re.search(r"exactly (\d+)", system)
+    n = int(wanted.group(1)) if wanted else 3
+    if '"pairs"' in system and '"question"' in system:
+        passage = _last_user_text(body).split("\n\n", 1)[-1]
+        sentences = _sentences(passage)
+        pairs = []
+        for i in range(n):
+            sentence = sentences[i % len(sentences)]
+            topic = " ".join(sentence.split()[:6]).rstrip(".,;:")
+            question = f"What do the documents say about {topic}?" + (
+                "" if i < len(sentences) else f" ({i + 1})"
+            )
+            pairs.append({"question": question, "answer": sentence})
+        return json.dumps({"pairs": pairs})
+    if '"questions"' in system:
+        topics = [
+            "the best pizza in Naples",
+            "tomorrow's weather",
+            "the 1998 World Cup final",
+            "how to bake sourdough",
+            "the price of bitcoin",
+            "learning the violin",
+        ]
+        questions = [f"What do you know about {topics[i % len(topics)]}?" for i in range(n)]
+        return json.dumps({"questions": questions})
+    return None
+
+
 def _default_reply(body: Json) -> str:
     """Deterministic: cites [1] and echoes the question (the prompt's last line)."""
+    dataset = _dataset_reply(body)
+    if dataset is not None:
+        return dataset
     lines = [line.strip() for line in _last_user_text(body).splitlines() if line.strip()]
     words = (lines[-1] if lines else "nothing").split()
     echo = " ".join(words[:12]) + (" …" if len(words) > 12 else "")

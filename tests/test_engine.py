@@ -14,12 +14,14 @@ from rag import (
     DocChat,
     DocumentInfo,
     DocumentNotFoundError,
+    LLMError,
     RagError,
     ReindexNeededError,
     Settings,
     StoreUnavailableError,
 )
 from rag.answering import EXTRACTIVE_LABEL, NO_ANSWER_TEXT
+from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 
 CATS = (
@@ -167,3 +169,52 @@ def test_second_process_refuses_data_dir(app: DocChat, settings: Settings) -> No
     assert proc.returncode == 3, proc.stderr
     assert "in use by another DocChat process" in proc.stdout
     assert StoreUnavailableError.__mro__[1] is RagError
+
+
+def llm_app(settings: Settings, server: FakeOpenAIServer) -> DocChat:
+    s = settings.with_(
+        openai_base_url=server.base_url,
+        openai_api_key=server.api_key or "",
+        chat_model="fake-model",
+        llm_max_retries=0,
+        llm_timeout=5.0,
+    )
+    return DocChat(s, embedder=HashEmbedder())
+
+
+def test_llm_answer_streams_with_citations(
+    settings: Settings, openai_server: FakeOpenAIServer
+) -> None:
+    app = llm_app(settings, openai_server)
+    app.ingest("cats.md", CATS)
+    openai_server.reply = "Cats eat fish and mice [1]."
+    stream = app.stream(app.retrieve("What do cats eat?"))
+    parts = list(stream)
+    assert len(parts) > 1 and "".join(parts) == "Cats eat fish and mice [1]."
+    ans = stream.answer
+    assert ans is not None and ans.mode == "llm" and ans.cited == (1,)
+    assert ans.prompt_tokens > 0 and ans.sources
+    sent = openai_server.requests[-1]
+    assert sent["stream"] is True and sent["model"] == "fake-model"
+    assert "[1] (cats.md" in sent["messages"][0]["content"]
+    assert sent["messages"][-1]["content"] == "Question: What do cats eat?"
+
+
+def test_llm_failure_keeps_sources(settings: Settings, openai_server: FakeOpenAIServer) -> None:
+    app = llm_app(settings, openai_server)
+    app.ingest("cats.md", CATS)
+    openai_server.fail_next("server_error")
+    stream = app.stream(app.retrieve("What do cats eat?"))
+    with pytest.raises(LLMError, match="HTTP 500"):
+        list(stream)
+    assert stream.answer is not None and stream.answer.sources
+    assert "HTTP 500" in stream.answer.error
+    assert app.ask("What do cats eat?").mode == "llm"  # the next question works
+
+
+def test_no_answer_skips_llm(settings: Settings, openai_server: FakeOpenAIServer) -> None:
+    app = llm_app(settings, openai_server)
+    app.ingest("cats.md", CATS)
+    before = len(openai_server.requests)
+    ans = app.ask("zebra quantum", min_score=0.99)
+    assert ans.mode == "no-answer" and len(openai_server.requests) == before

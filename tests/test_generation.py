@@ -365,6 +365,6 @@ def test_fake_server_speaks_openai_errors(openai_server: FakeOpenAIServer) -> No
         status, body, headers = _get(f"{base}/models", "test-key")
         assert status == 429 and headers["retry-after"] == "1"
     assert _get(f"{base}/models", "test-key")[0] == 200
-    assert _get(f"{base}/files", "test-key")[0] == 404  # not implemented (yet)
+    assert _get(f"{base}/assistants", "test-key")[0] == 404  # not implemented
     with pytest.raises(ValueError, match="unknown fault"):
         openai_server.fail_next("meteor_strike")
