@@ -5,12 +5,15 @@ The public API is re-exported here; pages, the CLI and the benchmarks import fro
 """
 
 from .answering import AnswerStream, Retrieval, extractive_answer
+from .compare import VARIANTS, Comparison, Variant, compare
+from .conversations import Conversation, Conversations, Turn, failed_answer, source_label
 from .embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from .engine import DocChat
 from .errors import (
     CollectionExistsError,
     CollectionNotFoundError,
     ConfigError,
+    DatasetError,
     DocumentNotFoundError,
     ExtractionError,
     LimitExceededError,
@@ -23,8 +26,31 @@ from .errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
+from .finetune import (
+    GenerationProgress,
+    GenerationResult,
+    QAPair,
+    TrainingSet,
+    ValidationIssue,
+    ValidationReport,
+    build_training_set,
+    default_system_prompt,
+    discard_journal,
+    drop_invalid,
+    eval_questions_jsonl,
+    generate_pairs,
+    import_pairs,
+    journal_path,
+    load_journal,
+    pairs_jsonl,
+    select_chunks,
+    validate_examples,
+    validate_pairs,
+)
+from .finetune_jobs import FineTuneJobs, JobEvent, JobInfo
 from .generation import LLM, Completion
 from .loaders import SUPPORTED_EXTENSIONS, load
+from .markdown import SafeMarkdownStream, escape_markdown, highlight, safe_markdown
 from .models import (
     Answer,
     Block,
@@ -41,10 +67,12 @@ from .query import clean_query
 from .settings import Settings
 from .splitting import split
 from .store import Store
+from .support import supporting_span
 
 __all__ = [
     "LLM",
     "SUPPORTED_EXTENSIONS",
+    "VARIANTS",
     "Answer",
     "AnswerStream",
     "Block",
@@ -52,34 +80,70 @@ __all__ = [
     "CollectionExistsError",
     "CollectionInfo",
     "CollectionNotFoundError",
+    "Comparison",
     "Completion",
     "ConfigError",
+    "Conversation",
+    "Conversations",
+    "DatasetError",
     "DocChat",
     "DocumentInfo",
     "DocumentNotFoundError",
     "Embedder",
     "ExtractionError",
+    "FineTuneJobs",
+    "GenerationProgress",
+    "GenerationResult",
     "Hit",
     "IngestResult",
+    "JobEvent",
+    "JobInfo",
     "LLMError",
     "LimitExceededError",
     "LoadedDocument",
     "NoTextError",
     "PasswordRequiredError",
+    "QAPair",
     "RagError",
     "ReindexNeededError",
     "Retrieval",
+    "SafeMarkdownStream",
     "SentenceTransformerEmbedder",
     "Settings",
     "Source",
     "Store",
     "StoreUnavailableError",
+    "TrainingSet",
+    "Turn",
     "UnsupportedFileError",
+    "ValidationIssue",
+    "ValidationReport",
+    "Variant",
     "WrongPasswordError",
     "build_prompt",
+    "build_training_set",
     "clean_query",
+    "compare",
+    "default_system_prompt",
+    "discard_journal",
+    "drop_invalid",
+    "escape_markdown",
+    "eval_questions_jsonl",
     "extractive_answer",
+    "failed_answer",
+    "generate_pairs",
+    "highlight",
+    "import_pairs",
+    "journal_path",
     "load",
     "load_embedder",
+    "load_journal",
+    "pairs_jsonl",
+    "safe_markdown",
+    "select_chunks",
+    "source_label",
     "split",
+    "supporting_span",
+    "validate_examples",
+    "validate_pairs",
 ]

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import eval_cli, finetune_cli
 from .engine import DocChat
 from .errors import RagError
 from .models import IngestResult
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {}  # e.g. eval, finetune-data
+EXTRA_COMMANDS["finetune-data"] = finetune_cli.main
+EXTRA_COMMANDS["eval"] = eval_cli.main
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,10 +11,15 @@ Left out: remote embedding APIs, multi-vector models, GPU selection (CPU only he
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -129,6 +134,171 @@ class SentenceTransformerEmbedder:
         return np.vstack(out)
 
 
-def load_embedder(model: str, *, batch_size: int = 32) -> Embedder:
-    """Build the embedder a setting names."""
-    return SentenceTransformerEmbedder(model, batch_size=batch_size)
+class OnnxInt8Embedder:
+    """The same model through ONNX Runtime with int8 weights: about 2x faster on CPU.
+
+    The model is exported from the local sentence-transformers copy and quantized
+    (dynamic, per-channel int8) once, offline, into `cache_dir`; later loads reuse
+    it. Vectors agree with the torch backend to a cosine of about 0.99 and keep the
+    model's name, so a collection can be searched with either backend. Only models
+    with mean pooling (the sentence-transformers default, MiniLM included) are
+    supported.
+    """
+
+    def __init__(self, model: str, *, cache_dir: Path, batch_size: int = 32) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        path = Path(resolve_model(model))
+        if not path.is_dir():
+            raise ConfigError(
+                f"The onnx-int8 backend needs a local model directory; {model!r} is not one."
+            )
+        pooling = _read_json(path / "1_Pooling" / "config.json")
+        if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+            raise ConfigError(f"{model!r} does not use mean pooling; use the torch backend.")
+        onnx_file = export_onnx_int8(path, cache_dir)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(onnx_file), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = AutoTokenizer.from_pretrained(str(path))
+        st_config = _read_json(path / "sentence_bert_config.json")
+        self.max_length = int(st_config.get("max_seq_length", 256))
+        self.max_tokens = self.max_length - 2
+        self.name = "all-MiniLM-L6-v2" if str(path) == packaged_model_path() else model
+        self.dimension = int(pooling.get("word_embedding_dimension", 0)) or int(
+            self._session.get_outputs()[0].shape[-1]
+        )
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        enc = self._tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+        )
+        return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+
+    def _encode(self, batch: list[str]) -> np.ndarray:
+        enc = self._tokenizer(
+            batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
+        feeds = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items() if k in self._inputs}
+        hidden = self._session.run(None, feeds)[0]
+        mask = enc["attention_mask"][..., None].astype(np.float32)
+        vecs = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        return vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        total = len(texts)
+        out = np.zeros((total, self.dimension), dtype=np.float32)
+        # Batches of similar length waste little work on padding.
+        order = sorted(range(total), key=lambda i: len(texts[i]))
+        with self._lock:
+            for i in range(0, total, self.batch_size):
+                idx = order[i : i + self.batch_size]
+                out[idx] = self._encode([texts[j] for j in idx])
+                if progress is not None:
+                    progress(min(i + len(idx), total), total)
+        return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+def export_onnx_int8(model_dir: Path, cache_dir: Path) -> Path:
+    """The int8 ONNX file of a local model, exported and quantized on first use.
+
+    Needs torch and onnx for the export only; it runs in a few seconds, offline.
+    Written to a temporary directory and renamed, so a crash or a second process
+    never sees half a model.
+    """
+    digest = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:12]
+    target = cache_dir / f"{model_dir.name or 'model'}-{digest}-onnx-int8"
+    onnx_file = target / "model_int8.onnx"
+    if onnx_file.is_file():
+        return onnx_file
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
+    try:
+        _export(model_dir, tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not onnx_file.is_file():  # not another process winning the race
+                raise
+    except Exception as e:  # torch/onnx raise many kinds; the user needs one message
+        raise ConfigError(
+            f"Cannot export {model_dir.name} to ONNX int8 ({type(e).__name__}: {e}). "
+            "Use DOCCHAT_EMBEDDING_BACKEND=torch."
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return onnx_file
+
+
+def _export(model_dir: Path, out: Path) -> None:
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel, AutoTokenizer
+
+    base = AutoModel.from_pretrained(str(model_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    enc = tokenizer(["an example", "a second, longer example"], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc]
+
+    class Hidden(torch.nn.Module):  # keyword arguments in, last hidden state out
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = base
+
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, args, strict=True))).last_hidden_state
+
+    fp32 = out / "model.onnx"
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+    with torch.no_grad():
+        torch.onnx.export(
+            Hidden(), tuple(enc[n] for n in names), str(fp32), input_names=names,
+            output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
+            dynamo=False,
+        )  # fmt: skip
+    # Per-channel weights keep the vectors within ~0.99 cosine of float32;
+    # per-tensor int8 drops to ~0.91 on this model.
+    quantize_dynamic(
+        str(fp32), str(out / "model_int8.onnx"), weight_type=QuantType.QInt8, per_channel=True
+    )
+    fp32.unlink()
+
+
+BACKENDS = ("torch", "onnx-int8")
+
+
+def load_embedder(
+    model: str,
+    *,
+    batch_size: int = 32,
+    backend: str = "torch",
+    cache_dir: Path | None = None,
+) -> Embedder:
+    """Build the embedder a setting names (`cache_dir` holds exported ONNX models)."""
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, batch_size=batch_size)
+    if backend == "onnx-int8":
+        return OnnxInt8Embedder(
+            model, cache_dir=cache_dir or Path("data") / "models", batch_size=batch_size
+        )
+    raise ConfigError(
+        f"DOCCHAT_EMBEDDING_BACKEND={backend!r} is not one of: {', '.join(BACKENDS)}."
+    )

@@ -20,6 +20,7 @@ from .embeddings import Embedder, load_embedder
 from .errors import RagError
 from .generation import LLM
 from .ingest import IngestProgress, ingest_bytes
+from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult
 from .prompts import Message, standalone_question_messages
 from .query import clean_query
@@ -44,6 +45,7 @@ class DocChat:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self.store = store if store is not None else Store(settings)
+        self.lexical = Lexical(self.store, Path(settings.data_dir) / "lexical")
         self.llm: LLM | None = LLM.from_settings(settings) if llm is _UNSET else llm  # type: ignore[assignment]
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -105,7 +107,9 @@ class DocChat:
 
     def delete_collection(self, name: str) -> None:
         with self._write_lock(name):
+            key = self.store.collection_key(name)
             self.store.delete_collection(name)
+            self.lexical.drop(key)
 
     # -- documents ---------------------------------------------------------------------
 
@@ -121,7 +125,7 @@ class DocChat:
         """Add one file; bad input comes back as a `rejected` result, never raises."""
         info = self.ensure_collection(collection)
         with self._write_lock(info.name):
-            return ingest_bytes(
+            result = ingest_bytes(
                 name,
                 data,
                 store=self.store,
@@ -131,6 +135,9 @@ class DocChat:
                 password=password,
                 progress=progress,
             )
+            if result.status == "indexed":
+                self.lexical.sync(info.name)
+            return result
 
     def ingest_paths(
         self,
@@ -160,7 +167,9 @@ class DocChat:
     def delete_document(self, doc: str, *, collection: str | None = None) -> DocumentInfo:
         name = collection or self.settings.collection
         with self._write_lock(name):
-            return self.store.delete_document(name, doc)
+            info = self.store.delete_document(name, doc)
+            self.lexical.sync(name)
+            return info
 
     def chunks(self, doc: str, *, collection: str | None = None) -> list[Chunk]:
         name = collection or self.settings.collection
@@ -198,7 +207,9 @@ class DocChat:
             data = self.store.original(d.doc_id)
             results.append(self.ingest(d.name, data, collection=tmp))
         with self._write_lock(name):
+            key = self.store.collection_key(name)
             self.store.delete_collection(name)
+            self.lexical.drop(key)
             self.store.rename_collection(tmp, name)
         return results
 
@@ -212,8 +223,10 @@ class DocChat:
         top_k: int | None = None,
         min_score: float | None = None,
         doc_ids: Sequence[str] | None = None,
+        hybrid: bool | None = None,
+        dense_weight: float | None = None,
     ) -> tuple[str, list[Hit]]:
-        """(cleaned query, hits)."""
+        """(cleaned query, hits). `hybrid`/`dense_weight` override the settings."""
         cleaned = clean_query(query)
         hits = search(
             cleaned,
@@ -223,6 +236,10 @@ class DocChat:
             top_k=top_k or self.settings.top_k,
             min_score=self.settings.min_score if min_score is None else min_score,
             doc_ids=doc_ids,
+            lexical=self.lexical,
+            hybrid=self.settings.hybrid if hybrid is None else hybrid,
+            dense_weight=self.settings.dense_weight if dense_weight is None else dense_weight,
+            question=query,
         )
         return cleaned, hits
 
@@ -263,6 +280,9 @@ class DocChat:
             history=history,
             doc_ids=doc_ids,
             search_text=search_text,
+            lexical=self.lexical,
+            hybrid=self.settings.hybrid,
+            dense_weight=self.settings.dense_weight,
         )
 
     def stream(

@@ -1,17 +1,324 @@
-"""Run a loader on untrusted bytes.
+"""Run a loader on untrusted bytes, with a time limit and a memory cap.
 
-For now this calls the loader in-process; the time and memory limit for hostile
-files lives here so the rest of DocChat does not change when it is added.
+PDF, Word and HTML files are parsed by big third-party libraries (pypdf, python-docx,
+lxml) on bytes anyone may upload: a decompression bomb, a pathological object graph
+or a parser bug must not hang or take down the app. Those files are read in a child
+process whose address space is capped (`RLIMIT_AS`) and which is killed when it runs
+past the time limit; the caller gets a `LimitExceededError` or `ExtractionError` and
+the app goes on. Cheap text formats (plain text, Markdown, code), whose loaders are
+linear in the input, stay in-process: the per-file size limit already bounds them.
+
+Workers are fresh interpreters (`python -c`, never a fork of the app, which has torch
+and Streamlit threads; and unlike multiprocessing's spawn they never re-import the
+caller's `__main__`, so scripts without a main guard work too). They are reused, so
+a small file costs a socket round trip, not a process start (about 1.5 s once). At
+most `MAX_WORKERS` run at once; a worker that timed out, crashed or grew large is
+discarded, and one whose parent died exits by itself. Workers get no secrets (API
+keys) in their environment. Results are plain pickles: a `LoadedDocument`, or the
+name and message of the `RagError` to raise again here.
+
+Left out: CPU-time limits (wall clock is what users feel), seccomp or other
+sandboxing of the child (it runs with the app's user and file access).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from . import errors
+from .errors import ExtractionError, LimitExceededError, RagError
 from .loaders import load
 from .models import LoadedDocument
 
+# Extensions whose loaders run in a worker process; everything else is read here.
+ISOLATED_EXTENSIONS = frozenset({".pdf", ".docx", ".html", ".htm", ".xhtml"})
+MAX_WORKERS = 4  # extractions running at once (others wait for a free slot)
+_RECYCLE_RSS_MB = 400  # a worker whose peak memory passed this is not reused
+_RECYCLE_AFTER = 200  # nor one that served this many files (fragmentation, leaks)
+_START_TIMEOUT = 60.0  # seconds a new worker may take to import its parsers
+_PARSERS = ("pypdf", "bs4", "lxml.html", "docx")  # imported once per worker, up front
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])  # so the child finds `rag`
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+
+_slots = threading.BoundedSemaphore(MAX_WORKERS)
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()
+_peak = {"mb": 0.0}  # the largest peak RSS a worker reported (see `peak_memory_mb`)
+
 
 def extract(
-    name: str, data: bytes, *, password: str | None = None, timeout: float = 120.0
+    name: str,
+    data: bytes,
+    *,
+    password: str | None = None,
+    timeout: float = 120.0,
+    memory_mb: float = 2048.0,
 ) -> LoadedDocument:
-    """The loaded document, or a RagError saying why it cannot be read."""
-    return load(name, data, password=password)
+    """The loaded document, or a RagError saying why it cannot be read.
+
+    `timeout` (seconds, wall clock) and `memory_mb` (address space the parser may
+    add to an idle worker) apply to PDF, Word and HTML files.
+    """
+    ext = PurePosixPath(name.replace("\\", "/")).suffix.lower()
+    if ext not in ISOLATED_EXTENSIONS or not data:
+        return load(name, data, password=password)
+    with _slots:
+        worker = _take_worker(memory_mb)
+        try:
+            return worker.run(name, data, password, timeout)
+        finally:
+            # A worker that did not answer (timeout, crash, Ctrl-C in the caller) may
+            # still be busy or broken: never hand it to the next file.
+            if worker.answered and worker.reusable():
+                _give_back(worker)
+            else:
+                worker.kill()
+
+
+def shutdown() -> None:
+    """Stop the idle workers (they also exit on their own when this process ends)."""
+    with _idle_lock:
+        workers = list(_idle)
+        _idle.clear()
+    for w in workers:
+        w.kill()
+
+
+def _take_worker(memory_mb: float) -> _Worker:
+    with _idle_lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.memory_mb == memory_mb and worker.alive():
+                return worker
+            worker.kill()
+    return _Worker(memory_mb)
+
+
+def _give_back(worker: _Worker) -> None:
+    with _idle_lock:
+        if len(_idle) < MAX_WORKERS:
+            _idle.append(worker)
+            return
+    worker.kill()
+
+
+class _Worker:
+    """One child process reading one file at a time over a pipe."""
+
+    def __init__(self, memory_mb: float) -> None:
+        self.memory_mb = memory_mb
+        self.served = 0
+        self.peak_mb = 0.0
+        self.answered = False  # whether the last request got its reply
+        self.started = False  # the child said it is ready (imports done)
+        ours, theirs = socket.socketpair()
+        # A parser of hostile bytes needs no secrets: no API keys in the child's environment.
+        env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+        code = f"from rag.extract import _serve_fd; _serve_fd({theirs.fileno()}, {memory_mb!r})"
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stray prints of a parser must not reach the app
+                pass_fds=(theirs.fileno(),),
+                env=env,
+            )
+        except OSError as e:
+            ours.close()
+            raise ExtractionError(f"Cannot start a reader process ({e}).") from None
+        finally:
+            theirs.close()  # only the child holds its end now: its death reads as EOF
+        self._conn = Connection(ours.detach())
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def reusable(self) -> bool:
+        return self.alive() and self.served < _RECYCLE_AFTER and self.peak_mb < _RECYCLE_RSS_MB
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    def run(self, name: str, data: bytes, password: str | None, timeout: float) -> LoadedDocument:
+        self.answered = False
+        if not self.started:
+            # Starting a worker (interpreter, parser imports) is not the file's fault:
+            # the file's time limit starts once the worker is ready.
+            try:
+                self.started = self._conn.poll(_START_TIMEOUT) and self._conn.recv() == "ready"
+            except (EOFError, OSError):
+                self.started = False
+            if not self.started:
+                raise ExtractionError(
+                    f"{name}: could not start a reader process; try again in a moment."
+                )
+        started = time.monotonic()
+        try:
+            self._conn.send((name, data, password))
+        except (OSError, ValueError):
+            raise self._crashed(name) from None
+        left = timeout - (time.monotonic() - started)
+        if left <= 0 or not self._conn.poll(left):
+            raise LimitExceededError(
+                f"{name}: reading it took longer than {timeout:g} s, so it was stopped "
+                "(the file looks broken or hostile; the limit is DOCCHAT_EXTRACT_TIMEOUT)."
+            )
+        try:
+            reply = self._conn.recv()
+        except (EOFError, OSError):
+            raise self._crashed(name) from None
+        self.answered = True
+        self.served += 1
+        status, payload, self.peak_mb = reply
+        _peak["mb"] = max(_peak["mb"], self.peak_mb)
+        if status == "ok":
+            return payload  # type: ignore[no-any-return]
+        if status == "memory":
+            raise self._too_big(name)
+        kind, message = payload
+        if status == "error":
+            cls = getattr(errors, kind, None)
+            if isinstance(cls, type) and issubclass(cls, RagError):
+                raise cls(message)
+            raise ExtractionError(message)
+        # A loader bug (loaders turn every parser failure into a RagError): surface it.
+        raise RuntimeError(f"extraction of {name} failed: {kind}: {message}")
+
+    def _crashed(self, name: str) -> RagError:
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is not None and code < 0 and -code == 9:
+            # The kernel's OOM killer, or ours: memory is the likely cause either way.
+            return self._too_big(name)
+        return ExtractionError(
+            f"{name}: the reader crashed on this file (exit code {code}); "
+            "the file looks broken or hostile."
+        )
+
+    def _too_big(self, name: str) -> LimitExceededError:
+        return LimitExceededError(
+            f"{name}: reading it needs more than {self.memory_mb:g} MB of memory, so it was "
+            "stopped (the file looks broken or hostile; the limit is "
+            "DOCCHAT_EXTRACT_MEMORY_MB)."
+        )
+
+
+def _serve_fd(fd: int, memory_mb: float) -> None:
+    """The worker's entry point (see `_Worker`): serve the socket `fd` until it closes."""
+    import importlib
+    import logging
+
+    # Repairs of broken PDFs are logged at WARNING, and a parser hitting the memory cap
+    # prints "Exception ignored" noise (lxml); the reply to the app says what matters.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    sys.unraisablehook = lambda _: None
+    for module in _PARSERS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        # Exit when the app is gone (even SIGKILLed) instead of finishing a bomb.
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    _serve(Connection(fd), memory_mb)
+
+
+def _serve(conn: Connection, memory_mb: float) -> None:
+    """The worker's loop: load each file sent, reply, until the socket closes."""
+    import resource
+
+    # The cap is on top of what the idle worker already maps (interpreter, parsers,
+    # thread stacks), so it means "memory one file may take" whatever the platform.
+    limit = _mapped_bytes() + int(memory_mb * 1024 * 1024)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    conn.send("ready")
+    while True:
+        try:
+            name, data, password = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        reply: tuple[str, Any, float]
+        try:
+            reply = ("ok", load(name, data, password=password), 0.0)
+        except MemoryError:
+            reply = ("memory", None, 0.0)
+        except RagError as e:
+            if isinstance(e.__cause__, MemoryError):  # loaders wrap it; the cap was hit
+                reply = ("memory", None, 0.0)
+            else:
+                reply = ("error", (type(e).__name__, str(e)), 0.0)
+        except BaseException as e:  # reported to the parent as a bug
+            reply = ("bug", (type(e).__name__, str(e)[:500]), 0.0)
+        del data
+        reply = (reply[0], reply[1], _peak_rss_mb())
+        try:
+            conn.send(reply)
+        except MemoryError:
+            with contextlib.suppress(Exception):
+                conn.send(("memory", None, _peak_rss_mb()))
+        except (OSError, ValueError):
+            return
+
+
+def _status_kb(field: str) -> int | None:
+    """A field of /proc/self/status in kB (Linux); None where there is no /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _mapped_bytes() -> int:
+    kb = _status_kb("VmSize")
+    return kb * 1024 if kb is not None else 1024**3  # unknown: assume about 1 GB
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM, not getrusage(): ru_maxrss survives exec, so it would report the app's peak.
+    kb = _status_kb("VmHWM")
+    return kb / 1024 if kb is not None else 0.0
+
+
+def peak_memory_mb() -> float:
+    """The most memory (peak RSS, MB) any worker of this process used for one file.
+
+    Workers that were killed (time or memory limit) did not report; the memory cap
+    bounds those.
+    """
+    return _peak["mb"]
+
+
+def worker_pids() -> list[int]:
+    """Process ids of the idle workers (for tests and diagnostics)."""
+    with _idle_lock:
+        return [w._proc.pid for w in _idle]

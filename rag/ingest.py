@@ -82,7 +82,13 @@ def ingest_bytes(
                     seconds=time.perf_counter() - t0,
                 )
         report("extracting", 0, 1)
-        doc = extract(name, data, password=password, timeout=settings.extract_timeout)
+        doc = extract(
+            name,
+            data,
+            password=password,
+            timeout=settings.extract_timeout,
+            memory_mb=settings.extract_memory_mb,
+        )
         if doc.pages > settings.max_pages:
             raise LimitExceededError(
                 f"{name} has {doc.pages} pages; the limit is {settings.max_pages} "

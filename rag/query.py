@@ -54,6 +54,16 @@ STOP_WORDS = frozenset(
 _TOKEN_RE = re.compile(r"[\w][\w\-'.]*[\w]|[\w]", re.UNICODE)
 
 
+def dense_query(question: str) -> str:
+    """The question for the embedding model: filler phrases dropped, words kept.
+
+    A sentence-embedding model was trained on natural sentences; "what is the
+    incubation period" embeds closer to the answer than "incubation period".
+    """
+    text = " ".join(_FILLER_RE.sub(" ", question).split())
+    return text if _TOKEN_RE.search(text) else question.strip()
+
+
 def clean_query(question: str) -> str:
     """The words of `question` worth embedding, in their original order and case."""
     text = _FILLER_RE.sub(" ", question)

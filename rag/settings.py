@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import ConfigError
@@ -45,6 +45,7 @@ ENV_NAMES: dict[str, str] = {
     "max_pages": "DOCCHAT_MAX_PAGES",
     "max_chunks": "DOCCHAT_MAX_CHUNKS",
     "extract_timeout": "DOCCHAT_EXTRACT_TIMEOUT",
+    "extract_memory_mb": "DOCCHAT_EXTRACT_MEMORY_MB",
 }
 
 
@@ -59,7 +60,7 @@ class Settings:
     embedding_model: str = DEFAULT_MODEL  # a sentence-transformers name or a local path
     embedding_batch_size: int = 32
     embedding_backend: str = "torch"  # torch | onnx-int8 (see embeddings.py)
-    openai_api_key: str = ""
+    openai_api_key: str = field(default="", repr=False)  # never in logs or tracebacks
     openai_base_url: str = ""
     chat_model: str = "gpt-4o-mini"
     temperature: float = 0.1
@@ -77,6 +78,7 @@ class Settings:
     max_pages: int = 2000
     max_chunks: int = 20000
     extract_timeout: float = 120.0  # seconds one file's extraction may take
+    extract_memory_mb: float = 2048.0  # memory one PDF/Word/HTML file's parser may take
 
     @property
     def llm_configured(self) -> bool:

@@ -48,6 +48,7 @@ _ROLE_CHUNKS = "chunks"
 _ROLE_DOCS = "docs"
 _ADD_BATCH = 1000  # Chroma caps a single add; stay well below it
 _PENDING_GRACE_S = 600.0  # server mode: another process may still be writing
+_SERVER_TIMEOUT_S = 30.0  # server mode: a request unanswered this long means an outage
 
 _locks: dict[Path, Any] = {}  # data dir -> open lock file, one per process
 _locks_guard = threading.Lock()
@@ -77,6 +78,19 @@ def _lock_data_dir(data_dir: Path) -> None:
         f.write(str(os.getpid()))
         f.flush()
         _locks[key] = f
+
+
+def _limit_waits(client: Any) -> None:
+    """Give Chroma's HTTP client timeouts: it has none, so a hung server would hang the app.
+
+    (Its session is private; tests/test_chroma_server.py checks a stopped server is
+    reported within the timeout, so a Chroma upgrade that moves it is noticed.)
+    """
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(_SERVER_TIMEOUT_S, connect=5.0)
 
 
 def _chunk_metadata(c: Chunk) -> dict[str, str | int]:
@@ -156,6 +170,7 @@ class Store:
                     ssl=settings.chroma_ssl,
                     settings=chroma_settings,
                 )
+                _limit_waits(client)
                 client.heartbeat()
                 return client
             _lock_data_dir(self.data_dir)
@@ -209,6 +224,11 @@ class Store:
                 chunks = self._call(self._client.get_collection, col.name, embedding_function=None)
                 return chunks, docs
         raise CollectionNotFoundError(f"No collection named {name!r}.")
+
+    def collection_key(self, name: str) -> str:
+        """A stable id of a collection that survives renames (for indexes kept beside it)."""
+        chunks, _ = self._pair(name)
+        return str(chunks.name)
 
     def has_collection(self, name: str) -> bool:
         return any(c.metadata.get("docchat_name") == name for c in self._all_raw())
@@ -408,6 +428,17 @@ class Store:
                 if m["doc_id"] in ready:
                     yield _chunk_from(t, m)
             offset += len(got["ids"])
+
+    def chunks_by_id(
+        self, collection: str, ids: Sequence[str]
+    ) -> tuple[list[Chunk], np.ndarray]:
+        """The chunks with these ids that exist, and their vectors (one row each)."""
+        col, _ = self._pair(collection)
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        got = self._call(col.get, ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        rows = zip(got["documents"], got["metadatas"], strict=True)
+        return [_chunk_from(t, m) for t, m in rows], np.asarray(got["embeddings"], dtype=np.float32)
 
     def count_chunks(self, collection: str) -> int:
         col, _ = self._pair(collection)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,9 +156,10 @@ def test_pending_document_is_removed_on_restart(settings: Settings) -> None:
 def test_second_process_refuses_data_dir(app: DocChat, settings: Settings) -> None:
     app.ensure_collection()
     code = (
-        "import sys; from rag import Settings, Store, StoreUnavailableError\n"
-        f"try:\n    Store(Settings(data_dir={str(settings.data_dir)!r}))\n"
-        "except StoreUnavailableError as e:\n    print(e); sys.exit(3)\n"
+        "import sys, time; from rag import Settings, Store, StoreUnavailableError\n"
+        f"t0 = time.monotonic()\ntry:\n    Store(Settings(data_dir={str(settings.data_dir)!r}))\n"
+        "except StoreUnavailableError as e:\n"
+        "    print(e); print(f'refused after {time.monotonic() - t0:.3f} s'); sys.exit(3)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -168,6 +170,9 @@ def test_second_process_refuses_data_dir(app: DocChat, settings: Settings) -> No
     )
     assert proc.returncode == 3, proc.stderr
     assert "in use by another DocChat process" in proc.stdout
+    assert f"(pid {os.getpid()})" in proc.stdout  # it names the holder
+    refused_after = float(proc.stdout.rsplit("refused after ", 1)[1].split()[0])
+    assert refused_after < 2.0  # at once: no waiting on the lock, no Chroma opened
     assert StoreUnavailableError.__mro__[1] is RagError
 
 

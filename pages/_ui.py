@@ -1,0 +1,241 @@
+"""What every page shares: the cached engine, the active collection, small render helpers.
+
+The `DocChat` engine (store, LLM client; the embedder loads on first use) and the
+conversation store are built here, once per process and settings, with
+`st.cache_resource`. Pages call `engine()` and render; they never build resources.
+
+Every piece of document or model text goes through `rag.markdown` before it reaches
+a Markdown-rendering call; nothing here uses `unsafe_allow_html`.
+
+Left out: per-user state on the server (each browser session has its own active
+collection and widgets; the data itself is shared by every session).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from rag import (
+    Answer,
+    Conversations,
+    DocChat,
+    Embedder,
+    RagError,
+    Settings,
+    Source,
+    Turn,
+    escape_markdown,
+    highlight,
+    safe_markdown,
+    source_label,
+    supporting_span,
+)
+
+# Tests set this to build the engine with a fast fake embedder; nothing else does.
+EMBEDDER_FACTORY: Callable[[], Embedder] | None = None
+
+ACTIVE = "active_collection"  # session key of the collection every page works on
+
+
+@dataclass(frozen=True)
+class Resources:
+    engine: DocChat
+    conversations: Conversations
+
+
+@st.cache_resource(show_spinner=False)
+def _build(key: str, _settings: Settings) -> Resources:
+    # `key` is what the cache is keyed on (settings and the embedder hook); the
+    # underscore-prefixed argument is not hashed.
+    embedder = EMBEDDER_FACTORY() if EMBEDDER_FACTORY is not None else None
+    return Resources(
+        engine=DocChat(_settings, embedder=embedder),
+        conversations=Conversations(_settings.data_dir),
+    )
+
+
+def _require_app_frame() -> None:
+    """Run pages inside app.py's navigation, never on their own.
+
+    Streamlit starts in its old pages/-folder mode when a pages/ folder exists, until
+    some session runs `st.navigation`: if the first visitor of a fresh server opens
+    e.g. /upload, Streamlit runs pages/upload.py alone (no sidebar, every file in
+    pages/ listed as a page). Leave that mode and rerun: app.py then runs the page.
+    (Only the first run of a server can be in that mode. AppTest restarts in it on
+    every run and runs page files directly; a rerun there would drop the widget
+    events of the run, so AppTest is left alone.)
+    """
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def resources() -> Resources:
+    """The shared resources, or an error message on the page and a stop."""
+    _require_app_frame()
+    try:
+        settings = Settings.from_env()
+        hook = getattr(EMBEDDER_FACTORY, "__qualname__", "")
+        return _build(f"{settings!r}|{hook}", settings)
+    except RagError as e:
+        st.error(f"DocChat cannot start: {e}")
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def engine() -> DocChat:
+    return resources().engine
+
+
+def conversations() -> Conversations:
+    return resources().conversations
+
+
+# -- the active collection -------------------------------------------------------------------
+
+
+def collection_names(app: DocChat) -> list[str]:
+    try:
+        return [c.name for c in app.collections()]
+    except RagError as e:
+        st.error(str(e))
+        st.stop()
+        raise
+
+
+def active_collection() -> str:
+    """The collection the pages work on (it may not exist yet: then it is created on upload)."""
+    name = st.session_state.get(ACTIVE)
+    return str(name) if name else engine().settings.collection
+
+
+def set_active_collection(name: str) -> None:
+    """Switch every page to `name` (the caller reruns so the sidebar shows it)."""
+    st.session_state[ACTIVE] = name
+
+
+def sidebar() -> None:
+    """The collection selector and what the app runs on; shown on every page."""
+    app = engine()
+    names = collection_names(app)
+    active = active_collection()
+    if active not in names:
+        if names and ACTIVE in st.session_state:  # it was deleted or renamed
+            active = names[0] if app.settings.collection not in names else app.settings.collection
+        st.session_state[ACTIVE] = active
+    options = names if active in names else [active, *names]
+    # The widget has its own key; the session value is the truth pages can change.
+    if st.session_state.get("_collection_pick") != active:
+        st.session_state["_collection_pick"] = active
+
+    def picked() -> None:
+        st.session_state[ACTIVE] = st.session_state["_collection_pick"]
+
+    with st.sidebar:
+        st.selectbox(
+            "Collection",
+            options,
+            key="_collection_pick",
+            on_change=picked,
+            help="The library of documents every page works on.",
+        )
+        if active not in names:
+            # (a caption, not a formatted option: the widget keeps stale option labels)
+            st.caption("Empty: it is created when you upload documents.")
+        llm = app.llm
+        st.caption(
+            f"**LLM:** {escape_markdown(llm.describe())}"
+            if llm is not None
+            else "**LLM:** extractive mode: no LLM configured"
+        )
+        state = "loaded" if app.embedder_loaded else "loads on first use"
+        st.caption(f"**Embeddings:** {escape_markdown(app.settings.embedding_model)} ({state})")
+
+
+# -- small formatters -----------------------------------------------------------------------
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+
+
+def safe_file_name(name: str, suffix: str) -> str:
+    """A download name made of harmless characters."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "docchat"
+    return stem[:80] + suffix
+
+
+# -- answers and their sources --------------------------------------------------------------
+
+
+def render_turn(turn: Turn, index: int, *, latest: bool) -> None:
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(turn.question, fold=False).replace("\n", "  \n"))
+    with st.chat_message("assistant"):
+        if turn.answer.text:
+            st.markdown(safe_markdown(turn.answer.text))
+        render_answer_details(turn.answer, index, stopped=turn.stopped, latest=latest)
+
+
+def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: bool) -> None:
+    """Everything under an answer: failure or stop notes, query, prompt size, sources."""
+    if stopped:
+        st.caption("Stopped before the end.")
+    if answer.error:
+        more = " The sources found are below." if answer.sources else ""
+        # The error may quote the LLM server's own words: shown as text, never as Markdown.
+        error = escape_markdown(answer.error)
+        st.error(f"The answer failed: {error}{more} The conversation is kept.")
+    facts = []
+    if answer.query:
+        facts.append(f"Searched for: {escape_markdown(answer.query)}")
+    if answer.mode == "llm":
+        facts.append(f"prompt: about {answer.prompt_tokens:,} tokens")
+    elif answer.mode == "extractive":
+        facts.append("extractive mode: no prompt sent")
+    if facts:
+        st.caption(" · ".join(facts))
+    if answer.left_out:
+        ranks = ", ".join(str(r) for r in answer.left_out)
+        st.caption(
+            f"{len(answer.left_out)} retrieved chunk(s) left out to fit the prompt budget "
+            f"(ranks {ranks})."
+        )
+    if answer.sources:
+        render_sources(answer, index, latest=latest)
+
+
+def render_sources(answer: Answer, index: int, *, latest: bool) -> None:
+    """One expander per source, labelled [n] like the citations in the answer."""
+    st.markdown("**Sources**")
+    for s in answer.sources:
+        cited = s.n in answer.cited
+        with st.expander(
+            source_title(s, cited=cited),
+            expanded=latest and (cited or (not answer.cited and s.n == 1)),
+        ):
+            span = supporting_span(answer.text, s.n, s.chunk.text) if answer.text else None
+            st.markdown(highlight(s.chunk.text, span))
+            if span is not None:
+                st.caption("In bold: the sentence that best supports the answer.")
+
+
+def source_title(s: Source, *, cited: bool) -> str:
+    mark = " · cited" if cited else ""
+    return f"\\[{s.n}\\] {escape_markdown(source_label(s))}{mark}"

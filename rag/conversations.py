@@ -1,0 +1,237 @@
+"""Chat history: one conversation per collection, kept on disk, exported as Markdown.
+
+A `Conversation` is a list of `Turn`s (a question and its `Answer`, sources
+included). `history()` gives it back as plain OpenAI-style messages for the next
+question. `Conversations` keeps one JSON file per collection under
+`<data_dir>/conversations/`, named by a hash of the collection name (a name is
+never a path), written atomically. The file holds plain messages too; each
+assistant message carries its answer's sources and details under a `docchat` key:
+
+    {"format": "docchat-conversation/1", "collection": "default",
+     "messages": [{"role": "user", "content": "..."},
+                  {"role": "assistant", "content": "...",
+                   "docchat": {"mode": "llm", "query": "...", "sources": [...], ...}}]}
+
+Left out: several conversations per collection, and merging concurrent writers
+(two browser tabs on one collection: the last answer written wins the file, each
+tab keeps its own turns until it reloads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import RagError
+from .models import Answer, Chunk, Hit, Source
+
+Message = dict[str, str]
+FORMAT = "docchat-conversation/1"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and what came back (possibly partial: stopped, or failed)."""
+
+    question: str
+    answer: Answer
+    stopped: bool = False  # the user stopped the answer before its end
+    at: float = 0.0  # unix time
+
+
+@dataclass(frozen=True)
+class Conversation:
+    collection: str
+    turns: tuple[Turn, ...] = ()
+
+    def add(self, turn: Turn) -> Conversation:
+        return replace(self, turns=(*self.turns, turn))
+
+    def history(self) -> list[Message]:
+        """Plain OpenAI-style messages, oldest first; turns without answer text are left
+        out (a failed answer taught the model nothing)."""
+        messages: list[Message] = []
+        for t in self.turns:
+            if t.answer.text.strip():
+                messages.append({"role": "user", "content": t.question})
+                messages.append({"role": "assistant", "content": t.answer.text})
+        return messages
+
+    def to_markdown(self) -> str:
+        """The conversation for people: each question, answer, and its sources in full."""
+        lines = [f"# DocChat conversation: {self.collection}", ""]
+        for i, t in enumerate(self.turns, start=1):
+            a = t.answer
+            lines += [f"## {i}. {_one_line(t.question)}", ""]
+            lines += [a.text.strip() or "(no answer text)", ""]
+            if t.stopped:
+                lines += ["*Stopped before the end.*", ""]
+            if a.error:
+                lines += [f"*The answer failed: {a.error}*", ""]
+            if a.query:
+                lines += [f"Searched for: `{_one_line(a.query)}`", ""]
+            if a.sources:
+                lines += ["### Sources", ""]
+                for s in a.sources:
+                    lines += [f"[{s.n}] {source_label(s)}", ""]
+                    lines += ["> " + line for line in s.chunk.text.strip().splitlines()]
+                    lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def source_label(s: Source) -> str:
+    """'report.pdf, page 3, section Intro, score 0.71' (parts that exist only)."""
+    c = s.chunk
+    parts = [c.file, c.location, c.section and f"section {c.section}", f"score {s.hit.score:.2f}"]
+    return ", ".join(p for p in parts if p)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def failed_answer(question: str, error: str) -> Answer:
+    """An `Answer` for a question that failed before any source was found."""
+    return Answer(
+        text="", mode="no-answer", question=question, query="", sources=(), cited=(), error=error
+    )
+
+
+# -- the file format ------------------------------------------------------------------------
+
+
+def _source_to_dict(s: Source) -> dict[str, Any]:
+    return {**s.to_dict(), "index": s.chunk.index, "tokens": s.chunk.tokens}
+
+
+def _source_from_dict(d: dict[str, Any]) -> Source:
+    chunk = Chunk(
+        doc_id=str(d["doc_id"]),
+        file=str(d["file"]),
+        index=int(d.get("index", 0)),
+        text=str(d["text"]),
+        start=int(d.get("start", 0)),
+        end=int(d.get("end", 0)),
+        page=d.get("page"),
+        section=str(d.get("section", "")),
+        line_start=d.get("line_start"),
+        line_end=d.get("line_end"),
+        tokens=int(d.get("tokens", 0)),
+    )
+    return Source(n=int(d["n"]), hit=Hit(chunk=chunk, score=float(d.get("score", 0.0))))
+
+
+def _messages(conv: Conversation) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for t in conv.turns:
+        a = t.answer
+        out.append({"role": "user", "content": t.question})
+        out.append(
+            {
+                "role": "assistant",
+                "content": a.text,
+                "docchat": {
+                    "mode": a.mode,
+                    "query": a.query,
+                    "sources": [_source_to_dict(s) for s in a.sources],
+                    "cited": list(a.cited),
+                    "prompt_tokens": a.prompt_tokens,
+                    "left_out": list(a.left_out),
+                    "error": a.error,
+                    "stopped": t.stopped,
+                    "at": t.at,
+                },
+            }
+        )
+    return out
+
+
+def _turns(messages: Sequence[dict[str, Any]]) -> tuple[Turn, ...]:
+    turns: list[Turn] = []
+    question: str | None = None
+    for m in messages:
+        if m.get("role") == "user":
+            question = str(m.get("content", ""))
+        elif m.get("role") == "assistant" and question is not None:
+            meta = m.get("docchat") or {}
+            answer = Answer(
+                text=str(m.get("content", "")),
+                mode=meta.get("mode", "llm"),
+                question=question,
+                query=str(meta.get("query", "")),
+                sources=tuple(_source_from_dict(s) for s in meta.get("sources", [])),
+                cited=tuple(int(n) for n in meta.get("cited", [])),
+                prompt_tokens=int(meta.get("prompt_tokens", 0)),
+                left_out=tuple(int(n) for n in meta.get("left_out", [])),
+                error=str(meta.get("error", "")),
+            )
+            stopped = bool(meta.get("stopped", False))
+            turns.append(Turn(question, answer, stopped=stopped, at=float(meta.get("at", 0.0))))
+            question = None
+    return tuple(turns)
+
+
+class Conversations:
+    """One conversation per collection, as JSON files under `<data_dir>/conversations/`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir) / "conversations"
+        self._lock = threading.Lock()
+
+    def _path(self, collection: str) -> Path:
+        return self.dir / (hashlib.sha256(collection.encode()).hexdigest()[:32] + ".json")
+
+    def load(self, collection: str) -> Conversation:
+        """The saved conversation, or an empty one (also when the file is unreadable)."""
+        try:
+            raw = json.loads(self._path(collection).read_text(encoding="utf-8"))
+            turns = _turns(raw["messages"])
+        except FileNotFoundError:
+            return Conversation(collection)
+        except (OSError, ValueError, KeyError, TypeError):
+            # A damaged history must not lock a user out of chatting; start afresh.
+            return Conversation(collection)
+        return Conversation(collection, turns)
+
+    def save(self, conv: Conversation) -> None:
+        data = {"format": FORMAT, "collection": conv.collection, "messages": _messages(conv)}
+        path = self._path(conv.collection)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, path)  # atomic: a reload never sees half a file
+        except OSError as e:
+            raise RagError(f"Cannot save the conversation under {self.dir}: {e}") from None
+
+    def append(
+        self, collection: str, question: str, answer: Answer, *, stopped: bool = False
+    ) -> Conversation:
+        """Add a turn to the saved conversation and return the result."""
+        with self._lock:
+            conv = self.load(collection).add(Turn(question, answer, stopped, time.time()))
+            self.save(conv)
+            return conv
+
+    def clear(self, collection: str) -> None:
+        with self._lock:
+            self._path(collection).unlink(missing_ok=True)
+
+    def delete(self, collection: str) -> None:
+        """Forget a deleted collection's conversation."""
+        self.clear(collection)
+
+    def rename(self, old: str, new: str) -> None:
+        """Follow a collection rename (an existing conversation under `new` is replaced)."""
+        with self._lock:
+            conv = self.load(old)
+            if conv.turns:
+                self.save(Conversation(new, conv.turns))
+            self._path(old).unlink(missing_ok=True)

@@ -1,0 +1,252 @@
+"""End to end in a real browser: `streamlit run app.py`, Debian's Chromium, Playwright.
+
+One journey, as a new user would take it: open the app, drop a real PDF onto the
+drop zone (a real drag-and-drop: dragenter, dragover and drop events carrying a
+DataTransfer with the file), wait until it is indexed, find it in the Library,
+ask a question in the chat, and read the answer with its source (file name, page,
+chunk text); stop a second, slow answer, reload, and find the conversation kept.
+No request may leave 127.0.0.1. The app runs with its real embedding model and the
+fake OpenAI server as its LLM, so the streaming path is the one users get.
+Screenshots of every page go to tests/artifacts/.
+
+In CI (CI=true) a missing Chromium or Playwright fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI, ROOT, SAMPLES, need_shared
+from tests.fake_openai import FakeOpenAIServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+PDF = SAMPLES / "tracemonkey.pdf"
+QUESTION = "How does TraceMonkey handle type-unstable loops?"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# A real drop: the events react-dropzone listens for, with the file in a DataTransfer.
+DROP_JS = """
+async ([name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const file = new File([bytes], name, {type: "application/pdf"});
+  const data = new DataTransfer();
+  data.items.add(file);
+  const zone = document.querySelector('[data-testid="stFileUploaderDropzone"]');
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: data}));
+  }
+}
+"""
+
+
+def _missing(why: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{why} (CI=true: the browser test must run)")
+    pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def app_url(tmp_path: Path) -> Iterator[tuple[str, Path, FakeOpenAIServer]]:
+    """The app on a free port with a temp data dir and the fake LLM."""
+    port = _free_port()
+    data = tmp_path / "data"
+    with FakeOpenAIServer() as llm:
+        env = {
+            **os.environ,
+            "DOCCHAT_DATA_DIR": str(data),
+            "OPENAI_BASE_URL": llm.base_url,
+            "OPENAI_API_KEY": "test-key",
+            "DOCCHAT_CHAT_MODEL": "gpt-4o-mini",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "ANONYMIZED_TELEMETRY": "False",
+        }
+        log = (tmp_path / "streamlit.log").open("w")
+        # fmt: off
+        command = [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.address", "127.0.0.1",
+            "--server.port", str(port),
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ]
+        # fmt: on
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    out = (tmp_path / "streamlit.log").read_text()
+                    pytest.fail(f"streamlit did not start:\n{out[-3000:]}")
+                time.sleep(0.3)
+            yield url, data, llm
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+            server_log = (tmp_path / "streamlit.log").read_text()
+            assert "Traceback" not in server_log, server_log[-3000:]
+
+
+def test_drop_pdf_see_it_in_library_and_chat_with_sources(
+    app_url: tuple[str, Path, FakeOpenAIServer],
+) -> None:
+    need_shared()
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is not installed")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _missing("playwright is not installed")
+    url, data_dir, llm = app_url
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            # Model output must never make the browser fetch anything off this machine.
+            remote: list[str] = []
+            page.on(
+                "request",
+                lambda r: remote.append(r.url) if "127.0.0.1" not in r.url else None,
+            )
+
+            # A fresh server whose first visitor opens a page's own URL still shows the
+            # app's frame (Streamlit would otherwise run pages/upload.py on its own).
+            page.goto(f"{url}/upload")
+            nav = page.get_by_test_id("stSidebarNavItems")
+            expect(nav.get_by_role("link", name="Library")).to_be_visible()
+            expect(nav.get_by_role("link", name="ui")).to_have_count(0)
+
+            # Chat, empty: it says what to do first.
+            page.goto(url)
+            expect(page.get_by_text("No documents in")).to_be_visible()
+            expect(page.get_by_text("gpt-4o-mini via")).to_be_visible()  # the sidebar
+            page.screenshot(path=ARTIFACTS / "1-chat-empty.png", full_page=True)
+
+            # Upload: a real drag-and-drop onto the drop zone.
+            nav.get_by_role("link", name="Upload").click()
+            zone = page.locator('[data-testid="stFileUploaderDropzone"]')
+            expect(zone).to_be_visible()
+            page.evaluate(DROP_JS, [PDF.name, base64.b64encode(PDF.read_bytes()).decode()])
+            expect(page.get_by_text("1 indexed in default")).to_be_visible(timeout=120_000)
+            expect(page.get_by_role("button", name="Clear the list")).to_be_visible()
+            _settle(page)
+            page.screenshot(path=ARTIFACTS / "2-upload-indexed.png", full_page=True)
+
+            # Library: the document is listed, its chunks can be browsed.
+            nav.get_by_role("link", name="Library").click()
+            expect(page.get_by_text("Collection: default")).to_be_visible()
+            # (the table is a canvas; the document picker below it is text)
+            picker = page.get_by_role("combobox", name="Document")
+            expect(picker).to_match_aria_snapshot(f'- combobox "Document": /{PDF.name}.*/')
+            expect(page.get_by_text("Chunk 1 ·").first).to_be_visible()
+            _settle(page)
+            page.screenshot(path=ARTIFACTS / "3-library.png", full_page=True)
+
+            # Chat: ask, get a streamed answer with its numbered sources.
+            nav.get_by_role("link", name="Chat").click()
+            box = page.get_by_test_id("stChatInputTextArea")
+            expect(box).to_be_enabled()
+            box.fill(QUESTION)
+            box.press("Enter")
+            expect(page.get_by_text("According to the documents").first).to_be_visible(
+                timeout=60_000
+            )
+            expect(page.get_by_text("Sources", exact=True)).to_be_visible()
+
+            # What the page shows is exactly what was retrieved: compare with the saved turn.
+            saved = _saved_sources(data_dir)
+            first = saved[0]
+            assert first["file"] == PDF.name and first["page"]
+            label = page.get_by_test_id("stExpander").filter(has_text="[1]").first
+            expect(label).to_contain_text(f"{PDF.name}, page {first['page']}")
+            snippet = " ".join(first["text"].split())[:60]
+            expect(page.get_by_text(snippet, exact=False).first).to_be_visible()
+            expect(page.get_by_role("button", name="Download as Markdown")).to_be_visible()
+            _settle(page)
+            page.screenshot(path=ARTIFACTS / "4-chat-answer.png", full_page=True)
+
+            # A long answer can be stopped: what arrived is kept, and marked.
+            llm.token_delay = 0.4
+            box.fill("And how are nested loops traced?")
+            box.press("Enter")
+            expect(page.get_by_text("According to the documents").nth(1)).to_be_visible()
+            page.get_by_test_id("stChatInputStopButton").click()
+
+            # The conversation survives a reload.
+            page.reload()
+            expect(page.get_by_text("According to the documents").first).to_be_visible()
+            expect(page.get_by_text("Stopped before the end.")).to_be_visible()
+            assert not remote, f"requests left the machine: {remote[:5]}"
+        finally:
+            browser.close()
+
+
+def _settle(page: Any) -> None:
+    """Wait for the script run to end and tables (canvases) to be drawn, for screenshots."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
+    )
+    for grid in page.locator('[data-testid="stDataFrame"]').all():
+        grid.locator("canvas").first.wait_for(state="visible")
+    page.wait_for_timeout(500)
+
+
+def _saved_sources(data_dir: Path) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        files = list((data_dir / "conversations").glob("*.json"))
+        if files:
+            messages = json.loads(files[0].read_text())["messages"]
+            return messages[-1]["docchat"]["sources"]
+        time.sleep(0.2)
+    raise AssertionError("no conversation was saved")

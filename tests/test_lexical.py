@@ -1,0 +1,101 @@
+"""BM25 search, its persistence, keeping it in step with the store, and the fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import Chunk, DocChat
+from rag.lexical import INDEX_VERSION, LexicalIndex, tokenize
+from rag.retrieval import fuse
+from tests.fakes import HashEmbedder
+
+CATS = b"Cats sleep sixteen hours a day. Cats eat fish and mice when they are hungry.\n"
+DOGS = b"Dogs bark at strangers. Dogs love long walks in the park every morning.\n"
+BIRDS = b"Birds migrate south in winter. Some birds infect others with avian influenza.\n"
+
+
+def chunk(doc: str, i: int, text: str) -> Chunk:
+    return Chunk(doc_id=doc, file=f"{doc}.txt", index=i, text=text, start=0, end=len(text))
+
+
+def test_tokenize_lowercases_stems_and_drops_stop_words() -> None:
+    assert tokenize("What are the Infections of the lungs?") == ["infect", "lung"]
+    assert tokenize("COVID-19 in 2020") == ["covid", "19", "2020"]
+    assert tokenize("the of and") == []
+
+
+def test_index_ranks_adds_removes_and_filters() -> None:
+    idx = LexicalIndex()
+    idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "cats sleep all day")])
+    idx.add("b", [chunk("b", 0, "dogs eat meat")])
+    r = idx.search("what do cats eat?", 5)
+    assert r.top[0][0] == "a:0" and {cid for cid, _ in r.top} == {"a:0", "a:1", "b:0"}
+    assert r.score("a:0") > r.score("a:1") > 0 and r.score("nope:0") == 0.0
+    assert [cid for cid, _ in idx.search("eat", 5, doc_ids=["b"]).top] == ["b:0"]
+    idx.remove("a")
+    assert [cid for cid, _ in idx.search("cats eat", 5).top] == ["b:0"]
+    assert idx.search("zebra", 5).top == []
+
+
+def test_index_save_load_round_trip_and_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    idx = LexicalIndex()
+    idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "")])
+    idx.add("b", [chunk("b", 0, "dogs eat meat")])
+    path = tmp_path / "x" / "lexical.npz"
+    idx.save(path)
+    again = LexicalIndex.load(path)
+    assert again is not None and set(again.docs) == {"a", "b"}
+    assert again.search("fish", 3).top == idx.search("fish", 3).top
+    assert LexicalIndex.load(tmp_path / "missing.npz") is None
+    path.write_bytes(b"not a zip")
+    assert LexicalIndex.load(path) is None
+    np.savez(path, version=np.asarray(["old-" + INDEX_VERSION]))
+    assert LexicalIndex.load(path) is None
+
+
+def test_kept_in_step_with_the_store(app: DocChat) -> None:
+    cats = app.ingest("cats.txt", CATS)
+    app.ingest("dogs.txt", DOGS)
+    key = app.store.collection_key("default")
+    res = app.lexical.search("default", "fish mice", 5)
+    assert res.top and res.top[0][0].startswith(cats.doc_id)
+    assert (app.lexical.root / key / "lexical.npz").is_file()  # persisted after a search
+
+    app.delete_document("cats.txt")
+    assert app.lexical.search("default", "fish mice", 5).top == []
+
+    # A fresh engine on the same data dir loads the file and catches up with the store.
+    app.ingest("birds.txt", BIRDS)
+    fresh = DocChat(app.settings, embedder=HashEmbedder(), store=app.store, llm=None)
+    assert fresh.lexical.search("default", "infections", 5).top
+
+    app.rename_collection("default", "animals")
+    assert app.lexical.search("animals", "strangers", 5).top
+    app.delete_collection("animals")
+    assert not (app.lexical.root / key).exists()
+
+
+def test_hybrid_search_finds_keywords_and_respects_filters(app: DocChat) -> None:
+    cats = app.ingest("cats.txt", CATS)
+    dogs = app.ingest("dogs.txt", DOGS)
+    app.ingest("birds.txt", BIRDS)
+    _, hits = app.search("Which animals bark at strangers?", hybrid=True, top_k=3)
+    assert hits[0].chunk.doc_id == dogs.doc_id
+    assert hits[0].lexical_score and hits[0].lexical_score > 0
+    assert 0.0 <= hits[-1].score <= hits[0].score <= 1.0
+    _, hits = app.search("bark at strangers", hybrid=True, doc_ids=[cats.doc_id], min_score=-1)
+    assert {h.chunk.doc_id for h in hits} == {cats.doc_id}
+    _, dense = app.search("bark at strangers", hybrid=False)
+    assert dense[0].chunk.doc_id == dogs.doc_id and dense[0].lexical_score is None
+
+
+def test_fuse_weights_pick_each_side() -> None:
+    chunks = [chunk("a", i, f"t{i}") for i in range(3)]
+    dense = np.asarray([0.9, 0.5, 0.1], dtype=np.float32)
+    lexical = np.asarray([0.0, 2.0, 9.0], dtype=np.float32)
+    assert [h.chunk.index for h in fuse(chunks, dense, lexical, 1.0)] == [0, 1, 2]
+    assert [h.chunk.index for h in fuse(chunks, dense, lexical, 0.0)] == [2, 1, 0]
+    hits = fuse(chunks, dense, lexical, 0.5)
+    assert hits[0].dense_score == pytest.approx(float(dense[hits[0].chunk.index]))
+    assert fuse([], dense[:0], lexical[:0], 0.5) == []
