@@ -1,10 +1,11 @@
 """Kill `python -m rag ingest` with SIGKILL at random points and check nothing is lost.
 
 Each round starts the real CLI (real packaged model, embedded Chroma) on a folder of
-documents and kills it at a random moment: half the rounds while it starts (imports,
-opening the store and its crash recovery, loading the model), half while it ingests
-(within `--span` seconds after its first result line). Then a fresh process opens
-the data dir (running the store's crash recovery) and checks:
+documents and kills it at a random moment of one of three kinds: while it starts
+(imports, opening the store and its crash recovery, loading the model), while it
+ingests (within `--span` seconds after its first result line), or while it writes a
+document (just after the index files change: pending record, chunks, ready). Then a
+fresh process opens the data dir (running the store's crash recovery) and checks:
 
 - every document the CLI reported (`indexed` / `unchanged`) is there and ready;
 - the only other document that may be there is the one in flight at the kill;
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,8 +134,7 @@ def check(data_dir: Path, delete_fraction: float, seed: int) -> dict[str, Any]:
 @dataclass
 class Report:
     kills: int = 0
-    kills_starting: int = 0  # before the first result line
-    kills_ingesting: int = 0
+    kills_by_mode: dict[str, int] = field(default_factory=dict)  # see ingest_once
     rounds: int = 0
     finished_before_kill: int = 0
     killed_mid_write: int = 0  # recovery found a pending document: killed while storing
@@ -190,10 +191,27 @@ def run_check(data_dir: Path, delete_fraction: float, seed: int) -> dict[str, An
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _index_mtime(data_dir: Path) -> int:
+    """The newest modification time of the embedded index's files (ns; 0 if none yet)."""
+    latest = 0
+    for path in (data_dir / "chroma").rglob("*"):
+        try:
+            latest = max(latest, path.stat().st_mtime_ns)
+        except OSError:
+            continue
+    return latest
+
+
 def ingest_once(
-    data_dir: Path, corpus: Path, kill_after: float | None, *, from_start: bool = False
+    data_dir: Path, corpus: Path, mode: str | None, kill_after: float = 0.0
 ) -> tuple[list[tuple[str, str]], bool, float, float]:
-    """Run the CLI; SIGKILL it `kill_after` s after its first result line (or its start).
+    """Run the CLI and SIGKILL it `kill_after` s after a point that depends on `mode`:
+
+    - "starting": its start (imports, opening the store and recovery, model load);
+    - "ingesting": its first result line;
+    - "writing": the first change to the index files after its first result line,
+      i.e. while a document is being written (pending record, chunks, ready);
+    - None: no kill.
 
     Returns (result lines, killed, seconds it ran, seconds to the first line).
     """
@@ -225,12 +243,17 @@ def ingest_once(
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     killed = False
-    if kill_after is not None:
-        if from_start:
-            time.sleep(kill_after)
-        else:
+    if mode is not None:
+        if mode != "starting":
             first.wait(timeout=600)
-            time.sleep(kill_after)
+        if mode == "writing":
+            before = _index_mtime(data_dir)
+            deadline = time.monotonic() + 600
+            while proc.poll() is None and time.monotonic() < deadline:
+                if _index_mtime(data_dir) != before:
+                    break
+                time.sleep(0.005)
+        time.sleep(kill_after)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed = True
@@ -239,10 +262,24 @@ def ingest_once(
     return list(lines), killed, time.monotonic() - started, first_at[0]
 
 
+MODES = ("starting", "ingesting", "writing")
+
+
 def kill_loop(
-    work: Path, corpus: Path, *, kills: int, span: float, seed: int, log: Any = print
+    work: Path,
+    corpus: Path,
+    *,
+    kills: int,
+    span: float,
+    seed: int,
+    modes: Sequence[str] = (),
+    log: Any = print,
 ) -> Report:
-    """Kill `kills` ingest runs at random points; the Report lists any problem found."""
+    """Kill `kills` ingest runs at random points; the Report lists any problem found.
+
+    `modes` (cycled) says where each round kills (see `ingest_once`); by default each
+    round picks one at random.
+    """
     rng = random.Random(seed)
     data_dir = work / "data"
     names = sorted(p.name for p in corpus.iterdir())
@@ -251,15 +288,18 @@ def kill_loop(
     ready: set[str] = set()  # what the last check found, minus what it deleted
     first_line = 0.0  # seconds from start to the first result line, once seen
     while report.kills < kills and report.rounds < kills * 3:
+        mode = modes[report.rounds % len(modes)] if modes else rng.choice(MODES)
         report.rounds += 1
-        starting = bool(first_line) and rng.random() < 0.5
-        if starting:
-            lines, killed, seconds, _ = ingest_once(
-                data_dir, corpus, rng.uniform(0.25 * first_line, first_line), from_start=True
-            )
+        if mode == "starting" and not first_line:
+            mode = "ingesting"  # how long starting takes is known after one round
+        if mode == "starting":
+            delay = rng.uniform(0.25 * first_line, first_line)
+        elif mode == "ingesting":
+            delay = rng.uniform(0.0, span)
         else:
-            lines, killed, seconds, at = ingest_once(data_dir, corpus, rng.uniform(0.0, span))
-            first_line = first_line or at
+            delay = rng.uniform(0.0, 0.03)  # storing a small document takes tens of ms
+        lines, killed, seconds, at = ingest_once(data_dir, corpus, mode, delay)
+        first_line = first_line or at
         reported = {name for status, name in lines if status in ("indexed", "unchanged")}
         done = {name for _, name in lines}
         in_flight = next((n for n in names if n not in done), None) if killed else None
@@ -277,8 +317,7 @@ def kill_loop(
             problems.append(f"present but never reported: {sorted(extra)}")
         if killed:
             report.kills += 1
-            report.kills_starting += not lines
-            report.kills_ingesting += bool(lines)
+            report.kills_by_mode[mode] = report.kills_by_mode.get(mode, 0) + 1
             report.kill_seconds.append(round(seconds, 2))
             report.killed_mid_write += bool(got["recovered"])
             report.in_flight_completed += in_flight in now_ready
@@ -290,7 +329,7 @@ def kill_loop(
         report.chunks_checked += got["chunks_checked"]
         report.problems += [f"round {report.rounds}: {p}" for p in problems]
         ready = now_ready - set(got["deleted"])
-        stage = "finished" if not killed else "killed ingesting" if lines else "killed starting"
+        stage = f"killed {mode}" if killed else "finished"
         log(
             f"round {report.rounds:2}: {stage:16} after {seconds:5.1f}s"
             f" | {len(lines)} result line(s), in flight {in_flight or '-'}"
@@ -332,8 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         report = kill_loop(Path(tmp), corpus, kills=a.kills, span=a.span, seed=a.seed)
     figures = {
         "kills": report.kills,
-        "kills_while_starting": report.kills_starting,
-        "kills_while_ingesting": report.kills_ingesting,
+        "kills_by_mode": report.kills_by_mode,
         "rounds": report.rounds,
         "finished_before_kill": report.finished_before_kill,
         "killed_mid_write": report.killed_mid_write,

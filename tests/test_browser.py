@@ -73,69 +73,78 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The fake LLM of the running app, for the test that requested `app_url`.
+LLM = pytest.StashKey[FakeOpenAIServer]()
+
+
 @pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[tuple[str, Path, FakeOpenAIServer]]:
-    """The app on a free port with a temp data dir and the fake LLM."""
+def app_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
+    """The app on a free port with a temp data dir and the fake LLM; (url, data dir)."""
+    with FakeOpenAIServer() as llm:
+        request.node.stash[LLM] = llm
+        yield from _serve(tmp_path, llm)
+
+
+def _serve(tmp_path: Path, llm: FakeOpenAIServer) -> Iterator[tuple[str, Path]]:
     port = _free_port()
     data = tmp_path / "data"
-    with FakeOpenAIServer() as llm:
-        env = {
-            **os.environ,
-            "DOCCHAT_DATA_DIR": str(data),
-            "OPENAI_BASE_URL": llm.base_url,
-            "OPENAI_API_KEY": "test-key",
-            "DOCCHAT_CHAT_MODEL": "gpt-4o-mini",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "ANONYMIZED_TELEMETRY": "False",
-        }
-        log = (tmp_path / "streamlit.log").open("w")
-        # fmt: off
-        command = [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.address", "127.0.0.1",
-            "--server.port", str(port),
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-        ]
-        # fmt: on
-        proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    out = (tmp_path / "streamlit.log").read_text()
-                    pytest.fail(f"streamlit did not start:\n{out[-3000:]}")
-                time.sleep(0.3)
-            yield url, data, llm
-        finally:
-            proc.terminate()
+    env = {
+        **os.environ,
+        "DOCCHAT_DATA_DIR": str(data),
+        "OPENAI_BASE_URL": llm.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "DOCCHAT_CHAT_MODEL": "gpt-4o-mini",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+    }
+    log = (tmp_path / "streamlit.log").open("w")
+    # fmt: off
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    # fmt: on
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
-            server_log = (tmp_path / "streamlit.log").read_text()
-            assert "Traceback" not in server_log, server_log[-3000:]
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                out = (tmp_path / "streamlit.log").read_text()
+                pytest.fail(f"streamlit did not start:\n{out[-3000:]}")
+            time.sleep(0.3)
+        yield url, data
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        server_log = (tmp_path / "streamlit.log").read_text()
+        assert "Traceback" not in server_log, server_log[-3000:]
 
 
 def test_drop_pdf_see_it_in_library_and_chat_with_sources(
-    app_url: tuple[str, Path, FakeOpenAIServer],
+    app_url: tuple[str, Path], request: pytest.FixtureRequest
 ) -> None:
     need_shared()
     if not CHROMIUM.exists():
@@ -144,7 +153,7 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("playwright is not installed")
-    url, data_dir, llm = app_url
+    url, data_dir = app_url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as p:
@@ -216,11 +225,14 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             page.screenshot(path=ARTIFACTS / "4-chat-answer.png", full_page=True)
 
             # A long answer can be stopped: what arrived is kept, and marked.
-            llm.token_delay = 0.4
+            request.node.stash[LLM].token_delay = 0.4
             box.fill("And how are nested loops traced?")
             box.press("Enter")
             expect(page.get_by_text("According to the documents").nth(1)).to_be_visible()
-            page.get_by_test_id("stChatInputStopButton").click()
+            stop = page.get_by_test_id("stChatInputStopButton")
+            stop.click()
+            expect(stop).to_be_hidden()  # the run has ended (and saved what it had)
+            _settle(page)
 
             # The conversation survives a reload.
             page.reload()

@@ -1,8 +1,8 @@
 """SIGKILL the real `python -m rag ingest` mid-run: nothing reported is lost, nothing half.
 
 A small version of benchmarks/kill_loop.py (which does 20+ kills and writes JSON):
-each round kills the CLI at a random point (while it starts, or while it ingests,
-within a few seconds of its first result line), then a fresh
+each round kills the CLI at a random point (while it starts, while it ingests, or
+just after it starts writing a document), then a fresh
 process opens the data dir (running crash recovery) and checks every document is
 complete, nothing reported ready is missing, and no orphan chunk is left; a final
 uninterrupted run re-adds the interrupted files.
@@ -25,11 +25,12 @@ def test_sigkill_during_ingest_loses_nothing(tmp_path: Path) -> None:
     need_shared()
     corpus = tmp_path / "corpus"
     make_corpus(corpus, texts=3, pdfs=("minimal-document.pdf",))
-    report = kill_loop(tmp_path, corpus, kills=KILLS, span=3.0, seed=7, log=print)
+    modes = ("ingesting", "writing", "starting", "writing")
+    report = kill_loop(tmp_path, corpus, kills=KILLS, span=3.0, seed=7, modes=modes, log=print)
     print(
         f"\ncrash safety: {report.kills} kills survived in {report.rounds} rounds "
-        f"({report.kills_starting} starting, {report.kills_ingesting} ingesting, "
-        f"{report.killed_mid_write} mid-write), {report.documents_checked} document checks, "
+        f"(by moment: {report.kills_by_mode}; {report.killed_mid_write} left a document "
+        f"pending), {report.documents_checked} document checks, "
         f"{report.chunks_checked} chunk checks, {len(report.problems)} problems, "
         f"{report.seconds:.0f} s"
     )

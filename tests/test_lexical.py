@@ -31,11 +31,24 @@ def test_index_ranks_adds_removes_and_filters() -> None:
     idx.add("b", [chunk("b", 0, "dogs eat meat")])
     r = idx.search("what do cats eat?", 5)
     assert r.top[0][0] == "a:0" and {cid for cid, _ in r.top} == {"a:0", "a:1", "b:0"}
-    assert r.score("a:0") > r.score("a:1") > 0 and r.score("nope:0") == 0.0
+    assert r.bm25["a:0"] > r.bm25["a:1"] > 0 and "nope:0" not in r.bm25
     assert [cid for cid, _ in idx.search("eat", 5, doc_ids=["b"]).top] == ["b:0"]
     idx.remove("a")
     assert [cid for cid, _ in idx.search("cats eat", 5).top] == ["b:0"]
     assert idx.search("zebra", 5).top == []
+
+
+def test_word_pairs_and_best_sentence() -> None:
+    idx = LexicalIndex()
+    idx.add("a", [chunk("a", 0, "Infection causes fever. Children rarely get it.")])
+    idx.add("b", [chunk("b", 0, "Children get fever. Infection causes it in adults.")])
+    idx.add("c", [chunk("c", 0, "Nothing relevant here at all.")])
+    # Same words in both; "infection causes fever" as a phrase only in a.
+    r = idx.search("Which infection causes fever?", 5, also=["c:0", "x:9"])
+    assert r.top[0][0] == "a:0" and r.bm25["a:0"] > r.bm25["b:0"]
+    # a:0 has all three words in one sentence; b:0 splits them over two.
+    assert r.sentence["a:0"] > r.sentence["b:0"] > 0 == r.sentence["c:0"]
+    assert "x:9" not in r.sentence
 
 
 def test_index_save_load_round_trip_and_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +59,7 @@ def test_index_save_load_round_trip_and_bad_files(tmp_path) -> None:  # type: ig
     idx.save(path)
     again = LexicalIndex.load(path)
     assert again is not None and set(again.docs) == {"a", "b"}
-    assert again.search("fish", 3).top == idx.search("fish", 3).top
+    assert again.search("fish", 3) == idx.search("fish", 3)
     assert LexicalIndex.load(tmp_path / "missing.npz") is None
     path.write_bytes(b"not a zip")
     assert LexicalIndex.load(path) is None
