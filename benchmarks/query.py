@@ -71,18 +71,23 @@ def add_chunks(app: DocChat, collection: str, texts: list[str], first_doc: int, 
     for d in range(0, len(texts), DOC_CHUNKS):
         part = texts[d : d + DOC_CHUNKS]
         doc_id = f"{first_doc + d // DOC_CHUNKS:064x}"
+        name = f"synthetic-{doc_id[-6:]}.txt"
         chunks, pos = [], 0
         for i, t in enumerate(part):
-            name = f"synthetic-{doc_id[-6:]}.txt"
             end = pos + len(t)
             chunks.append(Chunk(doc_id, name, i, t, start=pos, end=end, tokens=len(t) // 4))
             pos += len(t) + 1
         vectors = rng.standard_normal((len(part), dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         info = DocumentInfo(
-            doc_id=doc_id, name=f"synthetic-{doc_id[-6:]}.txt", kind="text", pages=1,
-            chunks=len(part), size=pos, added=time.time(),
-        )  # fmt: skip
+            doc_id=doc_id,
+            name=name,
+            kind="text",
+            pages=1,
+            chunks=len(part),
+            size=pos,
+            added=time.time(),
+        )
         app.store.begin_document(collection, info)
         app.store.add_chunks(collection, chunks, vectors)
         app.store.finish_document(collection, info)
@@ -133,8 +138,8 @@ def main() -> int:
         have = 0
         for size in sizes:
             t0 = time.perf_counter()
-            add_chunks(app, info.name, synthetic_chunks(sentences, size - have, size),
-                       have // DOC_CHUNKS * 7919 + 1, info.dimension)  # fmt: skip
+            texts = synthetic_chunks(sentences, size - have, size)
+            add_chunks(app, info.name, texts, have // DOC_CHUNKS + 1, info.dimension)
             insert_s = time.perf_counter() - t0
             have = size
             row = {"chunks": app.collection().chunks, "insert_s": round(insert_s, 1)}

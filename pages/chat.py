@@ -34,7 +34,11 @@ app = _ui.engine()
 convs = _ui.conversations()
 settings = app.settings
 name = _ui.active_collection()
-docs = app.documents(name) if name in _ui.collection_names(app) else []
+try:
+    docs = app.documents(name) if name in _ui.collection_names(app) else []
+except RagError as e:  # e.g. the Chroma server went away
+    st.error(str(e))
+    st.stop()
 
 with st.sidebar:
     st.subheader("Answer settings")

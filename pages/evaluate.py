@@ -19,8 +19,7 @@ import json
 import streamlit as st
 
 from pages import _ui
-from rag import RagError
-from rag.evaluation import EvalReport, evaluate, read_question_set
+from rag import EvalReport, RagError, evaluate, read_question_set
 from rag.markdown import escape_markdown
 
 MODES = {
@@ -75,9 +74,14 @@ def setting_inputs(label: str, key: str, default_mode: str) -> tuple[str, bool, 
     weight = app.settings.dense_weight
     if MODES[mode] == "hybrid":
         weight = st.slider(
-            "Dense weight", 0.0, 1.0, float(app.settings.dense_weight), 0.05, key=f"{key}_w",
+            "Dense weight",
+            0.0,
+            1.0,
+            float(app.settings.dense_weight),
+            0.05,
+            key=f"{key}_w",
             help="0 = keywords only, 1 = dense only.",
-        )  # fmt: skip
+        )
     kind = MODES[mode]
     return mode, kind != "dense", 0.0 if kind == "bm25" else weight
 
@@ -107,9 +111,13 @@ if st.button("Run evaluation", type="primary", disabled=upload is None):
                 bar.progress(done / total, text=f"Setting {label}: {done}/{total} questions")
 
             report = evaluate(
-                app, questions, collection=collection, hybrid=hybrid, dense_weight=weight,
+                app,
+                questions,
+                collection=collection,
+                hybrid=hybrid,
+                dense_weight=weight,
                 progress=show,
-            )  # fmt: skip
+            )
             bar.empty()
             runs.append((f"{label}: {mode}" + (f", weight {weight:.2f}" if hybrid else ""), report))
         state["eval_runs"] = {"collection": collection, "file": upload.name, "runs": runs}

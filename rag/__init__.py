@@ -26,6 +26,7 @@ from .errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
+from .evaluation import EvalQuestion, EvalReport, evaluate, read_question_set, run_covid_qa
 from .finetune import (
     GenerationProgress,
     GenerationResult,
@@ -90,6 +91,8 @@ __all__ = [
     "DocumentInfo",
     "DocumentNotFoundError",
     "Embedder",
+    "EvalQuestion",
+    "EvalReport",
     "ExtractionError",
     "FineTuneJobs",
     "GenerationProgress",
@@ -129,6 +132,7 @@ __all__ = [
     "drop_invalid",
     "escape_markdown",
     "eval_questions_jsonl",
+    "evaluate",
     "extractive_answer",
     "failed_answer",
     "generate_pairs",
@@ -139,6 +143,8 @@ __all__ = [
     "load_embedder",
     "load_journal",
     "pairs_jsonl",
+    "read_question_set",
+    "run_covid_qa",
     "safe_markdown",
     "select_chunks",
     "source_label",

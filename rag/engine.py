@@ -57,7 +57,9 @@ class DocChat:
         with self._embedder_lock:
             if self._embedder is None:
                 self._embedder = load_embedder(
-                    self.settings.embedding_model, batch_size=self.settings.embedding_batch_size
+                    self.settings.embedding_model,
+                    batch_size=self.settings.embedding_batch_size,
+                    backend=self.settings.embedding_backend,
                 )
             return self._embedder
 

@@ -36,12 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--json", metavar="OUT", default=None, help="also write the figures here")
         mode = sp.add_mutually_exclusive_group()
-        mode.add_argument("--hybrid", dest="hybrid", action="store_true", default=None,
-                          help="dense + BM25 fusion")  # fmt: skip
+        mode.add_argument(
+            "--hybrid", dest="hybrid", action="store_true", default=None, help="dense + BM25"
+        )
         mode.add_argument("--dense", dest="hybrid", action="store_false", help="dense search only")
         sp.add_argument("--dense-weight", type=float, default=None, help="0 = BM25 only, 1 = dense")
-        sp.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="any setting, e.g. --set chunk_tokens=128 (repeatable)")  # fmt: skip
+        sp.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="any setting, e.g. --set chunk_tokens=128 (repeatable)",
+        )
         sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     sp = sub.add_parser("covid-qa", help="index COVID-QA in a temporary store and ask it")
@@ -50,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--chunk-overlap", type=int, default=None)
     sp.add_argument("--embedding-backend", default=None, help="torch or onnx-int8")
     sp.add_argument("--articles", type=int, default=None, help="only the first N articles")
-    sp.add_argument("--no-baselines", action="store_true",
-                    help="skip the dense-only and BM25-only runs on the same index")  # fmt: skip
+    sp.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip the dense-only and BM25-only runs on the same index",
+    )
     common(sp)
     sp = sub.add_parser("questions", help="ask your own question set (CSV/JSONL) of a collection")
     sp.add_argument("file", type=Path)

@@ -1,7 +1,13 @@
-"""Clean a question before it is embedded: drop filler and stop words, keep meaning.
+"""Clean a question before it is searched: drop filler and stop words, keep meaning.
 
-"Hey, could you please tell me what the incubation period of COVID-19 is?" becomes
-"incubation period COVID-19". Negations (not, no, never, without, ...) and every word
+Two forms, one per search (measured on COVID-QA, README Performance):
+- `clean_query`, for keyword search (BM25) and for showing what was searched:
+  "Hey, could you please tell me what the incubation period of COVID-19 is?" becomes
+  "incubation period COVID-19".
+- `dense_query`, for the embedding model: only the filler phrases go ("what the
+  incubation period of COVID-19 is?"); a sentence model reads whole questions better.
+
+In `clean_query`, negations (not, no, never, without, ...) and every word
 that is not on the lists below are kept: domain words are never dropped. Question
 words that change the intent (why, how, when, where, who, which) are kept too.
 
@@ -60,7 +66,7 @@ def dense_query(question: str) -> str:
     A sentence-embedding model was trained on natural sentences; "what is the
     incubation period" embeds closer to the answer than "incubation period".
     """
-    text = " ".join(_FILLER_RE.sub(" ", question).split())
+    text = " ".join(_FILLER_RE.sub(" ", question).split()).strip(" ,;:")
     return text if _TOKEN_RE.search(text) else question.strip()
 
 

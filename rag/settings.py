@@ -58,8 +58,8 @@ class Settings:
     chroma_port: int = 8000
     chroma_ssl: bool = False
     embedding_model: str = DEFAULT_MODEL  # a sentence-transformers name or a local path
-    embedding_batch_size: int = 32
-    embedding_backend: str = "torch"  # torch | onnx-int8 (see embeddings.py)
+    embedding_batch_size: int = 4  # small batches ran fastest on CPU (README, Performance)
+    embedding_backend: str = "onnx-int8"  # or torch (see embeddings.py, README Performance)
     openai_api_key: str = field(default="", repr=False)  # never in logs or tracebacks
     openai_base_url: str = ""
     chat_model: str = "gpt-4o-mini"

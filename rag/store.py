@@ -429,9 +429,7 @@ class Store:
                     yield _chunk_from(t, m)
             offset += len(got["ids"])
 
-    def chunks_by_id(
-        self, collection: str, ids: Sequence[str]
-    ) -> tuple[list[Chunk], np.ndarray]:
+    def chunks_by_id(self, collection: str, ids: Sequence[str]) -> tuple[list[Chunk], np.ndarray]:
         """The chunks with these ids that exist, and their vectors (one row each)."""
         col, _ = self._pair(collection)
         if not ids:
@@ -454,13 +452,15 @@ class Store:
     ) -> list[Hit]:
         """The `top_k` nearest chunks of ready documents, best first."""
         col, docs = self._pair(collection)
-        ready = set(self._ready_records(docs))
+        records = self._ready_records(docs)
+        ready = set(records)
         if doc_ids:
             ready &= set(doc_ids)
         if not ready:
             return []
         where = {"doc_id": {"$in": sorted(ready)}} if doc_ids else None
-        total = int(self._call(col.count))
+        # The documents' own chunk counts, not col.count(): that scans (9 ms at 100k).
+        total = sum(records[d].chunks for d in ready)
         if total == 0:
             return []
         got = self._call(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,21 +61,19 @@ LIVE_SELECTOR = ", ".join(
 )
 
 
-class SteeredServer(FakeOpenAIServer):
-    """A model that obeys the documents: it repeats the sources, payloads and all."""
+def steer(llm: FakeOpenAIServer) -> None:
+    """Make the app's fake LLM obey the documents: it repeats the sources, payloads and all,
+    and answers a question containing ERROR_TRIGGER with a hostile error message."""
+    llm.reply = _echo_sources
+    plain = llm.routes[("POST", "/v1/chat/completions")]
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.reply = _echo_sources
-        plain = self.routes[("POST", "/v1/chat/completions")]
+    def chat(ex: Exchange, out: Any) -> None:
+        if ERROR_TRIGGER in json.dumps((ex.body or {}).get("messages", [])):
+            out.send_error_json(400, ERROR_MESSAGE, "invalid_request_error", None)
+            return
+        plain(ex, out)
 
-        def chat(ex: Exchange, out: Any) -> None:
-            if ERROR_TRIGGER in json.dumps((ex.body or {}).get("messages", [])):
-                out.send_error_json(400, ERROR_MESSAGE, "invalid_request_error", None)
-                return
-            plain(ex, out)
-
-        self.routes[("POST", "/v1/chat/completions")] = chat
+    llm.routes[("POST", "/v1/chat/completions")] = chat
 
 
 def _echo_sources(body: dict[str, Any]) -> str:
@@ -87,13 +84,6 @@ def _echo_sources(body: dict[str, Any]) -> str:
     return "Sure, as the documents instruct: " + system.split("Sources:", 1)[1] + " [1]"
 
 
-@pytest.fixture
-def steered_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Makes `app_url` (requested after this) start the app with `SteeredServer`."""
-    monkeypatch.setattr(browser_tests, "FakeOpenAIServer", SteeredServer)
-    yield
-
-
 def _is_local(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme in ("data", "blob", "about"):
@@ -102,8 +92,8 @@ def _is_local(url: str) -> bool:
 
 
 def test_injected_documents_stay_inert(
-    steered_llm: None,
     app_url: tuple[str, Path],  # noqa: F811 - the fixture imported above
+    request: pytest.FixtureRequest,
 ) -> None:
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is not installed")
@@ -112,6 +102,7 @@ def test_injected_documents_stay_inert(
     except ImportError:
         _missing("playwright is not installed")
     url, _ = app_url
+    steer(request.node.stash[browser_tests.LLM])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     uploads = [
         ("report.md", INJECTION_MD.encode()),

@@ -143,3 +143,26 @@ def test_evaluate_page_runs_and_compares() -> None:
     assert labels.count("Answer in 4,000 chars") == 2
     assert [m.value for m in at.metric if m.label == "Right document in top 5"] == ["1.000"] * 2
     assert not at.error
+
+
+@pytest.mark.slow
+def test_onnx_int8_backend_agrees_with_torch(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.embeddings import load_embedder
+
+    onnx = load_embedder("all-MiniLM-L6-v2", backend="onnx-int8")  # exported once, then cached
+    texts = [
+        "What is the incubation period of COVID-19?",
+        "The median incubation period was estimated to be 5.1 days.",
+        "Dogs bark at strangers.",
+    ]
+    a, b = onnx.embed(texts), real_embedder.embed(texts)
+    assert (onnx.name, onnx.dimension, onnx.max_tokens) == (
+        real_embedder.name,
+        real_embedder.dimension,
+        real_embedder.max_tokens,
+    )
+    assert ((a * b).sum(axis=1) > 0.97).all()
+    assert (a @ a.T)[0, 1] > (a @ a.T)[0, 2]  # the answer is nearer than the dog
+    assert onnx.token_spans(texts[1]) == real_embedder.token_spans(texts[1])
+    with pytest.raises(DatasetError.__mro__[1]):  # RagError (ConfigError)
+        load_embedder("all-MiniLM-L6-v2", backend="tpu")

@@ -25,6 +25,14 @@ def test_tokenize_lowercases_stems_and_drops_stop_words() -> None:
     assert tokenize("the of and") == []
 
 
+def test_dense_query_keeps_the_question_whole() -> None:
+    from rag.query import dense_query
+
+    q = "Hey, could you please tell me what the incubation period of COVID-19 is?"
+    assert dense_query(q) == "what the incubation period of COVID-19 is?"
+    assert dense_query("please") == "please"  # nothing left: the original
+
+
 def test_index_ranks_adds_removes_and_filters() -> None:
     idx = LexicalIndex()
     idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "cats sleep all day")])
@@ -71,20 +79,25 @@ def test_kept_in_step_with_the_store(app: DocChat) -> None:
     cats = app.ingest("cats.txt", CATS)
     app.ingest("dogs.txt", DOGS)
     key = app.store.collection_key("default")
-    res = app.lexical.search("default", "fish mice", 5)
+    res = app.lexical.search(app.collection(), "fish mice", 5)
     assert res.top and res.top[0][0].startswith(cats.doc_id)
     assert (app.lexical.root / key / "lexical.npz").is_file()  # persisted after a search
 
     app.delete_document("cats.txt")
-    assert app.lexical.search("default", "fish mice", 5).top == []
+    assert app.lexical.search(app.collection(), "fish mice", 5).top == []
 
     # A fresh engine on the same data dir loads the file and catches up with the store.
     app.ingest("birds.txt", BIRDS)
     fresh = DocChat(app.settings, embedder=HashEmbedder(), store=app.store, llm=None)
-    assert fresh.lexical.search("default", "infections", 5).top
+    assert fresh.lexical.search(fresh.collection(), "infections", 5).top
+
+    # A write the engine did not make (another process, in server mode) is caught
+    # by the count check before a search.
+    fresh.ingest("more.txt", b"Zebras graze on the savanna.\n")
+    assert app.lexical.search(app.collection(), "zebras savanna", 5).top
 
     app.rename_collection("default", "animals")
-    assert app.lexical.search("animals", "strangers", 5).top
+    assert app.lexical.search(app.collection("animals"), "strangers", 5).top
     app.delete_collection("animals")
     assert not (app.lexical.root / key).exists()
 

@@ -1,0 +1,239 @@
+"""Ingestion speed: DocChat end to end, the embedding alone, and a common LangChain pipeline.
+
+    .venv/bin/python benchmarks/ingest.py [--json OUT] [--no-langchain]
+
+Input, the same files for everyone: every PDF in ../shared/data/pdfs/sample-files/
+(the encrypted one with its password) and the 98 COVID-QA articles as .txt files.
+
+1. DocChat, current settings: `DocChat.ingest_paths` into a fresh data dir
+   (extract, split, embed, store in Chroma, BM25).
+2. The embedding alone: the same chunk texts through the same embedder, one call.
+   Our end-to-end time over this is the overhead ratio.
+3. LangChain as commonly written: PyPDFLoader / TextLoader,
+   RecursiveCharacterTextSplitter(1000, 200), Chroma, HuggingFaceEmbeddings of the
+   same packaged all-MiniLM-L6-v2 (packages in requirements-bench.txt).
+
+Both indexes then answer the 1,380 COVID-QA questions with their own search, scored
+by answer_in_context@4000 (see rag/evaluation.py), so speed compares at known quality.
+Pages: PDF pages, and one per text file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag import DocChat, RagError, Settings, split  # noqa: E402
+from rag.embeddings import packaged_model_path  # noqa: E402
+from rag.evaluation import EvalQuestion, evaluate, load_covid_qa  # noqa: E402
+from rag.extract import extract  # noqa: E402
+from rag.ingest import embedding_text  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+PDFS = SHARED / "pdfs" / "sample-files"
+COVID = SHARED / "covid-qa" / "covidQA.json"
+PASSWORDS = {"libreoffice-writer-password.pdf": "openpassword"}
+BUDGET = 4000
+
+
+def prepare(tmp: Path) -> tuple[list[Path], list[EvalQuestion]]:
+    """Input files (the articles written to `tmp`) and the COVID-QA questions."""
+    files = sorted(PDFS.glob("*.pdf"))
+    articles, questions = load_covid_qa(COVID)
+    renamed: dict[str, str] = {}
+    for a in articles:
+        # The article's title as a safe file name (the eval names documents the same way).
+        name = re.sub(r"[^\w .,()'-]+", "-", a.name[:-4])[:120].strip() + ".txt"
+        (tmp / name).write_text(a.text, encoding="utf-8")
+        files.append(tmp / name)
+        renamed[a.name] = name
+    questions = [dataclasses.replace(q, source=renamed[q.source]) for q in questions]
+    return files, questions
+
+
+def embedding_texts(app: DocChat, files: list[Path]) -> list[list[str]]:
+    """What the ingest will embed, per document: extracted and split the same way,
+    without storing anything (files DocChat rejects give nothing)."""
+    s, embedder = app.settings, app.embedder
+    out = []
+    for f in files:
+        try:
+            data = f.read_bytes()
+            password = PASSWORDS.get(f.name)
+            limits = {"timeout": s.extract_timeout, "memory_mb": s.extract_memory_mb}
+            doc = extract(f.name, data, password=password, **limits)
+        except RagError:
+            continue
+        size, overlap = s.chunk_tokens, s.chunk_overlap
+        chunks = split(doc, embedder.token_spans, chunk_tokens=size, overlap=overlap)
+        if chunks:
+            out.append([embedding_text(c) for c in chunks])
+    return out
+
+
+def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuestion]) -> dict:
+    app = DocChat(settings, llm=None)
+    app.embedder.embed(["load the model first: loading is not ingestion"])
+    # The embedding alone first, in the same calls (one per document) the ingest
+    # makes: measured after the ingest it would share the CPU with Chroma's
+    # background index work.
+    per_doc = embedding_texts(app, files)
+    t0 = time.perf_counter()
+    for texts in per_doc:
+        app.embedder.embed(texts)
+    embed_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    results = []
+    for f in files:
+        results.append(app.ingest(f.name, f.read_bytes(), password=PASSWORDS.get(f.name)))
+    app.lexical.sync(app.settings.collection).scores("build")  # BM25 is part of the index
+    seconds = time.perf_counter() - t0
+    indexed = [r for r in results if r.status == "indexed"]
+    chunks = [c for r in indexed for c in app.chunks(r.doc_id)]
+    assert len(chunks) == sum(map(len, per_doc)), "the embedding-only texts differ"
+    pages = sum(r.pages for r in indexed)
+    tokens = sum(c.tokens for c in chunks)
+    report = evaluate(app, questions)
+    return {
+        "seconds": round(seconds, 1),
+        "embedding_only_seconds": round(embed_seconds, 1),
+        "end_to_end_over_embedding": round(seconds / embed_seconds, 3),
+        "files": len(files),
+        "files_indexed": len(indexed),
+        "rejected": {r.file: r.reason for r in results if r.status == "rejected"},
+        "pages": pages,
+        "chunks": len(chunks),
+        "tokens_embedded": tokens,
+        "pages_per_s": round(pages / seconds, 2),
+        "chunks_per_s": round(len(chunks) / seconds, 1),
+        "tokens_per_s": round(tokens / seconds, 0),
+        "answer_in_context@4000": report.answer_in_context_4000,
+        "search_ms_p95": round(report.search_ms_p95, 1),
+    }
+
+
+def run_langchain(tmp: Path, files: list[Path], questions: list[EvalQuestion]) -> dict:
+    warnings.filterwarnings("ignore")
+    from langchain_chroma import Chroma
+    from langchain_community.document_loaders import PyPDFLoader, TextLoader
+    from langchain_community.embeddings import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    embeddings = HuggingFaceEmbeddings(
+        model_name=packaged_model_path(),
+        model_kwargs={"device": "cpu"},
+        encode_kwargs={"normalize_embeddings": True},
+    )
+    embeddings.embed_query("load the model first")
+    t0 = time.perf_counter()
+    docs, failed, pages = [], {}, 0
+    for f in files:
+        try:
+            if f.suffix == ".pdf":
+                loaded = PyPDFLoader(str(f), password=PASSWORDS.get(f.name)).load()
+            else:
+                loaded = TextLoader(str(f), encoding="utf-8").load()
+        except Exception as e:  # a benchmark records a failure and goes on
+            failed[f.name] = f"{type(e).__name__}: {e}"[:200]
+            continue
+        pages += len(loaded)
+        docs.extend(loaded)
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=1000, chunk_overlap=200, add_start_index=True
+    )
+    chunks = splitter.split_documents(docs)
+    store = Chroma.from_documents(chunks, embeddings, persist_directory=str(tmp / "lc"))
+    seconds = time.perf_counter() - t0
+
+    hit, ms = 0, []
+    for q in questions:
+        t = time.perf_counter()
+        found = store.similarity_search(q.question, k=12)
+        ms.append(time.perf_counter() - t)
+        used = 0
+        for d in found:
+            used += len(d.page_content)
+            if used > BUDGET:
+                break
+            start = int(d.metadata.get("start_index", -1))
+            same = Path(str(d.metadata.get("source", ""))).name == q.source
+            if same and start <= q.start and q.end <= start + len(d.page_content):  # type: ignore[operator]
+                hit += 1
+                break
+    return {
+        "seconds": round(seconds, 1),
+        "files_loaded": len(files) - len(failed),
+        "failed": failed,
+        "pages": pages,
+        "chunks": len(chunks),
+        "pages_per_s": round(pages / seconds, 2),
+        "chunks_per_s": round(len(chunks) / seconds, 1),
+        "answer_in_context@4000": round(hit / len(questions), 4),
+        "search_ms_p95": round(float(np.percentile(ms, 95)) * 1000, 1),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", metavar="OUT", default=None)
+    p.add_argument("--no-langchain", action="store_true")
+    args = p.parse_args()
+    base = Settings.from_env()
+    tmp = Path(tempfile.mkdtemp(prefix="docchat-bench-ingest-"))
+    try:
+        (tmp / "files").mkdir()
+        files, questions = prepare(tmp / "files")
+        settings = base.with_(data_dir=tmp / "data", chroma_host="", collection="bench")
+        print(f"{len(files)} files; DocChat ({settings.embedding_backend}) ...", flush=True)
+        ours = run_docchat(settings, files, questions)
+        print(f"  {json.dumps(ours)}", flush=True)
+        out: dict[str, object] = {
+            "benchmark": "ingest",
+            "machine": {
+                "cpus": os.cpu_count(),
+                "processor": platform.processor() or platform.machine(),
+                "python": platform.python_version(),
+            },
+            "settings": {
+                "embedding_backend": settings.embedding_backend,
+                "embedding_batch_size": settings.embedding_batch_size,
+                "chunk_tokens": settings.chunk_tokens,
+                "chunk_overlap": settings.chunk_overlap,
+                "hybrid": settings.hybrid,
+                "dense_weight": settings.dense_weight,
+            },
+            "docchat": ours,
+        }
+        if not args.no_langchain:
+            print("LangChain ...", flush=True)
+            lc = run_langchain(tmp, files, questions)
+            print(f"  {json.dumps(lc)}", flush=True)
+            out["langchain"] = lc
+            out["pages_per_s_over_langchain"] = round(ours["pages_per_s"] / lc["pages_per_s"], 2)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {args.json}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
