@@ -13,6 +13,7 @@ collection and widgets; the data itself is shared by every session).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -84,9 +85,11 @@ def resources() -> Resources:
     try:
         settings = Settings.from_env()
         hook = getattr(EMBEDDER_FACTORY, "__qualname__", "")
-        return _build(f"{settings!r}|{hook}", settings)
+        # The key is hidden from repr(settings), so a changed key is keyed by its hash.
+        key_hash = hashlib.sha256(settings.openai_api_key.encode()).hexdigest()[:16]
+        return _build(f"{settings!r}|{key_hash}|{hook}", settings)
     except RagError as e:
-        st.error(f"DocChat cannot start: {e}")
+        st.error(f"DocChat cannot start: {escape_markdown(str(e))}")
         st.stop()
         raise  # unreachable: st.stop() ends the run
 
@@ -106,7 +109,7 @@ def collection_names(app: DocChat) -> list[str]:
     try:
         return [c.name for c in app.collections()]
     except RagError as e:
-        st.error(str(e))
+        st.error(escape_markdown(str(e)))
         st.stop()
         raise
 

@@ -37,7 +37,7 @@ name = _ui.active_collection()
 try:
     docs = app.documents(name) if name in _ui.collection_names(app) else []
 except RagError as e:  # e.g. the Chroma server went away
-    st.error(str(e))
+    st.error(escape_markdown(str(e)))
     st.stop()
 
 with st.sidebar:

@@ -97,7 +97,7 @@ if st.button("Compare", type="primary", key="cmp_go"):
         )
     except RagError as e:
         state.cmp_result = None
-        st.error(str(e))
+        st.error(escape_markdown(str(e)))
     for slot in slots.values():
         slot.empty()
 

@@ -122,7 +122,7 @@ if st.button("Run evaluation", type="primary", disabled=upload is None):
             runs.append((f"{label}: {mode}" + (f", weight {weight:.2f}" if hybrid else ""), report))
         state["eval_runs"] = {"collection": collection, "file": upload.name, "runs": runs}
     except RagError as e:
-        st.error(str(e))
+        st.error(escape_markdown(str(e)))
 
 result = state.get("eval_runs")
 if result and result["collection"] == collection:

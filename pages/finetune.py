@@ -206,7 +206,8 @@ with build:
                     progress=show,
                 )
             except RagError as e:
-                st.error(f"{e} The pairs made so far are kept: generate again to resume.")
+                kept = "The pairs made so far are kept: generate again to resume."
+                st.error(f"{escape_markdown(str(e))} {kept}")
                 set_table(to_frame(load_journal(journal)), name)
             else:
                 set_table(to_frame(list(result.pairs)), name)
@@ -243,7 +244,7 @@ with build:
             try:
                 imported = import_pairs(upload.name, upload.getvalue())
             except RagError as e:
-                st.error(str(e))
+                st.error(escape_markdown(str(e)))
             else:
                 table = to_frame(imported)
                 set_table(pd.concat([current_table(), table]) if add else table)
@@ -352,7 +353,7 @@ with export:
                 validation_fraction=share,
             )
         except RagError as e:
-            st.error(str(e))
+            st.error(escape_markdown(str(e)))
         else:
             st.success(
                 f"Valid: {training.train_examples} training + {training.validation_examples} "
@@ -415,7 +416,7 @@ with train:
                         examples=training.train_examples,
                     )
                 except RagError as e:
-                    st.error(str(e))
+                    st.error(escape_markdown(str(e)))
                 else:
                     state.ft_job = job.id
                     st.success(f"Started job {escape_markdown(job.id)}.")
@@ -442,7 +443,7 @@ with train:
                     job = recorded if recorded and recorded.done else jobs.refresh(job_id)
                     events = jobs.events(job_id)
                 except RagError as e:
-                    st.error(str(e))
+                    st.error(escape_markdown(str(e)))
                     return
                 st.write(f"**Status:** {escape_markdown(job.status)}")
                 if job.fine_tuned_model:
@@ -468,7 +469,7 @@ with train:
                     try:
                         jobs.cancel(job_id)
                     except RagError as e:
-                        st.error(str(e))
+                        st.error(escape_markdown(str(e)))
                     st.rerun()
                 st.caption("All jobs started from this app:")
                 st.dataframe(

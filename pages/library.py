@@ -35,7 +35,7 @@ try:
     collections = app.collections()
     docs_by_collection = {c.name: app.documents(c.name) for c in collections}
 except RagError as e:
-    st.error(str(e))
+    st.error(escape_markdown(str(e)))
     st.stop()
 
 if collections:
@@ -73,7 +73,7 @@ with st.expander("New collection"), st.form("new_collection", clear_on_submit=Tr
             with st.spinner("Creating (loads the embedding model on first use)\u2026"):
                 app.create_collection(name, chunk_tokens=int(tokens), chunk_overlap=int(overlap))
         except RagError as e:
-            st.error(str(e))
+            st.error(escape_markdown(str(e)))
         else:
             _ui.set_active_collection(name.strip())
             st.rerun()
@@ -95,7 +95,7 @@ with manage_rename:
             app.rename_collection(active, new_name)
             convs.rename(active, new_name.strip())
         except RagError as e:
-            st.error(str(e))
+            st.error(escape_markdown(str(e)))
         else:
             _ui.set_active_collection(new_name.strip())
             st.rerun()
@@ -120,7 +120,7 @@ with manage_reindex:
                 )
             except RagError as e:
                 status.update(label="Re-indexing failed; the old index is kept", state="error")
-                st.error(str(e))
+                st.error(escape_markdown(str(e)))
             else:
                 status.update(label=f"Re-indexed {len(results)} document(s)", state="complete")
                 state["library_note"] = f"Re-indexed {len(results)} document(s)."
@@ -144,7 +144,7 @@ with manage_delete:
                 app.delete_collection(active)
                 convs.delete(active)
             except RagError as e:
-                st.error(str(e))
+                st.error(escape_markdown(str(e)))
             else:
                 state.pop(confirm_key, None)
                 state["library_note"] = f"Deleted the collection {active}."
@@ -215,7 +215,7 @@ else:
         try:
             app.delete_document(doc_id, collection=active)
         except RagError as e:
-            st.error(str(e))
+            st.error(escape_markdown(str(e)))
         else:
             state.pop(delete_key, None)
             state["library_note"] = f"Deleted {doc.name}."
@@ -230,7 +230,7 @@ st.subheader("Chunks")
 try:
     chunks = app.chunks(doc_id, collection=active)
 except RagError as e:
-    st.error(str(e))
+    st.error(escape_markdown(str(e)))
     st.stop()
 query = st.text_input("Search in this document's chunks", key=f"chunk-q-{doc_id}")
 if query.strip():

@@ -91,7 +91,7 @@ if info and (chunk_tokens, chunk_overlap) != (info.chunk_tokens, info.chunk_over
                 )
             except RagError as e:
                 status.update(label="Re-indexing failed", state="error")
-                st.error(str(e))
+                st.error(escape_markdown(str(e)))
             else:
                 status.update(label="Re-indexed", state="complete", expanded=False)
                 st.rerun()
@@ -159,7 +159,7 @@ elif files:
                     )
                 except RagError as e:
                     status.update(label="Cannot create the collection", state="error")
-                    st.error(str(e))
+                    st.error(escape_markdown(str(e)))
                     st.stop()
             for f in todo:
                 bar = st.progress(0.0, text=stage_text(f.name, "waiting", 0, 0))

@@ -32,7 +32,11 @@ NO_ANSWER_TEXT = (
 )
 EXTRACTIVE_LABEL = "Extractive answer (no LLM configured): the most relevant sentences, quoted."
 
-_SENTENCE_RE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+# A sentence ends at . ! or ? (and closing quotes) followed by space and a capital,
+# digit or opening quote: "4.1", "e.g. this" and "3.5 mg" stay whole.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")  # Markdown headings are titles, not claims
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,14 @@ class Retrieval:
 
 
 def split_sentences(text: str) -> list[str]:
+    """The sentences of a chunk worth quoting, in order."""
     out = []
-    # PDF text breaks lines mid-sentence: fold whitespace first, then cut at stops.
-    for m in _SENTENCE_RE.finditer(" ".join(text.split())):
-        s = m.group(0).strip()
-        if len(s) >= 20:  # fragments (headers, numbers) make poor quotes
-            out.append(s)
+    for paragraph in _PARAGRAPH.split(text):
+        lines = [line for line in paragraph.splitlines() if not _HEADING.match(line)]
+        # PDF text breaks lines mid-sentence: fold whitespace first, then cut at stops.
+        for sentence in _SENTENCE_END.split(" ".join(" ".join(lines).split())):
+            if len(sentence) >= 20:  # fragments (headers, numbers) make poor quotes
+                out.append(sentence)
     return out
 
 
@@ -64,9 +70,13 @@ def extractive_answer(
 ) -> str:
     """The best-matching sentences of the top sources, each cited, in source order."""
     candidates: list[tuple[int, int, str]] = []  # (source n, position, sentence)
+    seen: set[str] = set()  # neighbouring chunks overlap: quote a sentence once
     for s in sources[:4]:
         for pos, sent in enumerate(split_sentences(s.chunk.text)[:40]):
-            candidates.append((s.n, pos, sent))
+            key = " ".join(sent.casefold().split())
+            if key not in seen:
+                seen.add(key)
+                candidates.append((s.n, pos, sent))
     if not candidates:
         return NO_ANSWER_TEXT
     vecs = embedder.embed([query] + [c[2] for c in candidates])

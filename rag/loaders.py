@@ -602,6 +602,26 @@ def _load_pdf(
         raise ExtractionError(f"{name}: not a readable PDF ({_reason(e)})") from e
 
 
+def _inflates_past_limit(page: Any) -> str:
+    """Why a textless page is empty when pypdf stopped inflating it, else "".
+
+    pypdf's `extract_text` swallows its own decompression limit and returns "", which
+    would report a decompression bomb as a scanned page. Scanned pages have tiny content
+    streams (the images live elsewhere), so probing them again is cheap.
+    """
+    from pypdf.errors import LimitReachedError
+
+    try:
+        contents = page.get_contents()
+        if contents is not None:
+            contents.get_data()
+    except LimitReachedError:
+        return "its content unpacks past the size limit, a likely decompression bomb"
+    except Exception:  # any other oddity keeps the plain "no text" verdict
+        return ""
+    return ""
+
+
 def _read_pdf(
     name: str, data: bytes, password: str | None
 ) -> tuple[list[str], list[Block], str, list[str]]:
@@ -637,7 +657,10 @@ def _read_pdf(
                     f"{name}: page {page_no} has more than {MAX_PAGE_CHARS:,} characters of "
                     "text; the file looks broken or hostile"
                 )
-            if not text.strip():
+            if not text.strip() and (bomb := _inflates_past_limit(reader.pages[index])):
+                errors.append(f"page {page_no}: {bomb}")
+                warnings.append(f"page {page_no}: could not be read ({bomb})")
+            elif not text.strip():
                 textless += 1
                 if textless <= _MAX_PAGE_WARNINGS:
                     warnings.append(f"page {page_no}: no extractable text (scanned?)")

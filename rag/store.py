@@ -185,6 +185,11 @@ class Store:
     def _unavailable(self, e: Exception) -> StoreUnavailableError:
         if self.settings.server_mode:
             where = f"the Chroma server at {self.settings.chroma_host}:{self.settings.chroma_port}"
+            if "timeout" in type(e).__name__.lower():
+                return StoreUnavailableError(
+                    f"{where[0].upper()}{where[1:]} did not answer within "
+                    f"{_SERVER_TIMEOUT_S:.0f} s. It may be overloaded or stuck; try again."
+                )
             return StoreUnavailableError(
                 f"Cannot reach {where} ({type(e).__name__}). Is it running?"
             )

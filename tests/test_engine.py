@@ -223,3 +223,23 @@ def test_no_answer_skips_llm(settings: Settings, openai_server: FakeOpenAIServer
     before = len(openai_server.requests)
     ans = app.ask("zebra quantum", min_score=0.99)
     assert ans.mode == "no-answer" and len(openai_server.requests) == before
+
+
+def test_server_timeout_names_the_wait(tmp_path: Path) -> None:
+    """A Chroma server that stops answering reads as an outage with its time limit,
+    not as a bare exception name."""
+    import httpx
+
+    from rag.store import Store
+
+    settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=9)
+    store = Store.__new__(Store)  # no connection needed to word the error
+    store.settings = settings
+    store.data_dir = tmp_path
+    error = store._unavailable(httpx.ReadTimeout("timed out"))
+    assert isinstance(error, StoreUnavailableError)
+    assert str(error) == (
+        "The Chroma server at 127.0.0.1:9 did not answer within 30 s. "
+        "It may be overloaded or stuck; try again."
+    )
+    assert "Is it running?" in str(store._unavailable(httpx.ConnectError("refused")))

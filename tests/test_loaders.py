@@ -453,3 +453,13 @@ def test_random_bytes_only_raise_rag_errors() -> None:
             data = bytes(b % 128 or 32 for b in data)  # text-like
         with contextlib.suppress(RagError):
             load(f"f{i}{exts[i % len(exts)]}", data)
+
+
+def test_decompression_bomb_is_named_not_called_scanned() -> None:
+    """pypdf stops inflating at its limit and returns no text; that must not read as a
+    scanned page."""
+    from tests.pdfgen import flate_bomb
+
+    with pytest.raises(ExtractionError) as e:
+        load("bomb.pdf", flate_bomb(200))
+    assert "decompression bomb" in str(e.value) and "scanned" not in str(e.value)

@@ -38,3 +38,23 @@ def test_prompt_budget_leaves_out_and_reports() -> None:
 
 def test_cited_numbers() -> None:
     assert cited_numbers("A [2] b [1][2] c [9]", 3) == (2, 1)
+
+
+def test_extractive_sentences_skip_headings_keep_numbers_and_quote_once() -> None:
+    from rag import Source
+    from rag.answering import extractive_answer, split_sentences
+    from tests.fakes import HashEmbedder
+
+    text = "# 4.1 Dosage\n\nGive 3.5 mg per day, e.g. with food. See section 4.1 for children."
+    assert split_sentences(text) == [
+        "Give 3.5 mg per day, e.g. with food.",
+        "See section 4.1 for children.",
+    ]
+    # Two overlapping chunks share a sentence: it is quoted once.
+    a = Chunk(doc_id="d", file="a.md", index=0, text=text, start=0, end=len(text))
+    b = Chunk(doc_id="d", file="a.md", index=1, text=text[12:], start=12, end=len(text))
+    sources = (Source(n=1, hit=Hit(chunk=a, score=0.9)), Source(n=2, hit=Hit(chunk=b, score=0.8)))
+    answer = extractive_answer("dose per day", sources, HashEmbedder())
+    quotes = [line for line in answer.splitlines() if line.startswith("> ") and len(line) > 2]
+    assert len(quotes) == len({q.rsplit(" [", 1)[0] for q in quotes}) == 2
+    assert "Dosage" not in answer
