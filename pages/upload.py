@@ -123,7 +123,7 @@ def stage_text(name: str, stage: str, done: int, total: int) -> str:
 STAGE_START = {"extracting": 0.02, "splitting": 0.15, "embedding": 0.2, "storing": 0.95}
 
 
-def index_file(name: str, data: bytes, bar: DeltaGenerator) -> IngestResult:
+def index_file(name: str, data: bytes, bar: DeltaGenerator, chunks_left: int) -> IngestResult:
     def progress(stage: str, done: int, total: int) -> None:
         frac = STAGE_START.get(stage, 0.0)
         if stage == "embedding" and total:
@@ -132,7 +132,12 @@ def index_file(name: str, data: bytes, bar: DeltaGenerator) -> IngestResult:
 
     try:
         return app.ingest(
-            name, data, collection=target, password=password or None, progress=progress
+            name,
+            data,
+            collection=target,
+            password=password or None,
+            progress=progress,
+            chunks_left=chunks_left,
         )
     except RagError as e:  # e.g. the store went away: this file fails, the rest go on
         return IngestResult(file=name, status="rejected", reason=str(e))
@@ -161,9 +166,12 @@ elif files:
                     status.update(label="Cannot create the collection", state="error")
                     st.error(escape_markdown(str(e)))
                     st.stop()
+            this_upload: list[IngestResult] = []
             for f in todo:
                 bar = st.progress(0.0, text=stage_text(f.name, "waiting", 0, 0))
-                result = index_file(f.name, f.getvalue(), bar)
+                left = app.upload_chunks_left(this_upload)
+                result = index_file(f.name, f.getvalue(), bar, left)
+                this_upload.append(result)
                 done[(target, f.file_id)] = (result, password)
                 bar.progress(1.0, text=f"{escape_markdown(f.name)}: {result.status}")
             bad = sum(done[(target, f.file_id)][0].status == "rejected" for f in todo)

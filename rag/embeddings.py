@@ -119,24 +119,18 @@ class SentenceTransformerEmbedder:
         )
         return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
 
+    def _encode(self, batch: list[str]) -> np.ndarray:
+        return self._model.encode(
+            batch,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        total = len(texts)
-        out = np.zeros((total, self.dimension), dtype=np.float32)
-        # Batches of similar length waste little work on padding.
-        order = sorted(range(total), key=lambda i: len(texts[i]))
         with self._lock:
-            for i in range(0, total, self.batch_size):
-                idx = order[i : i + self.batch_size]
-                out[idx] = self._model.encode(
-                    [texts[j] for j in idx],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-                if progress is not None:
-                    progress(min(i + len(idx), total), total)
-        return out
+            return _embed_in_batches(texts, self._encode, self.batch_size, self.dimension, progress)
 
 
 class OnnxInt8Embedder:
@@ -202,17 +196,28 @@ class OnnxInt8Embedder:
         return vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        total = len(texts)
-        out = np.zeros((total, self.dimension), dtype=np.float32)
-        # Batches of similar length waste little work on padding.
-        order = sorted(range(total), key=lambda i: len(texts[i]))
         with self._lock:
-            for i in range(0, total, self.batch_size):
-                idx = order[i : i + self.batch_size]
-                out[idx] = self._encode([texts[j] for j in idx])
-                if progress is not None:
-                    progress(min(i + len(idx), total), total)
-        return out
+            return _embed_in_batches(texts, self._encode, self.batch_size, self.dimension, progress)
+
+
+def _embed_in_batches(
+    texts: Sequence[str],
+    encode: Callable[[list[str]], np.ndarray],
+    batch_size: int,
+    dimension: int,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Vectors of `texts` in their order, encoded `batch_size` at a time."""
+    total = len(texts)
+    out = np.zeros((total, dimension), dtype=np.float32)
+    # Batches of similar length waste little work on padding.
+    order = sorted(range(total), key=lambda i: len(texts[i]))
+    for i in range(0, total, batch_size):
+        idx = order[i : i + batch_size]
+        out[idx] = encode([texts[j] for j in idx])
+        if progress is not None:
+            progress(min(i + len(idx), total), total)
+    return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -123,8 +123,12 @@ class DocChat:
         collection: str | None = None,
         password: str | None = None,
         progress: IngestProgress | None = None,
+        chunks_left: int | None = None,
     ) -> IngestResult:
-        """Add one file; bad input comes back as a `rejected` result, never raises."""
+        """Add one file; bad input comes back as a `rejected` result, never raises.
+
+        Pass `chunks_left` (see `upload_chunks_left`) when the file is one of an upload.
+        """
         info = self.ensure_collection(collection)
         with self._write_lock(info.name):
             result = ingest_bytes(
@@ -136,6 +140,7 @@ class DocChat:
                 settings=self.settings,
                 password=password,
                 progress=progress,
+                chunks_left=chunks_left,
             )
             if result.status == "indexed":
                 self.lexical.sync(info.name)
@@ -150,18 +155,29 @@ class DocChat:
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
         """Files, and the files inside folders (recursively, sorted), one result each."""
-        results = []
+        results: list[IngestResult] = []
         for path in expand_paths(paths):
             try:
                 data = path.read_bytes()
             except OSError as e:
                 result = IngestResult(file=path.name, status="rejected", reason=f"cannot read: {e}")
             else:
-                result = self.ingest(path.name, data, collection=collection, password=password)
+                result = self.ingest(
+                    path.name,
+                    data,
+                    collection=collection,
+                    password=password,
+                    chunks_left=self.upload_chunks_left(results),
+                )
             results.append(result)
             if on_result:
                 on_result(result)
         return results
+
+    def upload_chunks_left(self, results: Iterable[IngestResult]) -> int:
+        """What the upload chunk budget has left after the files of this upload so far."""
+        used = sum(r.chunks for r in results if r.status == "indexed")
+        return self.settings.max_upload_chunks - used
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store.documents(collection or self.settings.collection)

@@ -58,8 +58,13 @@ def ingest_bytes(
     settings: Settings,
     password: str | None = None,
     progress: IngestProgress | None = None,
+    chunks_left: int | None = None,
 ) -> IngestResult:
-    """Add one file to `collection`; never raises for bad input, returns `rejected`."""
+    """Add one file to `collection`; never raises for bad input, returns `rejected`.
+
+    `chunks_left` is what remains of the current upload's chunk budget
+    (`settings.max_upload_chunks`), when the file is part of one.
+    """
     report = progress or _noop
     t0 = time.perf_counter()
     doc_id = hashlib.sha256(data).hexdigest()
@@ -107,6 +112,12 @@ def ingest_bytes(
             raise LimitExceededError(
                 f"{name} makes {len(chunks)} chunks; the limit is {settings.max_chunks} "
                 "(DOCCHAT_MAX_CHUNKS)."
+            )
+        if chunks_left is not None and len(chunks) > chunks_left:
+            raise LimitExceededError(
+                f"{name} makes {len(chunks)} chunks, but this upload has only "
+                f"{max(chunks_left, 0)} of its {settings.max_upload_chunks} left "
+                "(DOCCHAT_MAX_UPLOAD_CHUNKS). Add it in a separate upload."
             )
         vectors = embedder.embed(
             [embedding_text(c) for c in chunks],

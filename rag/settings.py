@@ -44,6 +44,7 @@ ENV_NAMES: dict[str, str] = {
     "max_file_mb": "DOCCHAT_MAX_FILE_MB",
     "max_pages": "DOCCHAT_MAX_PAGES",
     "max_chunks": "DOCCHAT_MAX_CHUNKS",
+    "max_upload_chunks": "DOCCHAT_MAX_UPLOAD_CHUNKS",
     "extract_timeout": "DOCCHAT_EXTRACT_TIMEOUT",
     "extract_memory_mb": "DOCCHAT_EXTRACT_MEMORY_MB",
 }
@@ -76,7 +77,8 @@ class Settings:
     dense_weight: float = 0.4  # 0 = BM25 only, 1 = dense only; chosen on COVID-QA
     max_file_mb: float = 50.0
     max_pages: int = 2000
-    max_chunks: int = 20000
+    max_chunks: int = 20000  # per document
+    max_upload_chunks: int = 50000  # per upload (one drop of files, one CLI ingest)
     extract_timeout: float = 120.0  # seconds one file's extraction may take
     extract_memory_mb: float = 2048.0  # memory one PDF/Word/HTML file's parser may take
 

@@ -107,7 +107,9 @@ def outage(call: Callable[[], object], port: int, within: float) -> str:
         call()
     assert time.monotonic() - t0 < within
     message = str(info.value)
-    assert f"Chroma server at 127.0.0.1:{port}" in message and "Is it running?" in message
+    assert f"Chroma server at 127.0.0.1:{port}" in message
+    # Refused connections ask whether it runs; a server that hangs mid-restart times out.
+    assert "Is it running?" in message or "did not answer within" in message
     return message
 
 

@@ -243,3 +243,26 @@ def test_server_timeout_names_the_wait(tmp_path: Path) -> None:
         "It may be overloaded or stuck; try again."
     )
     assert "Is it running?" in str(store._unavailable(httpx.ConnectError("refused")))
+
+
+def test_upload_chunk_budget_rejects_files_past_it(tmp_path: Path) -> None:
+    """DOCCHAT_MAX_UPLOAD_CHUNKS bounds one upload; a file past it is rejected with the
+    reason, the files before it stay indexed, and the next upload starts afresh."""
+    settings = Settings(
+        data_dir=tmp_path / "data", max_upload_chunks=3, chunk_tokens=16, chunk_overlap=0
+    )
+    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sentence = "Cats sleep sixteen hours a day and purr when they are content. "
+    (folder / "a.txt").write_text(sentence * 2)
+    (folder / "b.txt").write_text(sentence * 4)
+    results = app.ingest_paths([folder])
+    assert [r.status for r in results] == ["indexed", "rejected"], results
+    assert results[0].chunks < 3
+    assert "DOCCHAT_MAX_UPLOAD_CHUNKS" in results[1].reason
+    assert "b.txt makes" in results[1].reason
+    # Nothing half-written, and a later upload of the file alone fits only if small enough.
+    assert [d.name for d in app.documents()] == ["a.txt"]
+    again = app.ingest_paths([folder / "a.txt"])
+    assert again[0].status == "unchanged"
