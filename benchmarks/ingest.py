@@ -5,8 +5,9 @@
 Input, the same files for everyone: every PDF in ../shared/data/pdfs/sample-files/
 (the encrypted one with its password) and the 98 COVID-QA articles as .txt files.
 
-1. DocChat, current settings: `DocChat.ingest_paths` into a fresh data dir
-   (extract, split, embed, store in Chroma, BM25).
+1. DocChat, current settings: one `DocChat.ingest_many` upload into a fresh data dir
+   (extract, split, embed, store in Chroma, BM25), as the Upload page and
+   `python -m rag ingest` run it.
 2. The embedding alone: the same chunk texts through the same embedder, one call.
    Our end-to-end time over this is the overhead ratio.
 3. LangChain as commonly written: PyPDFLoader / TextLoader,
@@ -38,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag import DocChat, RagError, Settings, split  # noqa: E402
+from rag import DocChat, RagError, Settings, Upload, split  # noqa: E402
 from rag.embeddings import packaged_model_path  # noqa: E402
 from rag.evaluation import EvalQuestion, evaluate, load_covid_qa  # noqa: E402
 from rag.extract import extract  # noqa: E402
@@ -99,9 +100,9 @@ def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuest
     embed_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    results = []
-    for f in files:
-        results.append(app.ingest(f.name, f.read_bytes(), password=PASSWORDS.get(f.name)))
+    # One upload of every file, as the Upload page makes it (each file read when due).
+    uploads = (Upload(f.name, f.read_bytes(), PASSWORDS.get(f.name)) for f in files)
+    results = app.ingest_many(uploads)
     app.lexical.sync(app.settings.collection).scores("build")  # BM25 is part of the index
     seconds = time.perf_counter() - t0
     indexed = [r for r in results if r.status == "indexed"]

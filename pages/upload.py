@@ -11,10 +11,9 @@ Left out: uploading folders (the browser's picker takes files; the CLI takes fol
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from pages import _ui
-from rag import SUPPORTED_EXTENSIONS, IngestResult, RagError, escape_markdown
+from rag import SUPPORTED_EXTENSIONS, IngestResult, RagError, Upload, escape_markdown
 
 NEW = "\u2795 New collection\u2026"
 STATUSES = ("indexed", "unchanged", "rejected")
@@ -123,26 +122,6 @@ def stage_text(name: str, stage: str, done: int, total: int) -> str:
 STAGE_START = {"extracting": 0.02, "splitting": 0.15, "embedding": 0.2, "storing": 0.95}
 
 
-def index_file(name: str, data: bytes, bar: DeltaGenerator, chunks_left: int) -> IngestResult:
-    def progress(stage: str, done: int, total: int) -> None:
-        frac = STAGE_START.get(stage, 0.0)
-        if stage == "embedding" and total:
-            frac = 0.2 + 0.75 * done / total
-        bar.progress(min(frac, 1.0), text=stage_text(name, stage, done, total))
-
-    try:
-        return app.ingest(
-            name,
-            data,
-            collection=target,
-            password=password or None,
-            progress=progress,
-            chunks_left=chunks_left,
-        )
-    except RagError as e:  # e.g. the store went away: this file fails, the rest go on
-        return IngestResult(file=name, status="rejected", reason=str(e))
-
-
 if files and not target:
     st.warning("Name the new collection first.")
 elif files:
@@ -166,14 +145,27 @@ elif files:
                     status.update(label="Cannot create the collection", state="error")
                     st.error(escape_markdown(str(e)))
                     st.stop()
-            this_upload: list[IngestResult] = []
-            for f in todo:
-                bar = st.progress(0.0, text=stage_text(f.name, "waiting", 0, 0))
-                left = app.upload_chunks_left(this_upload)
-                result = index_file(f.name, f.getvalue(), bar, left)
-                this_upload.append(result)
-                done[(target, f.file_id)] = (result, password)
-                bar.progress(1.0, text=f"{escape_markdown(f.name)}: {result.status}")
+            bars = [st.progress(0.0, text=stage_text(f.name, "waiting", 0, 0)) for f in todo]
+
+            def progress(i: int, stage: str, n: int, total: int) -> None:
+                frac = STAGE_START.get(stage, 0.0)
+                if stage == "embedding" and total:
+                    frac = 0.2 + 0.75 * n / total
+                    if n == total:  # written next, in the background
+                        stage, frac = "storing", STAGE_START["storing"]
+                bars[i].progress(min(frac, 1.0), text=stage_text(todo[i].name, stage, n, total))
+
+            def finished(i: int, result: IngestResult) -> None:
+                done[(target, todo[i].file_id)] = (result, password)
+                bars[i].progress(1.0, text=f"{escape_markdown(todo[i].name)}: {result.status}")
+
+            uploads = (Upload(f.name, f.getvalue(), password or None) for f in todo)
+            try:
+                app.ingest_many(uploads, collection=target, progress=progress, on_result=finished)
+            except RagError as e:  # e.g. the store went away before the first file
+                status.update(label="Indexing failed", state="error")
+                st.error(escape_markdown(str(e)))
+                st.stop()
             bad = sum(done[(target, f.file_id)][0].status == "rejected" for f in todo)
             status.update(
                 label=f"Indexed {len(todo) - bad} of {len(todo)} file(s)",

@@ -62,6 +62,7 @@ from .models import (
     IngestResult,
     LoadedDocument,
     Source,
+    Upload,
 )
 from .prompts import build_prompt
 from .query import clean_query
@@ -119,6 +120,7 @@ __all__ = [
     "TrainingSet",
     "Turn",
     "UnsupportedFileError",
+    "Upload",
     "ValidationIssue",
     "ValidationReport",
     "Variant",

@@ -164,6 +164,9 @@ class OnnxInt8Embedder:
         onnx_file = export_onnx_int8(path, cache_dir)
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning, leaving the CPU to the work around the
+        # embedding (PDF extraction in the worker, Chroma); the embedding is as fast.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )

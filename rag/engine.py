@@ -11,17 +11,23 @@ Left out: per-user permissions; every user of one instance sees every collection
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .answering import AnswerStream, Retrieval
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
+from .extract import prefetch
 from .generation import LLM
-from .ingest import IngestProgress, ingest_bytes
+from .ingest import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
-from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult
+from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
 from .prompts import Message, standalone_question_messages
 from .query import clean_query
 from .retrieval import retrieve, search
@@ -123,28 +129,134 @@ class DocChat:
         collection: str | None = None,
         password: str | None = None,
         progress: IngestProgress | None = None,
-        chunks_left: int | None = None,
     ) -> IngestResult:
-        """Add one file; bad input comes back as a `rejected` result, never raises.
+        """Add one file; bad input comes back as a `rejected` result.
 
-        Pass `chunks_left` (see `upload_chunks_left`) when the file is one of an upload.
+        Store failures raise `RagError` (nothing is left half-written).
         """
         info = self.ensure_collection(collection)
-        with self._write_lock(info.name):
-            result = ingest_bytes(
-                name,
-                data,
-                store=self.store,
-                embedder=self.embedder,
-                collection=info,
-                settings=self.settings,
-                password=password,
-                progress=progress,
-                chunks_left=chunks_left,
-            )
+        ready = prepare(
+            name,
+            data,
+            store=self.store,
+            embedder=self.embedder,
+            collection=info,
+            settings=self.settings,
+            password=password,
+            progress=progress,
+        )
+        if isinstance(ready, IngestResult):
+            return ready
+        return self._commit(ready, info.name, progress)
+
+    def _commit(
+        self, ready: Prepared, collection: str, progress: IngestProgress | None = None
+    ) -> IngestResult:
+        # Embedding runs unlocked (sessions may prepare the same file at once); writes
+        # to one collection are one at a time, and `commit` re-checks "unchanged".
+        with self._write_lock(collection):
+            result = commit(ready, store=self.store, collection=collection, progress=progress)
             if result.status == "indexed":
-                self.lexical.sync(info.name)
+                self.lexical.sync(collection)
             return result
+
+    def ingest_many(
+        self,
+        files: Iterable[Upload],
+        *,
+        collection: str | None = None,
+        progress: Callable[[int, str, int, int], None] | None = None,
+        on_result: Callable[[int, IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        """Add the files of one upload, one result each, in order.
+
+        A pipeline: while file i is written to the store (in a writer thread), file i+1
+        is embedded, and file i+2 is read by an extraction worker. `files` is consumed
+        lazily, so a caller can read files as they are needed. `progress(i, stage,
+        done, total)` reports the stages of file i up to embedding; `on_result(i,
+        result)` is called in file order, from the calling thread (Streamlit widgets
+        can be updated there). One upload stays within `settings.max_upload_chunks`.
+        A store failure rejects the file it hit, with the reason, and the rest go on.
+        """
+        info = self.ensure_collection(collection)
+        results: list[IngestResult | None] = []
+        reported = 0
+        writing: tuple[int, Future[IngestResult], Prepared] | None = None
+
+        def flush() -> None:
+            nonlocal reported
+            while reported < len(results) and (r := results[reported]) is not None:
+                if on_result is not None:
+                    on_result(reported, r)
+                reported += 1
+
+        def settle() -> None:
+            nonlocal writing
+            if writing is None:
+                return
+            i, future, ready = writing
+            writing = None
+            try:
+                results[i] = future.result()
+            except RagError as e:
+                results[i] = IngestResult(
+                    file=ready.name,
+                    status="rejected",
+                    doc_id=ready.doc_id,
+                    reason=str(e),
+                    seconds=time.perf_counter() - ready.started,
+                )
+
+        def chunks_left() -> int:
+            used = sum(r.chunks for r in results if r is not None and r.status == "indexed")
+            used += len(writing[2].chunks) if writing is not None else 0
+            return self.settings.max_upload_chunks - used
+
+        items = iter(files)
+        upcoming = next(items, None)
+        with ThreadPoolExecutor(1, thread_name_prefix="docchat-writer") as writer:
+            try:
+                while upcoming is not None:
+                    i, f, upcoming = len(results), upcoming, next(items, None)
+                    results.append(None)
+                    if upcoming is not None and not upcoming.error:
+                        self.prefetch(
+                            upcoming.name,
+                            upcoming.data,
+                            collection=info.name,
+                            password=upcoming.password,
+                        )
+                    ready: Prepared | IngestResult
+                    if f.error:
+                        ready = IngestResult(file=f.name, status="rejected", reason=f.error)
+                    else:
+                        ready = prepare(
+                            f.name,
+                            f.data,
+                            store=self.store,
+                            embedder=self.embedder,
+                            collection=info,
+                            settings=self.settings,
+                            password=f.password,
+                            progress=functools.partial(progress, i) if progress else None,
+                            chunks_left=chunks_left(),
+                        )
+                    if isinstance(ready, Prepared):
+                        settle()  # one write in flight: memory stays bounded
+                        writing = (i, writer.submit(self._commit, ready, info.name), ready)
+                    else:
+                        results[i] = ready
+                    flush()
+            except BaseException:
+                # Stopped (Ctrl-C, a stopped Streamlit run) or a bug: let the write in
+                # flight finish, so its document is complete, and report nothing more.
+                if writing is not None:
+                    with contextlib.suppress(Exception):
+                        writing[1].result()
+                raise
+            settle()
+            flush()
+        return [r for r in results if r is not None]
 
     def ingest_paths(
         self,
@@ -155,29 +267,40 @@ class DocChat:
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
         """Files, and the files inside folders (recursively, sorted), one result each."""
-        results: list[IngestResult] = []
-        for path in expand_paths(paths):
-            try:
-                data = path.read_bytes()
-            except OSError as e:
-                result = IngestResult(file=path.name, status="rejected", reason=f"cannot read: {e}")
-            else:
-                result = self.ingest(
-                    path.name,
-                    data,
-                    collection=collection,
-                    password=password,
-                    chunks_left=self.upload_chunks_left(results),
-                )
-            results.append(result)
-            if on_result:
-                on_result(result)
-        return results
 
-    def upload_chunks_left(self, results: Iterable[IngestResult]) -> int:
-        """What the upload chunk budget has left after the files of this upload so far."""
-        used = sum(r.chunks for r in results if r.status == "indexed")
-        return self.settings.max_upload_chunks - used
+        def read(path: Path) -> Upload:
+            try:
+                return Upload(path.name, path.read_bytes(), password)
+            except OSError as e:
+                return Upload(path.name, b"", password, error=f"cannot read: {e}")
+
+        return self.ingest_many(
+            (read(p) for p in expand_paths(paths)),
+            collection=collection,
+            on_result=(lambda _, r: on_result(r)) if on_result is not None else None,
+        )
+
+    def prefetch(
+        self, name: str, data: bytes, *, collection: str | None = None, password: str | None = None
+    ) -> None:
+        """Start reading the next file of an upload while the current one is embedded.
+
+        A later `ingest` of the same file takes the result. Files already in the
+        collection are not read (their ingest is a no-op); errors wait for `ingest`.
+        """
+        try:
+            known = {d.doc_id for d in self.store.documents(collection or self.settings.collection)}
+        except RagError:
+            return  # e.g. a new collection: `ingest` will say what is wrong, if anything
+        if hashlib.sha256(data).hexdigest() not in known:
+            s = self.settings
+            prefetch(
+                name,
+                data,
+                password=password,
+                timeout=s.extract_timeout,
+                memory_mb=s.extract_memory_mb,
+            )
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store.documents(collection or self.settings.collection)

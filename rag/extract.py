@@ -24,6 +24,7 @@ sandboxing of the child (it runs with the app's user and file access).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -69,9 +71,62 @@ def extract(
     `timeout` (seconds, wall clock) and `memory_mb` (address space the parser may
     add to an idle worker) apply to PDF, Word and HTML files.
     """
-    ext = PurePosixPath(name.replace("\\", "/")).suffix.lower()
-    if ext not in ISOLATED_EXTENSIONS or not data:
+    if not _isolated(name, data):
         return load(name, data, password=password)
+    if _prefetched:
+        with _prefetch_lock:
+            future = _prefetched.pop(_prefetch_key(name, data, password), None)
+        if future is not None:
+            return future.result()
+    return _extract_isolated(name, data, password, timeout, memory_mb)
+
+
+def prefetch(
+    name: str,
+    data: bytes,
+    *,
+    password: str | None = None,
+    timeout: float = 120.0,
+    memory_mb: float = 2048.0,
+) -> None:
+    """Start reading a file in the background; `extract` of the same bytes, name and
+    password then takes the result instead of reading it again.
+
+    Callers that ingest files one after another prefetch the next file while the
+    current one is embedded: the reader process then works while the model does. Only
+    the last `_PREFETCH_KEEP` prefetches are kept; a result no one takes is dropped.
+    """
+    if not _isolated(name, data):
+        return  # read in-process, cheaply, when its turn comes
+    key = _prefetch_key(name, data, password)
+    with _prefetch_lock:
+        if key in _prefetched:
+            return
+        while len(_prefetched) >= _PREFETCH_KEEP:
+            _prefetched.pop(next(iter(_prefetched)))
+        _prefetched[key] = _prefetch_pool.submit(
+            _extract_isolated, name, data, password, timeout, memory_mb
+        )
+
+
+_PREFETCH_KEEP = 2
+_prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docchat-prefetch")
+_prefetch_lock = threading.Lock()
+_prefetched: dict[tuple[str, str, str | None], Future[LoadedDocument]] = {}
+
+
+def _prefetch_key(name: str, data: bytes, password: str | None) -> tuple[str, str, str | None]:
+    return name, hashlib.sha256(data).hexdigest(), password
+
+
+def _isolated(name: str, data: bytes) -> bool:
+    ext = PurePosixPath(name.replace("\\", "/")).suffix.lower()
+    return ext in ISOLATED_EXTENSIONS and bool(data)
+
+
+def _extract_isolated(
+    name: str, data: bytes, password: str | None, timeout: float, memory_mb: float
+) -> LoadedDocument:
     with _slots:
         worker = _take_worker(memory_mb)
         try:

@@ -1,9 +1,10 @@
 """The setup stage for one file: check, extract, split, embed, store.
 
-Order matters for crash safety: everything slow (extraction, embedding) happens
-before the store is touched; then the document is registered as pending, its chunks
-written, and it is marked ready. Only after that is an older version under the same
-name removed, so a reader always sees one complete version.
+Two halves. `prepare` does everything slow (extraction, splitting, embedding) without
+touching the store; `commit` registers the document as pending, writes its chunks, and
+marks it ready. Only after that is an older version under the same name removed, so a
+reader always sees one complete version. Keeping the halves apart lets an upload
+embed the next file while the current one is written (`DocChat.ingest_many`).
 
 Every user-caused failure ends as a `rejected` result with a clear reason; nothing
 already indexed changes. Anything else is a bug and propagates.
@@ -17,11 +18,14 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 
 from .embeddings import Embedder
 from .errors import LimitExceededError, NoTextError, RagError, ReindexNeededError
 from .extract import extract
-from .models import Chunk, CollectionInfo, DocumentInfo, IngestResult
+from .models import Chunk, CollectionInfo, DocumentInfo, IngestResult, LoadedDocument
 from .settings import Settings
 from .splitting import split
 from .store import Store
@@ -48,6 +52,19 @@ def embedding_text(chunk: Chunk) -> str:
     return chunk.text
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A file extracted, split and embedded, not yet written: what `commit` stores."""
+
+    name: str
+    data: bytes
+    doc_id: str
+    doc: LoadedDocument
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    started: float  # perf_counter() when the file's ingest began
+
+
 def ingest_bytes(
     name: str,
     data: bytes,
@@ -65,6 +82,38 @@ def ingest_bytes(
     `chunks_left` is what remains of the current upload's chunk budget
     (`settings.max_upload_chunks`), when the file is part of one.
     """
+    ready = prepare(
+        name,
+        data,
+        store=store,
+        embedder=embedder,
+        collection=collection,
+        settings=settings,
+        password=password,
+        progress=progress,
+        chunks_left=chunks_left,
+    )
+    if isinstance(ready, IngestResult):
+        return ready
+    return commit(ready, store=store, collection=collection.name, progress=progress)
+
+
+def prepare(
+    name: str,
+    data: bytes,
+    *,
+    store: Store,
+    embedder: Embedder,
+    collection: CollectionInfo,
+    settings: Settings,
+    password: str | None = None,
+    progress: IngestProgress | None = None,
+    chunks_left: int | None = None,
+) -> Prepared | IngestResult:
+    """The slow, write-free half of an ingest: check, extract, split and embed.
+
+    Returns the result at once when the file is unchanged or rejected.
+    """
     report = progress or _noop
     t0 = time.perf_counter()
     doc_id = hashlib.sha256(data).hexdigest()
@@ -75,17 +124,9 @@ def ingest_bytes(
                 "per file (DOCCHAT_MAX_FILE_MB)."
             )
         check_model(collection, embedder)
-        existing = store.documents(collection.name)
-        for d in existing:
-            if d.doc_id == doc_id:
-                return IngestResult(
-                    file=name,
-                    status="unchanged",
-                    doc_id=doc_id,
-                    pages=d.pages,
-                    chunks=d.chunks,
-                    seconds=time.perf_counter() - t0,
-                )
+        unchanged = _unchanged(name, doc_id, store.documents(collection.name), t0)
+        if unchanged is not None:
+            return unchanged
         report("extracting", 0, 1)
         doc = extract(
             name,
@@ -131,6 +172,25 @@ def ingest_bytes(
             reason=str(e),
             seconds=time.perf_counter() - t0,
         )
+    return Prepared(name, data, doc_id, doc, chunks, vectors, t0)
+
+
+def commit(
+    ready: Prepared, *, store: Store, collection: str, progress: IngestProgress | None = None
+) -> IngestResult:
+    """The writing half: register the document as pending, write its chunks, mark it
+    ready, then drop an older version under the same name.
+
+    Callers serialize commits per collection. The "unchanged" check is made again
+    here: another session may have stored the same bytes while this one embedded.
+    Store failures propagate (as `RagError`) after the pending document is removed.
+    """
+    report = progress or _noop
+    name, doc_id, doc, chunks = ready.name, ready.doc_id, ready.doc, ready.chunks
+    existing = store.documents(collection)
+    unchanged = _unchanged(name, doc_id, existing, ready.started)
+    if unchanged is not None:
+        return unchanged
     report("storing", 0, len(chunks))
     info = DocumentInfo(
         doc_id=doc_id,
@@ -138,26 +198,26 @@ def ingest_bytes(
         kind=doc.kind,
         pages=doc.pages,
         chunks=len(chunks),
-        size=len(data),
+        size=len(ready.data),
         added=time.time(),
         status="pending",
         warnings=doc.warnings,
     )
-    store.save_original(doc_id, data)
-    store.begin_document(collection.name, info)
+    store.save_original(doc_id, ready.data)
+    store.begin_document(collection, info)
     try:
-        store.add_chunks(collection.name, chunks, vectors)
-        store.finish_document(collection.name, info)
+        store.add_chunks(collection, chunks, ready.vectors)
+        store.finish_document(collection, info)
     except BaseException:
         # Leave nothing half-written: a failure here (store outage, Ctrl-C) removes the
         # pending document; if even that fails, recover() removes it at the next start.
         with contextlib.suppress(Exception):
-            store.delete_pending(collection.name, doc_id)
+            store.delete_pending(collection, doc_id)
         raise
     replaced = ""
     for old in existing:
         if old.name == name and old.doc_id != doc_id:
-            store.delete_document(collection.name, old.doc_id)
+            store.delete_document(collection, old.doc_id)
             replaced = old.doc_id
     report("storing", len(chunks), len(chunks))
     return IngestResult(
@@ -166,7 +226,23 @@ def ingest_bytes(
         doc_id=doc_id,
         pages=doc.pages,
         chunks=len(chunks),
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - ready.started,
         replaced=replaced,
         warnings=doc.warnings,
     )
+
+
+def _unchanged(
+    name: str, doc_id: str, existing: list[DocumentInfo], started: float
+) -> IngestResult | None:
+    for d in existing:
+        if d.doc_id == doc_id:
+            return IngestResult(
+                file=name,
+                status="unchanged",
+                doc_id=doc_id,
+                pages=d.pages,
+                chunks=d.chunks,
+                seconds=time.perf_counter() - started,
+            )
+    return None

@@ -208,6 +208,16 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """One file of an upload, as `DocChat.ingest_many` takes it."""
+
+    name: str
+    data: bytes
+    password: str | None = None
+    error: str = ""  # set when the file could not even be read: rejected with this reason
+
+
+@dataclass(frozen=True)
 class Answer:
     """The result of one question: the text, how it was made, and where it came from."""
 

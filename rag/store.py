@@ -152,6 +152,10 @@ class Store:
         self.files_dir = self.data_dir / "files"
         self._client = self._connect(settings)
         self._lock = threading.RLock()
+        # Collection handles by name, kept only in embedded mode: this process holds the
+        # data dir's lock, so no one else renames or deletes behind it. (Looking a pair up
+        # lists every collection: a few ms, several times per ingested file.)
+        self._pairs: dict[str, tuple[Any, Any]] = {}
         self.recover()
 
     # -- connection ---------------------------------------------------------------
@@ -207,6 +211,7 @@ class Store:
             # Chroma raises these for "not found"-style conditions as well as bugs;
             # name the operation so a bug still surfaces readably in tests.
             if "does not exist" in str(e).lower() or "not found" in str(e).lower():
+                self._forget_pairs()
                 raise CollectionNotFoundError("That collection no longer exists.") from None
             raise
         except Exception as e:
@@ -219,6 +224,17 @@ class Store:
         return [c for c in cols if (c.metadata or {}).get("docchat_role") in (_ROLE_CHUNKS,)]
 
     def _pair(self, name: str) -> tuple[Any, Any]:
+        pair = self._pairs.get(name)
+        if pair is None:
+            pair = self._find_pair(name)
+            if not self.settings.server_mode:
+                self._pairs[name] = pair
+        return pair
+
+    def _forget_pairs(self) -> None:
+        self._pairs.clear()
+
+    def _find_pair(self, name: str) -> tuple[Any, Any]:
         for col in self._all_raw():
             if col.metadata.get("docchat_name") == name:
                 docs = self._call(
@@ -255,6 +271,7 @@ class Store:
                 raise CollectionExistsError(f"A collection named {name!r} already exists.")
             key = uuid.uuid4().hex[:12]
             now = time.time()
+            self._forget_pairs()
             meta: dict[str, Any] = {
                 "docchat_role": _ROLE_CHUNKS,
                 "docchat_name": name,
@@ -309,6 +326,7 @@ class Store:
             chunks, _ = self._pair(old)
             meta = dict(chunks.metadata)
             meta["docchat_name"] = new
+            self._forget_pairs()
             self._call(chunks.modify, metadata=meta)
 
     def update_collection_settings(
@@ -320,12 +338,14 @@ class Store:
         meta.update(
             model=model, dimension=dimension, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
         )
+        self._forget_pairs()
         self._call(chunks.modify, metadata=meta)
 
     def delete_collection(self, name: str) -> None:
         with self._lock:
             chunks, docs = self._pair(name)
             doc_ids = list(self._records(docs))
+            self._forget_pairs()
             self._call(self._client.delete_collection, chunks.name)
             self._call(self._client.delete_collection, docs.name)
             for doc_id in doc_ids:
