@@ -266,3 +266,65 @@ def test_upload_chunk_budget_rejects_files_past_it(tmp_path: Path) -> None:
     assert [d.name for d in app.documents()] == ["a.txt"]
     again = app.ingest_paths([folder / "a.txt"])
     assert again[0].status == "unchanged"
+
+
+def test_ingest_many_reports_in_order_and_never_stores_twice(app: DocChat) -> None:
+    """The pipelined upload: results in file order (from the caller's thread), the same
+    bytes twice in one upload stored once, an unreadable file rejected with its reason,
+    and progress per file up to embedding."""
+    import threading
+
+    from rag import Upload
+
+    seen: list[tuple[int, str, str]] = []
+    stages: set[tuple[int, str]] = set()
+    caller = threading.current_thread()
+
+    def on_result(i: int, r: object) -> None:
+        assert threading.current_thread() is caller
+        seen.append((i, r.file, r.status))  # type: ignore[attr-defined]
+
+    results = app.ingest_many(
+        [
+            Upload("cats.md", CATS),
+            Upload("gone.txt", b"", error="cannot read: no such file"),
+            Upload("dogs.txt", DOGS),
+            Upload("cats-again.md", CATS),
+        ],
+        progress=lambda i, stage, done, total: stages.add((i, stage)),
+        on_result=on_result,
+    )
+    assert [(r.file, r.status) for r in results] == [
+        ("cats.md", "indexed"),
+        ("gone.txt", "rejected"),
+        ("dogs.txt", "indexed"),
+        ("cats-again.md", "unchanged"),
+    ]
+    assert seen == [(i, r.file, r.status) for i, r in enumerate(results)]
+    assert results[1].reason == "cannot read: no such file"
+    assert {(0, "embedding"), (2, "embedding")} <= stages
+    assert sorted(d.name for d in app.documents()) == ["cats.md", "dogs.txt"]
+    assert sum(d.chunks for d in app.documents()) == results[0].chunks + results[2].chunks
+
+
+def test_ingest_many_store_failure_rejects_that_file_only(
+    app: DocChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import Upload
+
+    real = app.store.add_chunks
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreUnavailableError("The index is not available right now.")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.store, "add_chunks", flaky)
+    results = app.ingest_many([Upload("cats.md", CATS), Upload("dogs.txt", DOGS)])
+    assert [r.status for r in results] == ["rejected", "indexed"]
+    assert results[0].reason == "The index is not available right now."
+    # Nothing half-written: the failed file left no record or chunk behind.
+    assert [d.name for d in app.documents()] == ["dogs.txt"]
+    assert app.collection().chunks == results[1].chunks
