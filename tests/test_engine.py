@@ -328,3 +328,18 @@ def test_ingest_many_store_failure_rejects_that_file_only(
     # Nothing half-written: the failed file left no record or chunk behind.
     assert [d.name for d in app.documents()] == ["dogs.txt"]
     assert app.collection().chunks == results[1].chunks
+
+
+def test_file_size_and_page_limits_name_their_setting(tmp_path: Path) -> None:
+    from tests.pdfgen import make_pdf, text_ops
+
+    settings = Settings(data_dir=tmp_path / "data", max_pages=2, max_file_mb=0.01)
+    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    pages = [text_ops([f"Page {i} talks about owls and their long nights."]) for i in range(3)]
+    long_pdf = app.ingest("long.pdf", make_pdf(pages))
+    assert long_pdf.status == "rejected"
+    assert long_pdf.reason == "long.pdf has 3 pages; the limit is 2 (DOCCHAT_MAX_PAGES)."
+    big = app.ingest("big.txt", b"Owls hunt at night. " * 1000)
+    assert big.status == "rejected" and "(DOCCHAT_MAX_FILE_MB)" in big.reason
+    assert app.ingest("short.pdf", make_pdf(pages[:2])).status == "indexed"
+    assert [d.name for d in app.documents()] == ["short.pdf"]
