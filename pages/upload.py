@@ -19,6 +19,7 @@ NEW = "\u2795 New collection\u2026"
 STATUSES = ("indexed", "unchanged", "rejected")
 
 app = _ui.engine()
+settings = app.settings
 state = st.session_state
 state.setdefault("up_results", {})  # (collection, file_id) -> (IngestResult, password)
 state.setdefault("up_round", 0)  # bumped to empty the drop zone
@@ -106,7 +107,12 @@ files = st.file_uploader(
     "Drop files here, or browse",
     accept_multiple_files=True,
     key=f"uploader-{state.up_round}",
-    help="Supported: " + ", ".join(sorted(SUPPORTED_EXTENSIONS)),
+    help=(
+        "Supported: "
+        + ", ".join(sorted(SUPPORTED_EXTENSIONS))
+        + f". Limits: {settings.max_file_mb:g} MB and {settings.max_pages:,} pages per file, "
+        f"{settings.max_upload_chunks:,} chunks per upload."
+    ),
 )
 
 
