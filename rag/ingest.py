@@ -65,39 +65,6 @@ class Prepared:
     started: float  # perf_counter() when the file's ingest began
 
 
-def ingest_bytes(
-    name: str,
-    data: bytes,
-    *,
-    store: Store,
-    embedder: Embedder,
-    collection: CollectionInfo,
-    settings: Settings,
-    password: str | None = None,
-    progress: IngestProgress | None = None,
-    chunks_left: int | None = None,
-) -> IngestResult:
-    """Add one file to `collection`; never raises for bad input, returns `rejected`.
-
-    `chunks_left` is what remains of the current upload's chunk budget
-    (`settings.max_upload_chunks`), when the file is part of one.
-    """
-    ready = prepare(
-        name,
-        data,
-        store=store,
-        embedder=embedder,
-        collection=collection,
-        settings=settings,
-        password=password,
-        progress=progress,
-        chunks_left=chunks_left,
-    )
-    if isinstance(ready, IngestResult):
-        return ready
-    return commit(ready, store=store, collection=collection.name, progress=progress)
-
-
 def prepare(
     name: str,
     data: bytes,
