@@ -111,7 +111,11 @@ class DocChat:
             return self.create_collection(name)
 
     def rename_collection(self, old: str, new: str) -> None:
-        self.store.rename_collection(old, new)
+        # Not while a write to either name is under way (locks taken in a fixed order).
+        with contextlib.ExitStack() as held:
+            for name in sorted({old, new}):
+                held.enter_context(self._write_lock(name))
+            self.store.rename_collection(old, new)
 
     def delete_collection(self, name: str) -> None:
         with self._write_lock(name):
@@ -292,7 +296,8 @@ class DocChat:
             known = {d.doc_id for d in self.store.documents(collection or self.settings.collection)}
         except RagError:
             return  # e.g. a new collection: `ingest` will say what is wrong, if anything
-        if hashlib.sha256(data).hexdigest() not in known:
+        too_big = len(data) > self.settings.max_file_mb * 1_000_000  # `prepare` rejects it
+        if not too_big and hashlib.sha256(data).hexdigest() not in known:
             s = self.settings
             prefetch(
                 name,
@@ -336,18 +341,20 @@ class DocChat:
         """
         name = collection or self.settings.collection
         check_sizes(chunk_tokens, chunk_overlap, self.embedder.max_tokens)
-        docs = self.documents(name)
-        tmp = f"{name} (re-indexing)"
-        if self.store.has_collection(tmp):
-            self.store.delete_collection(tmp)
-        self.create_collection(tmp, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-        results = []
-        for i, d in enumerate(docs):
-            if progress:
-                progress(d.name, i, len(docs))
-            data = self.store.original(d.doc_id)
-            results.append(self.ingest(d.name, data, collection=tmp))
+        # Writes to the collection wait until the swap: an upload meanwhile would be
+        # missing from the snapshot below and lost with the old index.
         with self._write_lock(name):
+            docs = self.documents(name)
+            tmp = f"{name} (re-indexing)"
+            if self.store.has_collection(tmp):
+                self.store.delete_collection(tmp)
+            self.create_collection(tmp, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+            results = []
+            for i, d in enumerate(docs):
+                if progress:
+                    progress(d.name, i, len(docs))
+                data = self.store.original(d.doc_id)
+                results.append(self.ingest(d.name, data, collection=tmp))
             key = self.store.collection_key(name)
             self.store.delete_collection(name)
             self.lexical.drop(key)

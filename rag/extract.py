@@ -76,7 +76,9 @@ def extract(
     if _prefetched:
         with _prefetch_lock:
             future = _prefetched.pop(_prefetch_key(name, data, password), None)
-        if future is not None:
+        # Started: it is this file's own reading, bounded by its time limit. Still queued
+        # (behind other sessions' files): read it now instead of waiting for them.
+        if future is not None and not future.cancel():
             return future.result()
     return _extract_isolated(name, data, password, timeout, memory_mb)
 
@@ -103,7 +105,7 @@ def prefetch(
         if key in _prefetched:
             return
         while len(_prefetched) >= _PREFETCH_KEEP:
-            _prefetched.pop(next(iter(_prefetched)))
+            _prefetched.pop(next(iter(_prefetched))).cancel()  # no-op once it runs
         _prefetched[key] = _prefetch_pool.submit(
             _extract_isolated, name, data, password, timeout, memory_mb
         )

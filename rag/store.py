@@ -215,6 +215,9 @@ class Store:
                 raise CollectionNotFoundError("That collection no longer exists.") from None
             raise
         except Exception as e:
+            if type(e).__name__ == "NotFoundError":  # chromadb.errors: a deleted collection
+                self._forget_pairs()
+                raise CollectionNotFoundError("That collection no longer exists.") from None
             raise self._unavailable(e) from None
 
     # -- collections ----------------------------------------------------------------
@@ -226,9 +229,12 @@ class Store:
     def _pair(self, name: str) -> tuple[Any, Any]:
         pair = self._pairs.get(name)
         if pair is None:
-            pair = self._find_pair(name)
-            if not self.settings.server_mode:
-                self._pairs[name] = pair
+            # Under the lock that creates, renames and deletes hold for their whole
+            # change: a lookup never caches a handle that is about to go stale.
+            with self._lock:
+                pair = self._find_pair(name)
+                if not self.settings.server_mode:
+                    self._pairs[name] = pair
         return pair
 
     def _forget_pairs(self) -> None:
@@ -333,13 +339,17 @@ class Store:
         self, name: str, *, model: str, dimension: int, chunk_tokens: int, chunk_overlap: int
     ) -> None:
         """Record new index settings (after every document was re-indexed with them)."""
-        chunks, _ = self._pair(name)
-        meta = dict(chunks.metadata)
-        meta.update(
-            model=model, dimension=dimension, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
-        )
-        self._forget_pairs()
-        self._call(chunks.modify, metadata=meta)
+        with self._lock:
+            chunks, _ = self._pair(name)
+            meta = dict(chunks.metadata)
+            meta.update(
+                model=model,
+                dimension=dimension,
+                chunk_tokens=chunk_tokens,
+                chunk_overlap=chunk_overlap,
+            )
+            self._forget_pairs()
+            self._call(chunks.modify, metadata=meta)
 
     def delete_collection(self, name: str) -> None:
         with self._lock:

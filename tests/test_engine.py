@@ -343,3 +343,74 @@ def test_file_size_and_page_limits_name_their_setting(tmp_path: Path) -> None:
     assert big.status == "rejected" and "(DOCCHAT_MAX_FILE_MB)" in big.reason
     assert app.ingest("short.pdf", make_pdf(pages[:2])).status == "indexed"
     assert [d.name for d in app.documents()] == ["short.pdf"]
+
+
+def test_collection_lookups_racing_a_delete_or_rename_never_go_stale(app: DocChat) -> None:
+    """Another session looking a collection up while it is deleted or renamed waits for
+    the change, then sees the truth: no cached handle outlives it."""
+    import threading
+
+    store = app.store
+    app.ingest("a.txt", b"alpha beta gamma delta\n", collection="X")
+    outcome: list[object] = []
+
+    def look_up(name: str) -> None:
+        try:
+            outcome.append([d.name for d in store.documents(name)])
+        except RagError as e:
+            outcome.append(type(e))
+
+    def racing(real: object, name: str) -> object:
+        def hooked(*args: object, **kwargs: object) -> object:
+            if hasattr(hooked, "racer"):  # one racing lookup per change
+                return real(*args, **kwargs)  # type: ignore[operator]
+            store._forget_pairs()  # the lookup below must miss the cache and look anew
+            racer = threading.Thread(target=look_up, args=(name,))
+            racer.start()
+            racer.join(timeout=0.3)
+            assert racer.is_alive(), "the lookup should wait for the change to finish"
+            hooked.racer = racer  # type: ignore[attr-defined]
+            return real(*args, **kwargs)  # type: ignore[operator]
+
+        return hooked
+
+    real_delete = store._client.delete_collection
+    hook = racing(real_delete, "X")
+    store._client.delete_collection = hook
+    try:
+        app.delete_collection("X")
+    finally:
+        store._client.delete_collection = real_delete
+    hook.racer.join(timeout=10)  # type: ignore[attr-defined]
+    assert outcome == [CollectionNotFoundError]
+    with pytest.raises(CollectionNotFoundError):
+        store.documents("X")
+
+    app.ingest("a.txt", b"alpha beta gamma delta\n", collection="X")
+    outcome.clear()
+    chunks, _ = store._pair("X")
+    real_modify = chunks.modify
+    hook = racing(real_modify, "X")
+    chunks.modify = hook
+    try:
+        app.rename_collection("X", "Y")
+    finally:
+        chunks.modify = real_modify
+    hook.racer.join(timeout=10)  # type: ignore[attr-defined]
+    assert outcome == [CollectionNotFoundError]
+    assert [c.name for c in app.collections()] == ["Y"]
+    with pytest.raises(CollectionNotFoundError):
+        store.documents("X")
+    assert [d.name for d in app.documents("Y")] == ["a.txt"]
+
+
+def test_prefetch_never_reads_a_file_over_the_size_limit(tmp_path: Path) -> None:
+    from rag import extract
+
+    app = DocChat(
+        Settings(data_dir=tmp_path / "data", max_file_mb=0.01), embedder=HashEmbedder(), llm=None
+    )
+    big = b"<html><body>" + b"<p>Owls hunt at night.</p>" * 3000 + b"</body></html>"
+    app.prefetch("big.html", big)
+    assert not extract._prefetched
+    assert app.ingest("big.html", big).status == "rejected"
