@@ -24,7 +24,6 @@ sandboxing of the child (it runs with the app's user and file access).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import socket
@@ -114,11 +113,13 @@ def prefetch(
 _PREFETCH_KEEP = 2
 _prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docchat-prefetch")
 _prefetch_lock = threading.Lock()
-_prefetched: dict[tuple[str, str, str | None], Future[LoadedDocument]] = {}
+_prefetched: dict[tuple[str, bytes, str | None], Future[LoadedDocument]] = {}
 
 
-def _prefetch_key(name: str, data: bytes, password: str | None) -> tuple[str, str, str | None]:
-    return name, hashlib.sha256(data).hexdigest(), password
+def _prefetch_key(name: str, data: bytes, password: str | None) -> tuple[str, bytes, str | None]:
+    # The bytes themselves: Python hashes a bytes object once and keeps the hash, and
+    # callers pass the same object to `prefetch` and `extract`; no digest pass needed.
+    return name, data, password
 
 
 def _isolated(name: str, data: bytes) -> bool:
