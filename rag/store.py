@@ -188,14 +188,14 @@ class Store:
 
     def _unavailable(self, e: Exception) -> StoreUnavailableError:
         if self.settings.server_mode:
-            where = f"the Chroma server at {self.settings.chroma_host}:{self.settings.chroma_port}"
+            server = f"Chroma server at {self.settings.chroma_host}:{self.settings.chroma_port}"
             if "timeout" in type(e).__name__.lower():
                 return StoreUnavailableError(
-                    f"{where[0].upper()}{where[1:]} did not answer within "
+                    f"The {server} did not answer within "
                     f"{_SERVER_TIMEOUT_S:.0f} s. It may be overloaded or stuck; try again."
                 )
             return StoreUnavailableError(
-                f"Cannot reach {where} ({type(e).__name__}). Is it running?"
+                f"Cannot reach the {server} ({type(e).__name__}). Is it running?"
             )
         return StoreUnavailableError(
             f"Cannot open the index under {self.data_dir} ({type(e).__name__}: {e})."
@@ -207,17 +207,18 @@ class Store:
             return fn(*args, **kwargs)
         except RagError:
             raise
-        except (ValueError, KeyError, TypeError) as e:
-            # Chroma raises these for "not found"-style conditions as well as bugs;
-            # name the operation so a bug still surfaces readably in tests.
-            if "does not exist" in str(e).lower() or "not found" in str(e).lower():
-                self._forget_pairs()
-                raise CollectionNotFoundError("That collection no longer exists.") from None
-            raise
         except Exception as e:
-            if type(e).__name__ == "NotFoundError":  # chromadb.errors: a deleted collection
+            # A deleted collection: chromadb's NotFoundError, or a ValueError-like
+            # "does not exist" from older paths.
+            message = str(e).lower()
+            if type(e).__name__ == "NotFoundError" or (
+                isinstance(e, (ValueError, KeyError, TypeError))
+                and ("does not exist" in message or "not found" in message)
+            ):
                 self._forget_pairs()
                 raise CollectionNotFoundError("That collection no longer exists.") from None
+            if isinstance(e, (ValueError, KeyError, TypeError)):
+                raise  # Chroma's argument errors, or a bug here: surface them in tests
             raise self._unavailable(e) from None
 
     # -- collections ----------------------------------------------------------------
