@@ -79,15 +79,51 @@ def resolve_model(name: str) -> str:
     return name
 
 
-class SentenceTransformerEmbedder:
+def _offline() -> None:
+    """Keep Hugging Face libraries offline and quiet (set before they are imported)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+class _LocalModel:
+    """What both backends share: token offsets from the model's tokenizer, and batched,
+    lock-serialized embedding through the backend's `_encode`."""
+
+    batch_size: int
+    dimension: int
+    _tokenizer: Any
+    _lock: threading.Lock
+
+    def _encode(self, batch: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        enc = self._tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+        )
+        return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        total = len(texts)
+        out = np.zeros((total, self.dimension), dtype=np.float32)
+        # Batches of similar length waste little work on padding.
+        order = sorted(range(total), key=lambda i: len(texts[i]))
+        with self._lock:
+            for i in range(0, total, self.batch_size):
+                idx = order[i : i + self.batch_size]
+                out[idx] = self._encode([texts[j] for j in idx])
+                if progress is not None:
+                    progress(min(i + len(idx), total), total)
+        return out
+
+
+class SentenceTransformerEmbedder(_LocalModel):
     """A sentence-transformers model on the CPU, batched and normalized."""
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", *, batch_size: int = 4) -> None:
-        # Must be set before transformers/huggingface_hub are imported to take effect.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        _offline()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -113,12 +149,6 @@ class SentenceTransformerEmbedder:
         # at once in every backend: serialize calls (the app has one model per process).
         self._lock = threading.Lock()
 
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        enc = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
-        )
-        return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
-
     def _encode(self, batch: list[str]) -> np.ndarray:
         return self._model.encode(
             batch,
@@ -128,12 +158,8 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        with self._lock:
-            return _embed_in_batches(texts, self._encode, self.batch_size, self.dimension, progress)
 
-
-class OnnxInt8Embedder:
+class OnnxInt8Embedder(_LocalModel):
     """The same model through ONNX Runtime with int8 weights: about 2x faster on CPU.
 
     The model is exported from the local sentence-transformers copy and quantized
@@ -145,9 +171,7 @@ class OnnxInt8Embedder:
     """
 
     def __init__(self, model: str, *, cache_dir: Path, batch_size: int = 4) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _offline()
         import onnxruntime as ort
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -182,12 +206,6 @@ class OnnxInt8Embedder:
         self.batch_size = batch_size
         self._lock = threading.Lock()
 
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        enc = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
-        )
-        return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
-
     def _encode(self, batch: list[str]) -> np.ndarray:
         enc = self._tokenizer(
             batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
@@ -197,30 +215,6 @@ class OnnxInt8Embedder:
         mask = enc["attention_mask"][..., None].astype(np.float32)
         vecs = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         return vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
-
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        with self._lock:
-            return _embed_in_batches(texts, self._encode, self.batch_size, self.dimension, progress)
-
-
-def _embed_in_batches(
-    texts: Sequence[str],
-    encode: Callable[[list[str]], np.ndarray],
-    batch_size: int,
-    dimension: int,
-    progress: Progress | None,
-) -> np.ndarray:
-    """Vectors of `texts` in their order, encoded `batch_size` at a time."""
-    total = len(texts)
-    out = np.zeros((total, dimension), dtype=np.float32)
-    # Batches of similar length waste little work on padding.
-    order = sorted(range(total), key=lambda i: len(texts[i]))
-    for i in range(0, total, batch_size):
-        idx = order[i : i + batch_size]
-        out[idx] = encode([texts[j] for j in idx])
-        if progress is not None:
-            progress(min(i + len(idx), total), total)
-    return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:
