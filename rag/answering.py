@@ -25,6 +25,7 @@ from .errors import LLMError
 from .generation import LLM
 from .models import Answer, Mode, Source
 from .prompts import Prompt, cited_numbers
+from .support import sentence_spans
 
 NO_ANSWER_TEXT = (
     "The documents do not seem to cover this: no passage was relevant enough to answer "
@@ -32,10 +33,6 @@ NO_ANSWER_TEXT = (
 )
 EXTRACTIVE_LABEL = "Extractive answer (no LLM configured): the most relevant sentences, quoted."
 
-# A sentence ends at . ! or ? (and closing quotes) followed by space and a capital,
-# digit or opening quote: "4.1", "e.g. this" and "3.5 mg" stay whole.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
-_PARAGRAPH = re.compile(r"\n\s*\n")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")  # Markdown headings are titles, not claims
 
 
@@ -56,12 +53,12 @@ class Retrieval:
 def split_sentences(text: str) -> list[str]:
     """The sentences of a chunk worth quoting, in order."""
     out = []
-    for paragraph in _PARAGRAPH.split(text):
-        lines = [line for line in paragraph.splitlines() if not _HEADING.match(line)]
-        # PDF text breaks lines mid-sentence: fold whitespace first, then cut at stops.
-        for sentence in _SENTENCE_END.split(" ".join(" ".join(lines).split())):
-            if len(sentence) >= 20:  # fragments (headers, numbers) make poor quotes
-                out.append(sentence)
+    for start, end in sentence_spans(text):
+        lines = [line for line in text[start:end].splitlines() if not _HEADING.match(line)]
+        # PDF text breaks lines mid-sentence: fold the whitespace.
+        sentence = " ".join(" ".join(lines).split())
+        if len(sentence) >= 20:  # fragments (headers, numbers) make poor quotes
+            out.append(sentence)
     return out
 
 

@@ -17,14 +17,22 @@ import re
 
 from .query import STOP_WORDS
 
-_SENTENCE = re.compile(r"\S(?:.*?)(?:[.!?](?=[\s\"')\]]|$)|(?=\n\s*\n)|$)", re.DOTALL)
+# A sentence ends at . ! or ? (with any closing quotes or brackets) followed by space
+# and a capital, a digit or an opening quote, so "4.1", "e.g. this" and "3.5 mg" stay
+# whole; a paragraph break, a Markdown heading's line or the end of the text also
+# ends one.
+_SENTENCE = re.compile(
+    r"\S.*?(?:[.!?][\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9]|\s*$)|(?=\n\s*\n|\n {0,3}#{1,6}\s)|$)",
+    re.DOTALL,
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CITES = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # [1], [2][3], [1, 2]
 _TRAILING_CITES = re.compile(r"([.!?])((?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+)")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of `text`; paragraph breaks also end one."""
+    """(start, end) of each sentence of `text`, in order (DocChat's one sentence splitter:
+    the highlighted support and the extractive quotes agree on what a sentence is)."""
     return [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
 
 
