@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .answering import NO_ANSWER_TEXT
 from .engine import DocChat
 from .errors import ConfigError, LLMError
+from .finetune import question_messages
 from .models import Source
 from .prompts import estimate_tokens
 
@@ -74,8 +75,7 @@ def compare(
     retrieval = app.retrieve(question, collection=collection)  # raises on an empty question
     seconds = sum(retrieval.timings.values())
     base = base_model or llm.model
-    alone = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    alone.append({"role": "user", "content": question})
+    alone = question_messages(question, system_prompt)  # as the tuned model was trained
     models = {"base": base, "tuned": fine_tuned_model}
     out: list[Variant] = []
     for key, label in VARIANTS.items():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RagError
+from .files import write_atomic
 from .models import Answer, Chunk, Hit, Source
 
 Message = dict[str, str]
@@ -193,8 +193,6 @@ class Conversations:
         try:
             raw = json.loads(self._path(collection).read_text(encoding="utf-8"))
             turns = _turns(raw["messages"])
-        except FileNotFoundError:
-            return Conversation(collection)
         except (OSError, ValueError, KeyError, TypeError):
             # A damaged history must not lock a user out of chatting; start afresh.
             return Conversation(collection)
@@ -204,10 +202,7 @@ class Conversations:
         data = {"format": FORMAT, "collection": conv.collection, "messages": _messages(conv)}
         path = self._path(conv.collection)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(tmp, path)  # atomic: a reload never sees half a file
+            write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
         except OSError as e:
             raise RagError(f"Cannot save the conversation under {self.dir}: {e}") from None
 

@@ -72,14 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     env = dict(os.environ)
     overrides = list(args.set)
-    for field, flag in (
-        ("chunk_tokens", "chunk_tokens"),
-        ("chunk_overlap", "chunk_overlap"),
-        ("embedding_backend", "embedding_backend"),
-        ("hybrid", "hybrid"),
-        ("dense_weight", "dense_weight"),
-    ):
-        value = getattr(args, flag, None)
+    for field in ("chunk_tokens", "chunk_overlap", "embedding_backend", "hybrid", "dense_weight"):
+        value = getattr(args, field, None)
         if value is not None:
             overrides.append(f"{field}={value}")
     for item in overrides:

@@ -233,22 +233,6 @@ def summarize(
     )
 
 
-RETRIEVAL_KEYS = (
-    "embedding_model",
-    "embedding_backend",
-    "chunk_tokens",
-    "chunk_overlap",
-    "hybrid",
-    "dense_weight",
-)
-
-
-def retrieval_settings(settings: Settings, **overrides: object) -> dict[str, object]:
-    d = {k: getattr(settings, k) for k in RETRIEVAL_KEYS}
-    d.update(overrides)
-    return d
-
-
 def evaluate(
     app: DocChat,
     questions: Sequence[EvalQuestion],
@@ -283,14 +267,14 @@ def evaluate(
         if progress and (i % 20 == 0 or i + 1 == len(questions)):
             progress("asking", i + 1, len(questions))
     s = app.settings
-    used = retrieval_settings(
-        s,
-        embedding_model=app.embedder.name,
-        chunk_tokens=info.chunk_tokens,
-        chunk_overlap=info.chunk_overlap,
-        hybrid=s.hybrid if hybrid is None else hybrid,
-        dense_weight=s.dense_weight if dense_weight is None else dense_weight,
-    )
+    used: dict[str, object] = {  # the settings that shaped these hits
+        "embedding_model": app.embedder.name,
+        "embedding_backend": s.embedding_backend,
+        "chunk_tokens": info.chunk_tokens,
+        "chunk_overlap": info.chunk_overlap,
+        "hybrid": s.hybrid if hybrid is None else hybrid,
+        "dense_weight": s.dense_weight if dense_weight is None else dense_weight,
+    }
     return summarize(results, chunks=info.chunks, documents=info.documents, settings=used)
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import DatasetError
+from .files import write_atomic
 from .generation import LLM
 from .models import Chunk
 from .prompts import estimate_tokens
@@ -196,9 +197,9 @@ class TrainingSet:
 
     def write(self, out_dir: Path) -> list[Path]:
         """train.jsonl (and validation.jsonl when not empty) in `out_dir`."""
-        paths = [_write_text(out_dir / "train.jsonl", self.train_jsonl)]
+        paths = [write_atomic(out_dir / "train.jsonl", self.train_jsonl)]
         if self.validation_examples:
-            paths.append(_write_text(out_dir / "validation.jsonl", self.validation_jsonl))
+            paths.append(write_atomic(out_dir / "validation.jsonl", self.validation_jsonl))
         return paths
 
 
@@ -461,14 +462,16 @@ def token_limit_for(model: str) -> int:
     return DEFAULT_TOKEN_LIMIT
 
 
+def question_messages(question: str, system_prompt: str = "") -> list[dict[str, str]]:
+    """A question as a tuned model sees it, in training and when asked alone."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*messages, {"role": "user", "content": question}]
+
+
 def to_example(pair: QAPair, system_prompt: str = "") -> dict[str, list[dict[str, str]]]:
     """One line of the OpenAI chat fine-tuning format."""
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages += [
-        {"role": "user", "content": pair.question},
-        {"role": "assistant", "content": pair.answer},
-    ]
-    return {"messages": messages}
+    answer = {"role": "assistant", "content": pair.answer}
+    return {"messages": [*question_messages(pair.question, system_prompt), answer]}
 
 
 def example_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
@@ -604,15 +607,6 @@ def eval_questions_jsonl(pairs: Iterable[QAPair]) -> str:
         for p in pairs
         if p.chunk_id
     )
-
-
-def _write_text(path: Path, text: str) -> Path:
-    """Write via a temporary file, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 # ---- import ----------------------------------------------------------------------------

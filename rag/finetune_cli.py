@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .engine import DocChat
 from .errors import ConfigError
+from .files import write_atomic
 from .finetune import (
     GenerationProgress,
     build_training_set,
@@ -103,8 +104,8 @@ def main(argv: Sequence[str]) -> int:
     )
     out: Path = args.out
     paths = training.write(out)
-    (out / "pairs.jsonl").write_text(pairs_jsonl(kept), encoding="utf-8")
-    (out / "eval_questions.jsonl").write_text(eval_questions_jsonl(kept), encoding="utf-8")
+    write_atomic(out / "pairs.jsonl", pairs_jsonl(kept))
+    write_atomic(out / "eval_questions.jsonl", eval_questions_jsonl(kept))
     for warning in training.report.warnings:
         print(f"warning: {warning.message}", file=sys.stderr)
     print(

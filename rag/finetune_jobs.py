@@ -15,7 +15,6 @@ the jobs started from this data dir).
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DatasetError, LLMError
+from .files import write_atomic
 from .generation import LLM
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -77,9 +77,7 @@ class FineTuneJobs:
     def __init__(self, llm: LLM, data_dir: Path) -> None:
         self.llm = llm
         self.records = data_dir / "finetune" / "jobs.json"
-        # "gpt-4o-mini via api.openai.com": the part after "via" is the server,
-        # already stripped of anything secret.
-        self.server = llm.describe().rsplit(" via ", 1)[-1]
+        self.server = llm.server
 
     # ---- calls ---------------------------------------------------------------
 
@@ -171,8 +169,6 @@ class FineTuneJobs:
         try:
             items = json.loads(self.records.read_text(encoding="utf-8"))
             return {d["id"]: JobInfo.from_dict(d) for d in items}
-        except FileNotFoundError:
-            return {}
         except (OSError, ValueError, KeyError, TypeError):
             # A damaged record must not hide the page: start a fresh list beside it.
             return {}
@@ -188,11 +184,8 @@ class FineTuneJobs:
                     examples=info.examples or old.examples,
                 )
             jobs[info.id] = info
-            self.records.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.records.with_name(self.records.name + ".tmp")
             data = [j.to_dict() for j in sorted(jobs.values(), key=lambda j: j.created)]
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(tmp, self.records)  # never half a file
+            write_atomic(self.records, json.dumps(data, indent=1))
         return info
 
     # ---- helpers ---------------------------------------------------------------

@@ -156,13 +156,14 @@ class LLM:
         return self.base_url == DEFAULT_BASE_URL
 
     @property
-    def _server(self) -> str:
-        """The server as shown to users: a host for OpenAI, the whole URL otherwise."""
+    def server(self) -> str:
+        """The server as shown to users: a host for OpenAI, the whole URL otherwise
+        (never a key: `_display_url` drops credentials)."""
         return "api.openai.com" if self._is_openai else _display_url(self.base_url)
 
     def describe(self) -> str:
         """E.g. "gpt-4o-mini via api.openai.com" or "llama3 via http://127.0.0.1:11434/v1"."""
-        return f"{self.model} via {self._server}"
+        return f"{self.model} via {self.server}"
 
     def close(self) -> None:
         """Release pooled connections (optional; the client is also closed on exit)."""
@@ -314,7 +315,7 @@ class LLM:
                 # headers, the server was reachable: the connection closed early.
                 if streaming or _caused_by(exc, (httpx2.ProtocolError, httpx2.ReadError)):
                     return LLMError(_CUT_OFF)
-                return LLMError(f"Cannot reach the LLM server at {self._server} (is it running?).")
+                return LLMError(f"Cannot reach the LLM server at {self.server} (is it running?).")
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return LLMError("The LLM rejected the API key (check OPENAI_API_KEY).")
         if isinstance(exc, openai.RateLimitError):
@@ -328,9 +329,9 @@ class LLM:
             # A wrong base URL also gives 404 (e.g. Ollama without /v1): only blame
             # the model when the server says so.
             if not listing and (exc.code == "model_not_found" or "model" in exc.message.lower()):
-                return LLMError(f"The model '{model}' does not exist on {self._server}.")
+                return LLMError(f"The model '{model}' does not exist on {self.server}.")
             return LLMError(
-                f"The LLM server at {self._server} has no such endpoint (HTTP 404); "
+                f"The LLM server at {self.server} has no such endpoint (HTTP 404); "
                 "check OPENAI_BASE_URL."
             )
         if isinstance(exc, openai.APIStatusError):
@@ -344,7 +345,7 @@ class LLM:
             # E.g. an error event in the middle of a stream (vLLM, llama.cpp do that).
             return LLMError(f"The LLM reported an error: {self._scrub(exc.message)}")
         if isinstance(exc, json.JSONDecodeError):
-            return LLMError(f"The LLM server at {self._server} sent a reply DocChat cannot read.")
+            return LLMError(f"The LLM server at {self.server} sent a reply DocChat cannot read.")
         return LLMError(f"The LLM call failed: {self._scrub(str(exc) or type(exc).__name__)}")
 
     def _scrub(self, text: str) -> str:

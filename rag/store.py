@@ -41,6 +41,7 @@ from .errors import (
     RagError,
     StoreUnavailableError,
 )
+from .files import write_atomic
 from .models import Chunk, CollectionInfo, DocumentInfo, Hit
 from .settings import Settings
 
@@ -526,10 +527,7 @@ class Store:
         path = self._original_path(doc_id)
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        write_atomic(path, data)
 
     def original(self, doc_id: str) -> bytes:
         try:
