@@ -107,7 +107,7 @@ def conversations() -> Conversations:
 
 def collection_names(app: DocChat) -> list[str]:
     try:
-        return [c.name for c in app.collections()]
+        return app.collection_names()  # every page and the sidebar ask on each rerun
     except RagError as e:
         st.error(escape_markdown(str(e)))
         st.stop()

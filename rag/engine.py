@@ -82,6 +82,9 @@ class DocChat:
     def collections(self) -> list[CollectionInfo]:
         return self.store.list_collections()
 
+    def collection_names(self) -> list[str]:
+        return self.store.collection_names()
+
     def collection(self, name: str | None = None) -> CollectionInfo:
         return self.store.collection_info(name or self.settings.collection)
 

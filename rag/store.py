@@ -320,9 +320,12 @@ class Store:
             created=float(m.get("created", 0.0)),
         )
 
+    def collection_names(self) -> list[str]:
+        """The collections' names, sorted: one listing, no per-collection reads."""
+        return sorted(str(c.metadata["docchat_name"]) for c in self._all_raw())
+
     def list_collections(self) -> list[CollectionInfo]:
-        names = sorted(str(c.metadata["docchat_name"]) for c in self._all_raw())
-        return [self.collection_info(n) for n in names]
+        return [self.collection_info(n) for n in self.collection_names()]
 
     def rename_collection(self, old: str, new: str) -> None:
         new = new.strip()
