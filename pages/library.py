@@ -33,7 +33,6 @@ if note := state.pop("library_note", None):
 st.subheader("Collections")
 try:
     collections = app.collections()
-    docs_by_collection = {c.name: app.documents(c.name) for c in collections}
 except RagError as e:
     st.error(escape_markdown(str(e)))
     st.stop()
@@ -48,7 +47,7 @@ if collections:
                 "overlap": c.chunk_overlap,
                 "documents": c.documents,
                 "chunks": c.chunks,
-                "files": _ui.human_bytes(sum(d.size for d in docs_by_collection[c.name])),
+                "files": _ui.human_bytes(c.size),
                 "created": _ui.when(c.created),
             }
             for c in collections
@@ -156,7 +155,11 @@ with manage_delete:
 # -- documents ------------------------------------------------------------------------------
 
 st.subheader("Documents")
-docs = docs_by_collection[active]
+try:
+    docs = app.documents(active)
+except RagError as e:
+    st.error(escape_markdown(str(e)))
+    st.stop()
 if not docs:
     st.info("No documents in this collection yet.")
     st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload_file:")

@@ -162,6 +162,7 @@ class CollectionInfo:
     documents: int
     chunks: int
     created: float
+    size: int = 0  # bytes of the original files of its ready documents
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -318,6 +318,7 @@ class Store:
             documents=len(ready),
             chunks=sum(d.chunks for d in ready.values()),
             created=float(m.get("created", 0.0)),
+            size=sum(d.size for d in ready.values()),
         )
 
     def collection_names(self) -> list[str]:
