@@ -117,14 +117,15 @@ def from_frame(frame: pd.DataFrame) -> tuple[list[QAPair], list[int]]:
     return pairs, rows
 
 
-def source_text(pair: QAPair, collection: str) -> str | None:
-    if not (pair.chunk_id and pair.doc_id and collection):
+def source_text(chunk_id: str, doc_id: str, collection: str) -> str | None:
+    """The text of a pair's source chunk (fetched alone: this runs on every rerun)."""
+    if not (chunk_id and doc_id and collection):
         return None
     try:
-        chunks = app.chunks(pair.doc_id, collection=collection)
+        found, _ = app.store.chunks_by_id(collection, [chunk_id])
     except RagError:
         return None
-    return next((c.text for c in chunks if c.id == pair.chunk_id), None)
+    return next((c.text for c in found if c.doc_id == doc_id), None)
 
 
 build, review, export, train = st.tabs(["1 · Build", "2 · Review", "3 · Export", "4 · Train"])
@@ -302,13 +303,8 @@ with review:
             )
             if pick is not None and pick < len(records):
                 row = records[pick]
-                chosen_pair = QAPair(
-                    str(row.get("question") or ""),
-                    str(row.get("answer") or ""),
-                    chunk_id=str(row.get("chunk_id") or ""),
-                    doc_id=str(row.get("doc_id") or ""),
-                )
-                text = source_text(chosen_pair, state.ft_source)
+                chunk_id, doc_id = str(row.get("chunk_id") or ""), str(row.get("doc_id") or "")
+                text = source_text(chunk_id, doc_id, state.ft_source)
                 page = row.get("page")
                 where = str(row.get("file") or "") + ("" if pd.isna(page) else f", page {page}")
                 if text is None:
@@ -331,7 +327,7 @@ with review:
                 hide_index=True,
             )
             if st.button("Drop the rows with problems", key="ft_drop"):
-                bad = sorted({rows[i.row] for i in report.errors})
+                bad = sorted(rows[r] for r in report.bad_rows)
                 set_table(edited.drop(index=edited.index[bad]))
                 st.rerun()
         for w in report.warnings:
