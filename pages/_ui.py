@@ -184,12 +184,41 @@ def safe_file_name(name: str, suffix: str) -> str:
     return stem[:80] + suffix
 
 
+# -- re-indexing ------------------------------------------------------------------------------
+
+
+def reindex(app: DocChat, collection: str, chunk_tokens: int, chunk_overlap: int) -> int | None:
+    """Re-index a collection with live progress: the number of documents, or None after
+    showing why it failed (the old index is then kept)."""
+    with st.status("Re-indexing\u2026", expanded=True) as status:
+        bar = st.progress(0.0)
+        try:
+            results = app.reindex(
+                collection=collection,
+                chunk_tokens=chunk_tokens,
+                chunk_overlap=chunk_overlap,
+                progress=lambda doc, i, n: bar.progress(
+                    i / max(n, 1), text=f"{escape_markdown(doc)} ({i + 1}/{n})"
+                ),
+            )
+        except RagError as e:
+            status.update(label="Re-indexing failed; the old index is kept", state="error")
+            st.error(escape_markdown(str(e)))
+            return None
+        status.update(label=f"Re-indexed {len(results)} document(s)", state="complete")
+        return len(results)
+
+
 # -- answers and their sources --------------------------------------------------------------
 
 
-def render_turn(turn: Turn, index: int, *, latest: bool) -> None:
+def render_question(question: str) -> None:
     with st.chat_message("user"):
-        st.markdown(escape_markdown(turn.question, fold=False).replace("\n", "  \n"))
+        st.markdown(escape_markdown(question, fold=False).replace("\n", "  \n"))
+
+
+def render_turn(turn: Turn, index: int, *, latest: bool) -> None:
+    render_question(turn.question)
     with st.chat_message("assistant"):
         if turn.answer.text:
             st.markdown(safe_markdown(turn.answer.text))

@@ -100,8 +100,7 @@ question = st.chat_input(
 )
 if question and question.strip():
     index = len(conv.turns)
-    with st.chat_message("user"):
-        st.markdown(escape_markdown(question, fold=False).replace("\n", "  \n"))
+    _ui.render_question(question)
     with st.chat_message("assistant"):
         waiting = "Searching the documents\u2026"
         if not app.embedder_loaded:

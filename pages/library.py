@@ -106,24 +106,10 @@ with manage_reindex:
     )
     new_overlap = int(r2.number_input("Overlap", 0, 256, info.chunk_overlap, 5, key=f"ro-{active}"))
     if st.button("Re-index", help="Rebuild every document from its stored original."):
-        with st.status("Re-indexing\u2026", expanded=True) as status:
-            bar = st.progress(0.0)
-            try:
-                results = app.reindex(
-                    collection=active,
-                    chunk_tokens=new_tokens,
-                    chunk_overlap=new_overlap,
-                    progress=lambda doc, i, n: bar.progress(
-                        i / max(n, 1), text=f"{escape_markdown(doc)} ({i + 1}/{n})"
-                    ),
-                )
-            except RagError as e:
-                status.update(label="Re-indexing failed; the old index is kept", state="error")
-                st.error(escape_markdown(str(e)))
-            else:
-                status.update(label=f"Re-indexed {len(results)} document(s)", state="complete")
-                state["library_note"] = f"Re-indexed {len(results)} document(s)."
-                st.rerun()
+        done = _ui.reindex(app, active, new_tokens, new_overlap)
+        if done is not None:
+            state["library_note"] = f"Re-indexed {done} document(s)."
+            st.rerun()
 
 with manage_delete:
     st.write("")  # align with the inputs beside it

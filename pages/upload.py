@@ -77,24 +77,9 @@ if info and (chunk_tokens, chunk_overlap) != (info.chunk_tokens, info.chunk_over
         f"{escape_markdown(target)} is indexed with {info.chunk_tokens}/{info.chunk_overlap}. "
         "New files use the collection's settings unless you re-index it."
     )
-    if right.button(f"Re-index its {info.documents} document(s) with these settings"):
-        with st.status("Re-indexing\u2026", expanded=True) as status:
-            bar = st.progress(0.0)
-            try:
-                app.reindex(
-                    collection=target,
-                    chunk_tokens=chunk_tokens,
-                    chunk_overlap=chunk_overlap,
-                    progress=lambda name, i, n: bar.progress(
-                        i / max(n, 1), text=f"{escape_markdown(name)} ({i + 1}/{n})"
-                    ),
-                )
-            except RagError as e:
-                status.update(label="Re-indexing failed", state="error")
-                st.error(escape_markdown(str(e)))
-            else:
-                status.update(label="Re-indexed", state="complete", expanded=False)
-                st.rerun()
+    label = f"Re-index its {info.documents} document(s) with these settings"
+    if right.button(label) and _ui.reindex(app, target, chunk_tokens, chunk_overlap) is not None:
+        st.rerun()
 elif not info:
     right.caption("Settings of the new collection (change them later with a re-index).")
 
