@@ -17,7 +17,6 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import streamlit as st
 
@@ -43,21 +42,12 @@ EMBEDDER_FACTORY: Callable[[], Embedder] | None = None
 ACTIVE = "active_collection"  # session key of the collection every page works on
 
 
-@dataclass(frozen=True)
-class Resources:
-    engine: DocChat
-    conversations: Conversations
-
-
 @st.cache_resource(show_spinner=False)
-def _build(key: str, _settings: Settings) -> Resources:
+def _build(key: str, _settings: Settings) -> DocChat:
     # `key` is what the cache is keyed on (settings and the embedder hook); the
     # underscore-prefixed argument is not hashed.
     embedder = EMBEDDER_FACTORY() if EMBEDDER_FACTORY is not None else None
-    return Resources(
-        engine=DocChat(_settings, embedder=embedder),
-        conversations=Conversations(_settings.data_dir),
-    )
+    return DocChat(_settings, embedder=embedder)
 
 
 def _require_app_frame() -> None:
@@ -79,8 +69,8 @@ def _require_app_frame() -> None:
         st.rerun()
 
 
-def resources() -> Resources:
-    """The shared resources, or an error message on the page and a stop."""
+def engine() -> DocChat:
+    """The shared engine (built once per settings), or an error on the page and a stop."""
     _require_app_frame()
     try:
         settings = Settings.from_env()
@@ -94,12 +84,8 @@ def resources() -> Resources:
         raise  # unreachable: st.stop() ends the run
 
 
-def engine() -> DocChat:
-    return resources().engine
-
-
 def conversations() -> Conversations:
-    return resources().conversations
+    return engine().conversations
 
 
 # -- the active collection -------------------------------------------------------------------

@@ -92,7 +92,6 @@ with manage_rename:
     if st.button("Rename", disabled=new_name.strip() in ("", active)):
         try:
             app.rename_collection(active, new_name)
-            convs.rename(active, new_name.strip())
         except RagError as e:
             st.error(escape_markdown(str(e)))
         else:
@@ -127,7 +126,6 @@ with manage_delete:
         if yes.button("Yes, delete", type="primary"):
             try:
                 app.delete_collection(active)
-                convs.delete(active)
             except RagError as e:
                 st.error(escape_markdown(str(e)))
             else:

@@ -1,8 +1,9 @@
 """`DocChat`: the one object the CLI, the pages and the benchmarks talk to.
 
 It owns the settings, the store, the embedder (loaded on first use, so a page can
-render before the model is in memory) and the LLM client (None in extractive
-mode), and wires the modules together. It holds no state of its own beyond that,
+render before the model is in memory), the LLM client (None in extractive mode) and
+the saved conversations (which follow a collection's rename and deletion), and wires
+the modules together. It holds no state of its own beyond that,
 so one instance can serve many threads (Streamlit sessions); writes to a
 collection are serialized by a per-collection lock.
 
@@ -21,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .answering import AnswerStream, Retrieval
+from .conversations import Conversations
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
 from .extract import prefetch
@@ -52,6 +54,7 @@ class DocChat:
         self._embedder_lock = threading.Lock()
         self.store = store if store is not None else Store(settings)
         self.lexical = Lexical(self.store, Path(settings.data_dir) / "lexical")
+        self.conversations = Conversations(settings.data_dir)
         self.llm: LLM | None = LLM.from_settings(settings) if llm is _UNSET else llm  # type: ignore[assignment]
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -119,12 +122,14 @@ class DocChat:
             for name in sorted({old, new}):
                 held.enter_context(self._write_lock(name))
             self.store.rename_collection(old, new)
+            self.conversations.rename(old, new.strip())
 
     def delete_collection(self, name: str) -> None:
         with self._write_lock(name):
             key = self.store.collection_key(name)
             self.store.delete_collection(name)
             self.lexical.drop(key)
+            self.conversations.delete(name)
 
     # -- documents ---------------------------------------------------------------------
 

@@ -414,3 +414,16 @@ def test_prefetch_never_reads_a_file_over_the_size_limit(tmp_path: Path) -> None
     app.prefetch("big.html", big)
     assert not extract._prefetched
     assert app.ingest("big.html", big).status == "rejected"
+
+
+def test_conversations_follow_a_collection_rename_and_delete(app: DocChat) -> None:
+    """The engine keeps a collection's saved conversation with it, whoever renames or
+    deletes it (a new collection under an old name starts with no history)."""
+    app.ingest("cats.md", CATS, collection="pets")
+    answer = app.ask("What do cats eat?", collection="pets")
+    app.conversations.append("pets", "What do cats eat?", answer)
+    app.rename_collection("pets", " animals ")
+    assert app.conversations.load("pets").turns == ()
+    assert [t.question for t in app.conversations.load("animals").turns] == ["What do cats eat?"]
+    app.delete_collection("animals")
+    assert app.conversations.load("animals").turns == ()
