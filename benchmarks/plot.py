@@ -21,7 +21,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTICLES = 98
 MODES = {"hybrid": ("tab:green", "o"), "dense": ("tab:blue", "s"), "bm25": ("tab:orange", "^")}
 
 
@@ -36,7 +35,7 @@ def main() -> int:
 
     fig, axes = plt.subplots(1, 2 if ingest else 1, figsize=(12 if ingest else 7, 5))
     ax = axes[0] if ingest else axes
-    speeds = {n: ARTICLES / float(r["index_seconds"]) for n, r in configs.items()}
+    speeds = {n: float(r["documents"]) / float(r["index_seconds"]) for n, r in configs.items()}
     lo, hi = min(speeds.values()), max(speeds.values())
     # Labels in a column in the empty middle, each with a line to its hybrid point.
     by_quality = sorted(configs, key=lambda n: -float(configs[n]["answer_in_context@4000"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +23,24 @@ BROKEN = SHARED / "pdfs" / "broken"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def missing(why: str) -> None:
+    """Something a test needs is not here: a failure in CI (CI=true), a skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{why} (CI=true: this test must run)")
+    pytest.skip(why)
+
+
 def need_shared() -> None:
     """Shared data is part of the CI checkout; outside it a test may skip."""
     if not SHARED.is_dir():
-        if IN_CI:
-            pytest.fail(f"shared data missing at {SHARED}")
-        pytest.skip("../shared/data is not here")
+        missing(f"shared data missing at {SHARED}")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (nothing listens on it now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT, SAMPLES, need_shared
+from tests.conftest import ROOT, SAMPLES, free_port, missing, need_shared
 from tests.fake_openai import FakeOpenAIServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -61,18 +60,6 @@ async ([name, b64]) => {
 """
 
 
-def _missing(why: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{why} (CI=true: the browser test must run)")
-    pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # The fake LLM of the running app, for the test that requested `app_url`.
 LLM = pytest.StashKey[FakeOpenAIServer]()
 
@@ -86,7 +73,7 @@ def app_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[st
 
 
 def _serve(tmp_path: Path, llm: FakeOpenAIServer) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
     env = {
         **os.environ,
@@ -148,11 +135,11 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
 ) -> None:
     need_shared()
     if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is not installed")
+        missing(f"{CHROMIUM} is not installed")
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        _missing("playwright is not installed")
+        missing("playwright is not installed")
     url, data_dir = app_url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 

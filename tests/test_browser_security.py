@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import tests.test_browser as browser_tests
+from tests.conftest import missing
 from tests.fake_openai import Exchange, FakeOpenAIServer
 from tests.injection import EVIL_HOST, INJECTION_MD, SECRET, injection_pdf
 from tests.test_browser import (  # noqa: F401 - app_url is a fixture
@@ -31,7 +32,6 @@ from tests.test_browser import (  # noqa: F401 - app_url is a fixture
     CHROMIUM,
     DROP_JS,
     LAUNCH_ARGS,
-    _missing,
     app_url,
 )
 
@@ -96,11 +96,11 @@ def test_injected_documents_stay_inert(
     request: pytest.FixtureRequest,
 ) -> None:
     if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is not installed")
+        missing(f"{CHROMIUM} is not installed")
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        _missing("playwright is not installed")
+        missing("playwright is not installed")
     url, _ = app_url
     steer(request.node.stash[browser_tests.LLM])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pytest
 
 import rag.store
 from rag import DocChat, Settings, StoreUnavailableError
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import ROOT, free_port, missing
 from tests.fakes import HashEmbedder
 
 CHROMA = ROOT / ".venv" / "bin" / "chroma"
@@ -37,9 +36,7 @@ class ChromaServer:
     """A `chroma run` subprocess that can be stopped, started and paused on one port."""
 
     def __init__(self, path: Path, log: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self.path = path
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -89,9 +86,7 @@ class ChromaServer:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ChromaServer]:
     if not CHROMA.exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMA} is missing")
-        pytest.skip("the chroma CLI is not installed")
+        missing(f"the chroma CLI is not installed ({CHROMA})")
     srv = ChromaServer(tmp_path / "chroma-server", tmp_path / "chroma.log")
     srv.start()
     try:
@@ -172,8 +167,6 @@ def test_chroma_server_mode_survives_an_outage(
 
 
 def test_unreachable_server_at_start_is_clear(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     settings = Settings(data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port)
     outage(lambda: DocChat(settings, embedder=HashEmbedder(), llm=None), port, within=10)

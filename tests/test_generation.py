@@ -8,7 +8,6 @@ them, so the whole file runs in a few seconds.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +19,7 @@ from rag.errors import ConfigError, LLMError
 from rag.generation import LLM, Completion
 from rag.settings import Settings
 from tests import fake_openai
+from tests.conftest import free_port
 from tests.fake_openai import FakeOpenAIServer
 
 openai_server = fake_openai.openai_server  # the fixture, used by name below
@@ -313,9 +313,7 @@ def test_slow_first_token_times_out(server: FakeOpenAIServer, mode: str) -> None
 
 
 def test_connection_refused_names_the_url() -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens there
     url = f"http://127.0.0.1:{port}/v1"
     llm = LLM(api_key=SECRET, base_url=url, model="gpt-4o-mini", timeout=2.0, max_retries=0)
     for call in (stream_text, complete_text, lambda llm: llm.list_models()):

@@ -9,12 +9,12 @@ conversation goes on: a follow-up with the history works once the fault is gone.
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
 from rag import DocChat, LLMError, Settings
+from tests.conftest import free_port
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 
@@ -122,9 +122,7 @@ def test_missing_model(settings: Settings, openai_server: FakeOpenAIServer) -> N
 
 
 def test_server_down(settings: Settings, openai_server: FakeOpenAIServer) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    port = free_port()  # nothing listens here
     down = f"http://127.0.0.1:{port}/v1"
     app = make_app(settings, openai_server, openai_base_url=down)
     error, _ = ask_expecting_failure(app)
