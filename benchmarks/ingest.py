@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 from rag import DocChat, RagError, Settings, Upload, split  # noqa: E402
 from rag.embeddings import packaged_model_path  # noqa: E402
 from rag.evaluation import EvalQuestion, evaluate, load_covid_qa  # noqa: E402
-from rag.extract import extract  # noqa: E402
-from rag.ingest import embedding_text  # noqa: E402
+from rag.ingest.extract import extract  # noqa: E402
+from rag.ingest.stages import embedding_text  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 PDFS = SHARED / "pdfs" / "sample-files"

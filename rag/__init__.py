@@ -50,7 +50,8 @@ from .finetune import (
 )
 from .finetune_jobs import FineTuneJobs, JobEvent, JobInfo
 from .generation import LLM, Completion
-from .loaders import SUPPORTED_EXTENSIONS, load
+from .ingest.loaders import SUPPORTED_EXTENSIONS, load
+from .ingest.splitting import split
 from .markdown import SafeMarkdownStream, escape_markdown, highlight, safe_markdown
 from .models import (
     Answer,
@@ -67,7 +68,6 @@ from .models import (
 from .prompts import build_prompt
 from .query import clean_query
 from .settings import Settings
-from .splitting import split
 from .store import Store
 from .support import supporting_span
 

@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .answering import AnswerStream, Retrieval
 from .conversations import Conversations
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
-from .extract import prefetch
 from .generation import LLM
-from .ingest import IngestProgress, Prepared, commit, prepare
+from .ingest.pipeline import prefetch_file, read_paths, run_upload
+from .ingest.splitting import check_sizes
+from .ingest.stages import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
 from .prompts import Message, standalone_question_messages
 from .query import clean_query
 from .retrieval import retrieve, search
 from .settings import Settings
-from .splitting import check_sizes
 from .store import Store
 
 _UNSET = object()
@@ -182,93 +179,43 @@ class DocChat:
     ) -> list[IngestResult]:
         """Add the files of one upload, one result each, in order.
 
-        A pipeline: while file i is written to the store (in a writer thread), file i+1
-        is embedded, and file i+2 is read by an extraction worker. `files` is consumed
-        lazily, so a caller can read files as they are needed. `progress(i, stage,
-        done, total)` reports the stages of file i up to embedding; `on_result(i,
-        result)` is called in file order, from the calling thread (Streamlit widgets
-        can be updated there). One upload stays within `settings.max_upload_chunks`.
-        A store failure rejects the file it hit, with the reason, and the rest go on.
+        A pipeline (`rag.ingest.pipeline`): while file i is written to the store (in a
+        writer thread), file i+1 is embedded, and file i+2 is read by an extraction
+        worker. `files` is consumed lazily, so a caller can read files as they are
+        needed. `progress(i, stage, done, total)` reports the stages of file i up to
+        embedding; `on_result(i, result)` is called in file order, from the calling
+        thread (Streamlit widgets can be updated there). One upload stays within
+        `settings.max_upload_chunks`. A store failure rejects the file it hit, with
+        the reason, and the rest go on.
         """
         info = self.ensure_collection(collection)
-        results: list[IngestResult | None] = []
-        reported = 0
-        writing: tuple[int, Future[IngestResult], Prepared] | None = None
 
-        def flush() -> None:
-            nonlocal reported
-            while reported < len(results) and (r := results[reported]) is not None:
-                if on_result is not None:
-                    on_result(reported, r)
-                reported += 1
+        def prepare_file(
+            f: Upload, report: IngestProgress | None, chunks_left: int
+        ) -> Prepared | IngestResult:
+            return prepare(
+                f.name,
+                f.data,
+                store=self.store,
+                embedder=self.embedder,
+                collection=info,
+                settings=self.settings,
+                password=f.password,
+                progress=report,
+                chunks_left=chunks_left,
+            )
 
-        def settle() -> None:
-            nonlocal writing
-            if writing is None:
-                return
-            i, future, ready = writing
-            writing = None
-            try:
-                results[i] = future.result()
-            except RagError as e:
-                results[i] = IngestResult(
-                    file=ready.name,
-                    status="rejected",
-                    doc_id=ready.doc_id,
-                    reason=str(e),
-                    seconds=time.perf_counter() - ready.started,
-                )
-
-        def chunks_left() -> int:
-            used = sum(r.chunks for r in results if r is not None and r.status == "indexed")
-            used += len(writing[2].chunks) if writing is not None else 0
-            return self.settings.max_upload_chunks - used
-
-        items = iter(files)
-        upcoming = next(items, None)
-        with ThreadPoolExecutor(1, thread_name_prefix="docchat-writer") as writer:
-            try:
-                while upcoming is not None:
-                    i, f, upcoming = len(results), upcoming, next(items, None)
-                    results.append(None)
-                    if upcoming is not None and not upcoming.error:
-                        self.prefetch(
-                            upcoming.name,
-                            upcoming.data,
-                            collection=info.name,
-                            password=upcoming.password,
-                        )
-                    ready: Prepared | IngestResult
-                    if f.error:
-                        ready = IngestResult(file=f.name, status="rejected", reason=f.error)
-                    else:
-                        ready = prepare(
-                            f.name,
-                            f.data,
-                            store=self.store,
-                            embedder=self.embedder,
-                            collection=info,
-                            settings=self.settings,
-                            password=f.password,
-                            progress=functools.partial(progress, i) if progress else None,
-                            chunks_left=chunks_left(),
-                        )
-                    if isinstance(ready, Prepared):
-                        settle()  # one write in flight: memory stays bounded
-                        writing = (i, writer.submit(self._commit, ready, info.name), ready)
-                    else:
-                        results[i] = ready
-                    flush()
-            except BaseException:
-                # Stopped (Ctrl-C, a stopped Streamlit run) or a bug: let the write in
-                # flight finish, so its document is complete, and report nothing more.
-                if writing is not None:
-                    with contextlib.suppress(Exception):
-                        writing[1].result()
-                raise
-            settle()
-            flush()
-        return [r for r in results if r is not None]
+        return run_upload(
+            files,
+            prepare=prepare_file,
+            commit=functools.partial(self._commit, collection=info.name),
+            prefetch_next=lambda f: self.prefetch(
+                f.name, f.data, collection=info.name, password=f.password
+            ),
+            max_chunks=self.settings.max_upload_chunks,
+            progress=progress,
+            on_result=on_result,
+        )
 
     def ingest_paths(
         self,
@@ -279,15 +226,8 @@ class DocChat:
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
         """Files, and the files inside folders (recursively, sorted), one result each."""
-
-        def read(path: Path) -> Upload:
-            try:
-                return Upload(path.name, path.read_bytes(), password)
-            except OSError as e:
-                return Upload(path.name, b"", password, error=f"cannot read: {e}")
-
         return self.ingest_many(
-            (read(p) for p in expand_paths(paths)),
+            read_paths(paths, password),
             collection=collection,
             on_result=(lambda _, r: on_result(r)) if on_result is not None else None,
         )
@@ -300,20 +240,14 @@ class DocChat:
         A later `ingest` of the same file takes the result. Files already in the
         collection are not read (their ingest is a no-op); errors wait for `ingest`.
         """
-        try:
-            known = {d.doc_id for d in self.store.documents(collection or self.settings.collection)}
-        except RagError:
-            return  # e.g. a new collection: `ingest` will say what is wrong, if anything
-        too_big = len(data) > self.settings.max_file_mb * 1_000_000  # `prepare` rejects it
-        if not too_big and hashlib.sha256(data).hexdigest() not in known:
-            s = self.settings
-            prefetch(
-                name,
-                data,
-                password=password,
-                timeout=s.extract_timeout,
-                memory_mb=s.extract_memory_mb,
-            )
+        prefetch_file(
+            name,
+            data,
+            store=self.store,
+            collection=collection or self.settings.collection,
+            settings=self.settings,
+            password=password,
+        )
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store.documents(collection or self.settings.collection)
@@ -460,15 +394,3 @@ class DocChat:
     def ask(self, question: str, **kwargs: object) -> Answer:
         """Retrieve and answer in one call (raises LLMError if generation fails)."""
         return self.stream(self.retrieve(question, **kwargs)).run()  # type: ignore[arg-type]
-
-
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(
-                sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
-            )
-        else:
-            out.append(p)
-    return out

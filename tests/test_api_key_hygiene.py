@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, LLMError, Settings
-from rag import extract as extraction
 from rag.conversations import Conversations, failed_answer
+from rag.ingest import extract as extraction
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 from tests.pdfgen import make_pdf, text_ops

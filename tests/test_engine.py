@@ -405,7 +405,7 @@ def test_collection_lookups_racing_a_delete_or_rename_never_go_stale(app: DocCha
 
 
 def test_prefetch_never_reads_a_file_over_the_size_limit(tmp_path: Path) -> None:
-    from rag import extract
+    from rag.ingest import extract
 
     app = DocChat(
         Settings(data_dir=tmp_path / "data", max_file_mb=0.01), embedder=HashEmbedder(), llm=None

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, IngestResult, Settings
-from rag import extract as extraction
+from rag.ingest import extract as extraction
 from tests.conftest import BROKEN, SAMPLES, need_shared
 from tests.fakes import HashEmbedder
 from tests.pdfgen import flate_bomb, make_pdf, operator_bomb, text_ops

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from rag import loaders
 from rag.errors import (
     ExtractionError,
     NoTextError,
@@ -22,7 +21,9 @@ from rag.errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
-from rag.loaders import SUPPORTED_EXTENSIONS, decode_text, load, load_path
+from rag.ingest import pdf
+from rag.ingest.loaders import SUPPORTED_EXTENSIONS, load, load_path
+from rag.ingest.text import decode_text
 from rag.models import LoadedDocument
 from tests.conftest import need_shared
 
@@ -193,7 +194,7 @@ def test_generated_pdf_and_page_text_limit(monkeypatch: pytest.MonkeyPatch) -> N
     doc = load("gen.pdf", data)
     assert doc.texts == (PdfReader(io.BytesIO(data)).pages[0].extract_text(),)
     assert "Hello generated world" in doc.text_of(doc.blocks[0])
-    monkeypatch.setattr(loaders, "MAX_PAGE_CHARS", 10)
+    monkeypatch.setattr(pdf, "MAX_PAGE_CHARS", 10)
     with pytest.raises(ExtractionError, match="page 1"):
         load("gen.pdf", data)
 

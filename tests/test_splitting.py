@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from rag import Block, ConfigError, LoadedDocument, split
-from rag.splitting import check_sizes, windows
+from rag.ingest.splitting import check_sizes, windows
 from tests.fakes import HashEmbedder
 
 EMB = HashEmbedder()

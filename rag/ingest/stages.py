@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embeddings import Embedder
-from .errors import LimitExceededError, NoTextError, RagError, ReindexNeededError
+from ..embeddings import Embedder
+from ..errors import LimitExceededError, NoTextError, RagError, ReindexNeededError
+from ..models import Chunk, CollectionInfo, DocumentInfo, IngestResult, LoadedDocument
+from ..settings import Settings
+from ..store import Store
 from .extract import extract
-from .models import Chunk, CollectionInfo, DocumentInfo, IngestResult, LoadedDocument
-from .settings import Settings
 from .splitting import split
-from .store import Store
 
 IngestProgress = Callable[[str, int, int], None]  # (stage, done, total)
 

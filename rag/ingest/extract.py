@@ -36,10 +36,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import errors
-from .errors import ExtractionError, LimitExceededError, RagError
+from .. import errors
+from ..errors import ExtractionError, LimitExceededError, RagError
+from ..models import LoadedDocument
 from .loaders import load
-from .models import LoadedDocument
 
 # Extensions whose loaders run in a worker process; everything else is read here.
 ISOLATED_EXTENSIONS = frozenset({".pdf", ".docx", ".html", ".htm", ".xhtml"})
@@ -48,7 +48,7 @@ _RECYCLE_RSS_MB = 400  # a worker whose peak memory passed this is not reused
 _RECYCLE_AFTER = 200  # nor one that served this many files (fragmentation, leaks)
 _START_TIMEOUT = 60.0  # seconds a new worker may take to import its parsers
 _PARSERS = ("pypdf", "bs4", "lxml.html", "docx")  # imported once per worker, up front
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])  # so the child finds `rag`
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the child finds `rag`
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 _slots = threading.BoundedSemaphore(MAX_WORKERS)
@@ -185,7 +185,8 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
         )
-        code = f"from rag.extract import _serve_fd; _serve_fd({theirs.fileno()}, {memory_mb!r})"
+        fd = theirs.fileno()
+        code = f"from rag.ingest.extract import _serve_fd; _serve_fd({fd}, {memory_mb!r})"
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", code],
@@ -247,7 +248,7 @@ class _Worker:
         status, payload, self.peak_mb = reply
         _peak["mb"] = max(_peak["mb"], self.peak_mb)
         if status == "ok":
-            return payload  # type: ignore[no-any-return]
+            return payload
         if status == "memory":
             raise self._too_big(name)
         kind, message = payload
