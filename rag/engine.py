@@ -30,12 +30,13 @@ from .generation import LLM
 from .ingest import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
-from .prompts import Message, standalone_question_messages
+from .prompts import standalone_question_messages
 from .query import clean_query
 from .retrieval import retrieve, search
 from .settings import Settings
 from .splitting import check_sizes
 from .store import Store
+from .text import Message
 
 _UNSET = object()
 

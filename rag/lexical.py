@@ -14,13 +14,14 @@ rename) as one `.npz` (term ids per chunk and sentence, the vocabulary) written
 atomically after a change. A missing, unreadable or outdated file is rebuilt from
 the store.
 
-Terms: lowercase words, English stop words (bm25s' list plus question words)
-removed, Snowball-stemmed (PyStemmer) so "infections" finds "infected"; plus each
-pair of neighbouring words, at a lower weight. Each chunk is indexed with its
-document's name and section. Scoring is bm25s' Lucene BM25 (k1 1.2, b 0.75),
-computed here with numpy over the stored term ids (bm25s' own index builder loops
-over chunks in Python: 25 s per rebuild at 100k chunks, and it cannot add or drop
-a document); scores were checked equal to bm25s' on a 10k-chunk corpus.
+Terms: lowercase words, English stop words (`text.BM25_STOP_WORDS`) removed,
+Snowball-stemmed (PyStemmer) so "infections" finds "infected"; plus each pair of
+neighbouring words, at a lower weight. Sentences (for the best-sentence score) are
+`text.sentence_spans`'. Each chunk is indexed with its document's name and section.
+Scoring is bm25s' Lucene BM25 (k1 1.2, b 0.75), computed here with numpy over the
+stored term ids (bm25s' own index builder loops over chunks in Python: 25 s per
+rebuild at 100k chunks, and it cannot add or drop a document); scores were checked
+equal to bm25s' on a 10k-chunk corpus.
 
 Left out: phrase and fuzzy matching, languages other than English, sharing one
 index file between processes (each keeps its own copy next to its data dir).
@@ -37,23 +38,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bm25s
 import numpy as np
 import Stemmer
 
 from .models import Chunk, CollectionInfo
 from .store import Store
+from .text import BM25_STOP_WORDS, sentence_spans
 
 # Bump when tokenization or the file layout changes: older files are then rebuilt.
-INDEX_VERSION = "bm25-v2"
+INDEX_VERSION = "bm25-v3"  # v3: sentences split by text.sentence_spans
 _FILE = "lexical.npz"
 
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 _STEMMER = Stemmer.Stemmer("english")
-# bm25s' English list plus question words: they say what kind of answer is wanted,
-# which the dense side understands, but as keywords they only add noise.
-_QUESTION_WORDS = "what which who whom whose when where why how does did do can could would should"
-STOP_WORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | frozenset(_QUESTION_WORDS.split())
 K1 = 1.2
 B = 0.75
 # Neighbouring words ("hiv 1") are terms too, worth this much of a single word.
@@ -70,16 +67,13 @@ def _term(word: str) -> str:
     if term is None:
         if len(_TERMS) > _TERMS_MAX:
             _TERMS.clear()
-        term = _TERMS[word] = "" if word in STOP_WORDS else _STEMMER.stemWord(word)
+        term = _TERMS[word] = "" if word in BM25_STOP_WORDS else _STEMMER.stemWord(word)
     return term
 
 
 def tokenize(text: str) -> list[str]:
     """The words of `text` as BM25 sees them, in order (repeats kept)."""
     return [t for w in _WORD_RE.findall(text.lower()) if (t := _term(w))]
-
-
-_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
 def chunk_header(chunk: Chunk) -> str:
@@ -95,7 +89,7 @@ def chunk_header(chunk: Chunk) -> str:
 
 def _chunk_terms(chunk: Chunk) -> tuple[list[str], list[list[str]]]:
     """(header terms, terms of each sentence of the text)."""
-    sentences = [tokenize(m.group(0)) for m in _SENTENCE_RE.finditer(chunk.text)]
+    sentences = [tokenize(chunk.text[s:e]) for s, e in sentence_spans(chunk.text)]
     return tokenize(chunk_header(chunk)), [t for t in sentences if t]
 
 
