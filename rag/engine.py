@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 from .answering import AnswerStream, Retrieval
 from .conversations import Conversations
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
 from .extract import prefetch
-from .generation import LLM
+from .generation import LLM, open_llm
 from .ingest import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
@@ -56,7 +57,7 @@ class DocChat:
         self.store = store if store is not None else Store(settings)
         self.lexical = Lexical(self.store, Path(settings.data_dir) / "lexical")
         self.conversations = Conversations(settings.data_dir)
-        self.llm: LLM | None = LLM.from_settings(settings) if llm is _UNSET else llm  # type: ignore[assignment]
+        self.llm: LLM | None = open_llm(settings) if llm is _UNSET else cast(LLM | None, llm)
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
