@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import Chunk
-from rag.lexical import _chunk_terms, tokenize
+from rag.bm25 import _chunk_terms, tokenize
 from rag.support import claims_for
 from rag.text import citations, cited_numbers, sentence_spans
 
