@@ -303,13 +303,6 @@ class OpenAILLM:
             seconds=time.monotonic() - started,
         )
 
-    def list_models(self) -> list[str]:
-        """Model ids the server offers, sorted."""
-        try:
-            return sorted(m.id for m in self._client.models.list())
-        except client_errors() as e:
-            raise self._error(e, self.model, listing=True) from None
-
     def call_api(self, fn: Callable[[OpenAI], T]) -> T:
         """Run `fn` on the underlying client, any failure mapped to `LLMError`.
 
@@ -322,9 +315,7 @@ class OpenAILLM:
         except client_errors() as e:
             raise self._error(e, self.model) from None
 
-    def _error(
-        self, exc: BaseException, model: str, *, streaming: bool = False, listing: bool = False
-    ) -> LLMError:
+    def _error(self, exc: BaseException, model: str, *, streaming: bool = False) -> LLMError:
         return map_error(
             exc,
             model=model,
@@ -332,7 +323,6 @@ class OpenAILLM:
             timeout=self.timeout,
             api_key=self._api_key,
             streaming=streaming,
-            listing=listing,
         )
 
 

@@ -36,7 +36,6 @@ def map_error(
     timeout: float,
     api_key: str,
     streaming: bool = False,
-    listing: bool = False,
 ) -> LLMError:
     """Turn any client or transport failure into a message for a person.
 
@@ -66,7 +65,7 @@ def map_error(
     if isinstance(exc, openai.NotFoundError):
         # A wrong base URL also gives 404 (e.g. Ollama without /v1): only blame
         # the model when the server says so.
-        if not listing and (exc.code == "model_not_found" or "model" in exc.message.lower()):
+        if exc.code == "model_not_found" or "model" in exc.message.lower():
             return LLMError(f"The model '{model}' does not exist on {server}.")
         return LLMError(
             f"The LLM server at {server} has no such endpoint (HTTP 404); check OPENAI_BASE_URL."
