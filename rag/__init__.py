@@ -4,10 +4,10 @@ The public API is re-exported here; pages, the CLI and the benchmarks import fro
 `rag` only. Nothing in this package imports Streamlit.
 """
 
-from .answering import AnswerStream, Retrieval, extractive_answer
+from .answering import AnswerStream, Retrieval
 from .compare import VARIANTS, Comparison, Variant, compare
 from .conversations import Conversation, Conversations, Turn, failed_answer, source_label
-from .embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
+from .embeddings import Embedder, load_embedder
 from .engine import DocChat
 from .errors import (
     CollectionExistsError,
@@ -112,7 +112,6 @@ __all__ = [
     "ReindexNeededError",
     "Retrieval",
     "SafeMarkdownStream",
-    "SentenceTransformerEmbedder",
     "Settings",
     "Source",
     "Store",
@@ -135,7 +134,6 @@ __all__ = [
     "escape_markdown",
     "eval_questions_jsonl",
     "evaluate",
-    "extractive_answer",
     "failed_answer",
     "generate_pairs",
     "highlight",

@@ -24,8 +24,8 @@ from .embeddings import Embedder
 from .errors import LLMError
 from .generation import LLM
 from .models import Answer, Mode, Source
-from .prompts import Prompt, cited_numbers
-from .support import sentence_spans
+from .prompts import Prompt
+from .text import cited_numbers, sentence_spans
 
 NO_ANSWER_TEXT = (
     "The documents do not seem to cover this: no passage was relevant enough to answer "

@@ -31,8 +31,8 @@ from typing import Any
 from .errors import RagError
 from .files import write_atomic
 from .models import Answer, Chunk, Hit, Source
+from .text import Message
 
-Message = dict[str, str]
 FORMAT = "docchat-conversation/1"
 
 

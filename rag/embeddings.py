@@ -57,10 +57,6 @@ class Embedder(Protocol):
         ...
 
 
-def count_tokens(embedder: Embedder, text: str) -> int:
-    return len(embedder.token_spans(text))
-
-
 def packaged_model_path() -> str:
     """Where the PyPI package keeps all-MiniLM-L6-v2."""
     try:
@@ -140,9 +136,15 @@ class SentenceTransformerEmbedder(_LocalModel):
                 "Use a local path or the packaged all-MiniLM-L6-v2."
             ) from None
         self.name = "all-MiniLM-L6-v2" if path == packaged_model_path() else model
-        self.dimension = int(self._model.get_embedding_dimension())
+        dimension = self._model.get_embedding_dimension()
+        max_length = self._model.max_seq_length
+        if dimension is None or max_length is None:  # a model without a fixed size
+            raise ConfigError(
+                f"The embedding model {model!r} has no fixed vector size or input length."
+            )
+        self.dimension = int(dimension)
         # Two special tokens ([CLS], [SEP]) count against the model's sequence length.
-        self.max_tokens = int(self._model.max_seq_length) - 2
+        self.max_tokens = int(max_length) - 2
         self.batch_size = batch_size
         self._tokenizer = self._model.tokenizer
         # Torch releases the GIL, but one model is not safe to call from two threads

@@ -17,22 +17,24 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import cast
 
 from .answering import AnswerStream, Retrieval
 from .conversations import Conversations
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
-from .generation import LLM
+from .generation import LLM, open_llm
 from .ingest.pipeline import prefetch_file, read_paths, run_upload
 from .ingest.splitting import check_sizes
 from .ingest.stages import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
-from .prompts import Message, standalone_question_messages
+from .prompts import standalone_question_messages
 from .query import clean_query
 from .retrieval import retrieve, search
 from .settings import Settings
 from .store import Store
+from .text import Message
 
 _UNSET = object()
 
@@ -52,7 +54,7 @@ class DocChat:
         self.store = store if store is not None else Store(settings)
         self.lexical = Lexical(self.store, Path(settings.data_dir) / "lexical")
         self.conversations = Conversations(settings.data_dir)
-        self.llm: LLM | None = LLM.from_settings(settings) if llm is _UNSET else llm  # type: ignore[assignment]
+        self.llm: LLM | None = open_llm(settings) if llm is _UNSET else cast(LLM | None, llm)
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 

@@ -1,14 +1,16 @@
 """Chat completions against OpenAI or any OpenAI-compatible server.
 
-This is the only module that talks to the `openai` client. `LLM` sends a list of
-chat messages and either streams the answer back as text deltas (`LLM.stream`) or
-returns it in one piece with token usage (`LLM.complete`). It works with
-api.openai.com and with local servers that speak the same REST API (Ollama, vLLM,
-llama.cpp, LM Studio): those need only a base URL, no key.
+`LLM` is what the rest of DocChat needs from a chat model (a `Protocol`, so tests
+can pass their own). `OpenAILLM` is the one implementation, and the only class that
+talks to the `openai` client: it sends a list of chat messages and either streams
+the answer back as text deltas (`stream`) or returns it in one piece with token
+usage (`complete`). It works with api.openai.com and with local servers that speak
+the same REST API (Ollama, vLLM, llama.cpp, LM Studio): those need only a base URL,
+no key.
 
-Every failure (bad key, rate limit, timeout, server down, unknown model, server
-error, an answer cut off half-way) comes out as an `LLMError` whose message a user
-can act on. The API key never appears in a message, a repr or `describe()`.
+Every failure comes out as an `LLMError` whose message a user can act on (the
+mapping is llm_errors.py). The API key never appears in a message, a repr or
+`describe()`.
 
 Left out on purpose: tools / function calling, images and other non-text content,
 the Responses API, async clients, and per-call retry policies (the client's own
@@ -17,21 +19,20 @@ retries are kept low so the UI never hangs for long).
 
 from __future__ import annotations
 
-import json
-import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
 from openai import OpenAI
 
 from .errors import ConfigError, LLMError
+from .llm_errors import CUT_OFF, client_errors, display_url, map_error
 from .settings import Settings
+from .text import Message
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -39,10 +40,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # bearer token: the client refuses to start without one and some proxies want it.
 NO_KEY_PLACEHOLDER = "not-needed"
 
-_MAX_SERVER_MESSAGE = 300  # characters of a server's own error text we pass on
-_KEY_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")  # OpenAI-style secret keys
-
-Messages = Sequence[dict[str, str]]
 T = TypeVar("T")
 
 
@@ -88,7 +85,47 @@ class ChatStream(Iterator[str]):
         self.close()
 
 
-class LLM:
+class LLM(Protocol):
+    """What the rest of DocChat needs from a chat model."""
+
+    model: str  # the default model of `stream` and `complete`
+
+    @property
+    def server(self) -> str:
+        """The server as shown to users (never a key)."""
+        ...
+
+    def describe(self) -> str:
+        """The model and server as shown to users, e.g. "gpt-4o-mini via api.openai.com"."""
+        ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> ChatStream:
+        """The answer as text deltas; nothing is sent before the first `next()`."""
+        ...
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> Completion:
+        """The whole answer at once, with token usage."""
+        ...
+
+    def call_api(self, fn: Callable[[OpenAI], T]) -> T:
+        """Run `fn` on the server's OpenAI client (files, fine-tuning jobs)."""
+        ...
+
+
+class OpenAILLM:
     """Chat completions against OpenAI or any OpenAI-compatible server."""
 
     def __init__(
@@ -103,7 +140,7 @@ class LLM:
     ) -> None:
         base_url = base_url.strip().rstrip("/")
         if base_url and urlsplit(base_url).scheme not in ("http", "https"):
-            shown = _display_url(base_url)
+            shown = display_url(base_url)
             raise ConfigError(
                 f"OPENAI_BASE_URL must start with http:// or https:// (got {shown!r})."
             )
@@ -134,22 +171,8 @@ class LLM:
             max_retries=max_retries,
         )
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LLM | None:
-        """The configured LLM, or None when neither a key nor a base URL is set."""
-        if not settings.llm_configured:
-            return None
-        return cls(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            model=settings.chat_model,
-            temperature=settings.temperature,
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-        )
-
     def __repr__(self) -> str:
-        return f"LLM(model={self.model!r}, base_url={_display_url(self.base_url)!r})"
+        return f"OpenAILLM(model={self.model!r}, base_url={display_url(self.base_url)!r})"
 
     @property
     def _is_openai(self) -> bool:
@@ -158,8 +181,8 @@ class LLM:
     @property
     def server(self) -> str:
         """The server as shown to users: a host for OpenAI, the whole URL otherwise
-        (never a key: `_display_url` drops credentials)."""
-        return "api.openai.com" if self._is_openai else _display_url(self.base_url)
+        (never a key: `display_url` drops credentials)."""
+        return "api.openai.com" if self._is_openai else display_url(self.base_url)
 
     def describe(self) -> str:
         """E.g. "gpt-4o-mini via api.openai.com" or "llama3 via http://127.0.0.1:11434/v1"."""
@@ -173,7 +196,7 @@ class LLM:
 
     def stream(
         self,
-        messages: Messages,
+        messages: Sequence[Message],
         *,
         model: str | None = None,
         temperature: float | None = None,
@@ -185,12 +208,12 @@ class LLM:
         return ChatStream(lambda out: self._stream(out, sent, model, temperature))
 
     def _stream(
-        self, out: ChatStream, messages: list[dict[str, str]], model: str, temperature: float
+        self, out: ChatStream, messages: list[Message], model: str, temperature: float
     ) -> Iterator[str]:
         started = time.monotonic()
         try:
             response = self._open_stream(messages, model, temperature)
-        except _errors() as e:
+        except client_errors() as e:
             raise self._error(e, model) from None
         parts: list[str] = []
         finish_reason: str | None = None
@@ -210,13 +233,13 @@ class LLM:
                         if text:
                             parts.append(text)
                             yield text
-        except _errors() as e:
+        except client_errors() as e:
             raise self._error(e, model, streaming=True) from None
         if finish_reason is None:
             # The body ended cleanly but the answer did not: a proxy or server gave
             # up without an error. Every OpenAI-compatible server we know sends a
             # finish_reason on the last choice, so its absence means truncation.
-            raise LLMError(_CUT_OFF)
+            raise LLMError(CUT_OFF)
         out.completion = Completion(
             text="".join(parts),
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
@@ -226,7 +249,7 @@ class LLM:
         )
 
     def _open_stream(
-        self, messages: list[dict[str, str]], model: str, temperature: float
+        self, messages: list[Message], model: str, temperature: float
     ) -> openai.Stream[Any]:
         kwargs: dict[str, Any] = {
             "model": model,
@@ -247,7 +270,7 @@ class LLM:
 
     def complete(
         self,
-        messages: Messages,
+        messages: Sequence[Message],
         *,
         model: str | None = None,
         temperature: float | None = None,
@@ -267,7 +290,7 @@ class LLM:
         started = time.monotonic()
         try:
             response = self._client.chat.completions.create(**kwargs)
-        except _errors() as e:
+        except client_errors() as e:
             raise self._error(e, model) from None
         if not response.choices:
             raise LLMError(f"The LLM returned no answer ({self.describe()}).")
@@ -280,13 +303,6 @@ class LLM:
             seconds=time.monotonic() - started,
         )
 
-    def list_models(self) -> list[str]:
-        """Model ids the server offers, sorted."""
-        try:
-            return sorted(m.id for m in self._client.models.list())
-        except _errors() as e:
-            raise self._error(e, self.model, listing=True) from None
-
     def call_api(self, fn: Callable[[OpenAI], T]) -> T:
         """Run `fn` on the underlying client, any failure mapped to `LLMError`.
 
@@ -296,142 +312,29 @@ class LLM:
         """
         try:
             return fn(self._client)
-        except _errors() as e:
+        except client_errors() as e:
             raise self._error(e, self.model) from None
 
-    # ---- errors ------------------------------------------------------------
-
-    def _error(
-        self, exc: BaseException, model: str, *, streaming: bool = False, listing: bool = False
-    ) -> LLMError:
-        """Turn any client or transport failure into a message for a person."""
-        # HTTP status errors first: their context chain holds an httpx2 status
-        # error, which must not be mistaken for a network failure below.
-        if not isinstance(exc, openai.APIStatusError):
-            if isinstance(exc, openai.APITimeoutError) or _caused_by(exc, _timeout_errors()):
-                return LLMError(f"The LLM did not answer within {self.timeout:g} s.")
-            if isinstance(exc, openai.APIConnectionError) or _caused_by(exc, _transport_errors()):
-                # Once the answer is flowing, or when the body broke off after the
-                # headers, the server was reachable: the connection closed early.
-                if streaming or _caused_by(exc, (httpx2.ProtocolError, httpx2.ReadError)):
-                    return LLMError(_CUT_OFF)
-                return LLMError(f"Cannot reach the LLM server at {self.server} (is it running?).")
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-            return LLMError("The LLM rejected the API key (check OPENAI_API_KEY).")
-        if isinstance(exc, openai.RateLimitError):
-            if exc.code == "insufficient_quota":
-                # Retrying never helps here: the account is out of credit.
-                return LLMError("The LLM account has no quota left (check its plan and billing).")
-            wait = _retry_after(exc.response)
-            when = f"in {wait} s" if wait is not None else "in a moment"
-            return LLMError(f"The LLM is rate-limiting requests; try again {when}.")
-        if isinstance(exc, openai.NotFoundError):
-            # A wrong base URL also gives 404 (e.g. Ollama without /v1): only blame
-            # the model when the server says so.
-            if not listing and (exc.code == "model_not_found" or "model" in exc.message.lower()):
-                return LLMError(f"The model '{model}' does not exist on {self.server}.")
-            return LLMError(
-                f"The LLM server at {self.server} has no such endpoint (HTTP 404); "
-                "check OPENAI_BASE_URL."
-            )
-        if isinstance(exc, openai.APIStatusError):
-            if exc.status_code >= 500:
-                return LLMError(f"The LLM server failed (HTTP {exc.status_code}); try again.")
-            return LLMError(
-                f"The LLM refused the request (HTTP {exc.status_code}): "
-                f"{self._scrub(_server_message(exc))}"
-            )
-        if isinstance(exc, openai.APIError):
-            # E.g. an error event in the middle of a stream (vLLM, llama.cpp do that).
-            return LLMError(f"The LLM reported an error: {self._scrub(exc.message)}")
-        if isinstance(exc, json.JSONDecodeError):
-            return LLMError(f"The LLM server at {self.server} sent a reply DocChat cannot read.")
-        return LLMError(f"The LLM call failed: {self._scrub(str(exc) or type(exc).__name__)}")
-
-    def _scrub(self, text: str) -> str:
-        """Remove the API key (and anything shaped like one) from server text."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        text = _KEY_PATTERN.sub("sk-***", text)
-        if len(text) > _MAX_SERVER_MESSAGE:
-            text = text[: _MAX_SERVER_MESSAGE - 1] + "…"
-        return text
+    def _error(self, exc: BaseException, model: str, *, streaming: bool = False) -> LLMError:
+        return map_error(
+            exc,
+            model=model,
+            server=self.server,
+            timeout=self.timeout,
+            api_key=self._api_key,
+            streaming=streaming,
+        )
 
 
-_CUT_OFF = "The answer was cut off: the connection to the LLM closed early."
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    """Everything a call may raise that is the server's or the network's fault."""
-    # openai wraps transport errors it sees, but a streamed body is read while the
-    # caller iterates, and a few transport errors slip through unwrapped there.
-    return (openai.OpenAIError, json.JSONDecodeError, *_transport_errors())
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    # openai 3.x runs on httpx2. It still accepts a legacy `httpx` client, so its
-    # errors count too when that module is loaded (as openai itself does).
-    errors: tuple[type[BaseException], ...] = (httpx2.HTTPError, httpx2.StreamError)
-    legacy = sys.modules.get("httpx")
-    if legacy is not None:
-        errors = (*errors, legacy.HTTPError, legacy.StreamError)
-    return errors
-
-
-def _timeout_errors() -> tuple[type[BaseException], ...]:
-    legacy = sys.modules.get("httpx")
-    if legacy is not None:
-        return (httpx2.TimeoutException, legacy.TimeoutException, TimeoutError)
-    return (httpx2.TimeoutException, TimeoutError)
-
-
-def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    """Whether `exc` or anything in its cause/context chain is one of `kinds`."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kinds):
-            return True
-        seen.add(id(current))
-        # Follow what Python would print: the explicit cause, else the implicit
-        # context unless `raise ... from None` hid it.
-        if current.__cause__ is not None:
-            current = current.__cause__
-        elif not current.__suppress_context__:
-            current = current.__context__
-        else:
-            current = None
-    return False
-
-
-def _retry_after(response: Any) -> int | None:
-    """Seconds the server asks us to wait, rounded up; None when it does not say."""
-    headers = getattr(response, "headers", None)
-    if headers is None:
+def open_llm(settings: Settings) -> OpenAILLM | None:
+    """The configured LLM, or None when neither a key nor a base URL is set."""
+    if not settings.llm_configured:
         return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue  # an HTTP date: rare enough to fall back to "in a moment"
-        if 0 <= seconds < 24 * 3600:
-            return max(1, int(-(-seconds // 1)))
-    return None
-
-
-def _server_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    # The client's own text is "Error code: N - message"; drop the prefix.
-    return re.sub(r"^Error code: \d+ - ", "", exc.message) or "no details"
-
-
-def _display_url(url: str) -> str:
-    """The URL without credentials, query or fragment (they may hold secrets)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return OpenAILLM(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        model=settings.chat_model,
+        temperature=settings.temperature,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+    )

@@ -15,13 +15,11 @@ Left out: per-model tokenizers, map-reduce over more sources than fit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .models import Hit, Source
-
-Message = dict[str, str]
+from .text import Message
 
 SYSTEM_PROMPT = """You are DocChat, an assistant that answers questions about the user's documents.
 
@@ -35,8 +33,6 @@ right after the sentence they support.
 Do not guess.
 - Do not include images, links or HTML in your answer.
 - Answer in the language of the question, concisely."""
-
-CITATION_RE = re.compile(r"\[(\d{1,3})\]")
 
 
 def estimate_tokens(text: str) -> int:
@@ -92,16 +88,6 @@ def build_prompt(
     messages = [{"role": "system", "content": system}, *turns]
     messages.append({"role": "user", "content": question_msg})
     return Prompt(messages=messages, sources=tuple(kept), left_out=tuple(left_out), tokens=used)
-
-
-def cited_numbers(text: str, n_sources: int) -> tuple[int, ...]:
-    """Source numbers cited in `text`, in order of first use, ignoring out-of-range ones."""
-    seen: list[int] = []
-    for m in CITATION_RE.finditer(text):
-        n = int(m.group(1))
-        if 1 <= n <= n_sources and n not in seen:
-            seen.append(n)
-    return tuple(seen)
 
 
 def standalone_question_messages(question: str, history: Sequence[Message]) -> list[Message]:

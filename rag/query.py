@@ -7,9 +7,10 @@ Two forms, one per search (measured on COVID-QA, README Performance):
 - `dense_query`, for the embedding model: only the filler phrases go ("what the
   incubation period of COVID-19 is?"); a sentence model reads whole questions better.
 
-In `clean_query`, negations (not, no, never, without, ...) and every word
-that is not on the lists below are kept: domain words are never dropped. Question
-words that change the intent (why, how, when, where, who, which) are kept too.
+In `clean_query`, negations (not, no, never, without, ...) and every word that is
+neither in a filler phrase below nor in `text.STOP_WORDS` are kept: domain words are
+never dropped. Question words that change the intent (why, how, when, where, who,
+which) are kept too.
 
 If cleaning would leave nothing (a question made only of common words), the
 original question is used as is.
@@ -20,6 +21,8 @@ Left out: spelling correction, stemming, query expansion, languages other than E
 from __future__ import annotations
 
 import re
+
+from .text import STOP_WORDS
 
 # Phrases people put around a question that carry no information for search.
 _FILLER_PHRASES = [
@@ -40,22 +43,6 @@ _FILLER_PHRASES = [
     r"\bactually\b",
 ]
 _FILLER_RE = re.compile("|".join(_FILLER_PHRASES), re.IGNORECASE)
-
-# Common English function words. Negations and intent-bearing question words are
-# deliberately absent: "not", "no", "nor", "never", "without", "how", "why", ...
-STOP_WORDS = frozenset(
-    """
-    a about above after again all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his i if in
-    into is it its itself just me more most my myself of off on once only or other our
-    ours ourselves out over own same she should so some such than that the their theirs
-    them themselves then there these they this those through to too under until up very
-    was we were what whats what's which while whom will with would you your yours
-    yourself yourselves let lets let's ok okay um uh like really maybe know tell explain
-    describe give show find mean means
-    """.split()  # noqa: SIM905 - a word list reads better as text
-)
 
 _TOKEN_RE = re.compile(r"[\w][\w\-'.]*[\w]|[\w]", re.UNICODE)
 

@@ -35,9 +35,10 @@ from .embeddings import Embedder
 from .ingest import check_model
 from .lexical import Lexical
 from .models import Chunk, CollectionInfo, Hit
-from .prompts import Message, build_prompt
+from .prompts import build_prompt
 from .query import clean_query, dense_query
 from .store import Store
+from .text import Message
 
 CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA)
 # Weight of the best-sentence score, on top of dense_weight * dense +

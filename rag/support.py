@@ -1,5 +1,7 @@
 """Find the sentence of a source that supports an answer, to highlight it for people.
 
+Sentences, citations and stop words are `rag.text`'s.
+
 For source [n], the answer's sentences that cite [n] (all of the answer if none
 does) are compared with each sentence of the source's text by the content words
 they share (stop words removed, case folded). The best sentence wins if it shares
@@ -15,42 +17,22 @@ from __future__ import annotations
 
 import re
 
-from .query import STOP_WORDS
+from .text import CITATION, STOP_WORDS, TRAILING_CITATIONS, citations, sentence_spans
 
-# A sentence ends at . ! or ? (with any closing quotes or brackets) followed by space
-# and a capital, a digit or an opening quote, so "4.1", "e.g. this" and "3.5 mg" stay
-# whole; a paragraph break, a Markdown heading's line or the end of the text also
-# ends one.
-_SENTENCE = re.compile(
-    r"\S.*?(?:[.!?][\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9]|\s*$)|(?=\n\s*\n|\n {0,3}#{1,6}\s)|$)",
-    re.DOTALL,
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CITES = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # [1], [2][3], [1, 2]
-_TRAILING_CITES = re.compile(r"([.!?])((?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+)")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of `text`, in order (DocChat's one sentence splitter:
-    the highlighted support and the extractive quotes agree on what a sentence is)."""
-    return [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
 
 
 def _content_words(text: str) -> set[str]:
-    words = {w.lower() for w in _WORD.findall(_CITES.sub(" ", text))}
+    words = {w.lower() for w in _WORD.findall(CITATION.sub(" ", text))}
     return {w for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
 
 
 def claims_for(answer: str, n: int) -> str:
     """The sentences of `answer` that cite source `n`, or the whole answer if none does."""
     # "Cats eat fish. [1]" cites the sentence before it: move such citations inside.
-    answer = _TRAILING_CITES.sub(r"\2\1", answer)
-    cited = [answer[s:e] for s, e in sentence_spans(answer) if n in _cited(answer[s:e])]
+    answer = TRAILING_CITATIONS.sub(r"\2\1", answer)
+    cited = [answer[s:e] for s, e in sentence_spans(answer) if n in citations(answer[s:e])]
     return " ".join(cited) if cited else answer
-
-
-def _cited(sentence: str) -> set[int]:
-    return {int(x) for m in _CITES.finditer(sentence) for x in m.group(1).split(",")}
 
 
 def supporting_span(answer: str, n: int, text: str) -> tuple[int, int] | None:

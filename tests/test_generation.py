@@ -1,4 +1,4 @@
-"""`rag.generation.LLM` against a real OpenAI-compatible HTTP server (tests/fake_openai.py).
+"""`rag.generation.OpenAILLM` against a real OpenAI-compatible HTTP server (tests/fake_openai.py).
 
 Nothing is patched: the `openai` client talks HTTP to the fake server, which
 injects the failures. Retries are off (max_retries=0) except where a test is about
@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from rag.errors import ConfigError, LLMError
-from rag.generation import LLM, Completion
+from rag.generation import Completion, OpenAILLM, open_llm
 from rag.settings import Settings
 from tests import fake_openai
 from tests.conftest import free_port
@@ -42,7 +42,7 @@ def server(openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
     return openai_server
 
 
-def make_llm(server: FakeOpenAIServer, **overrides: object) -> LLM:
+def make_llm(server: FakeOpenAIServer, **overrides: object) -> OpenAILLM:
     options: dict[str, object] = {
         "api_key": SECRET,
         "base_url": server.base_url,
@@ -51,14 +51,19 @@ def make_llm(server: FakeOpenAIServer, **overrides: object) -> LLM:
         "max_retries": 0,
     }
     options.update(overrides)
-    return LLM(**options)  # type: ignore[arg-type]
+    return OpenAILLM(**options)  # type: ignore[arg-type]
 
 
-def stream_text(llm: LLM, **kwargs: object) -> str:
+def list_models(llm: OpenAILLM) -> list[str]:
+    """Model ids the server offers, sorted (DocChat itself never lists them)."""
+    return llm.call_api(lambda client: sorted(m.id for m in client.models.list()))
+
+
+def stream_text(llm: OpenAILLM, **kwargs: object) -> str:
     return "".join(llm.stream(MESSAGES, **kwargs))  # type: ignore[arg-type]
 
 
-def complete_text(llm: LLM, **kwargs: object) -> str:
+def complete_text(llm: OpenAILLM, **kwargs: object) -> str:
     return llm.complete(MESSAGES, **kwargs).text  # type: ignore[arg-type]
 
 
@@ -128,7 +133,7 @@ def test_complete_passes_max_tokens(server: FakeOpenAIServer) -> None:
 
 
 def test_list_models(server: FakeOpenAIServer) -> None:
-    assert make_llm(server).list_models() == sorted(server.models)
+    assert list_models(make_llm(server)) == sorted(server.models)
 
 
 def test_server_ignoring_stream_options_is_fine(server: FakeOpenAIServer) -> None:
@@ -159,12 +164,14 @@ def test_stopping_a_stream_early_leaves_the_client_usable(server: FakeOpenAIServ
 
 
 def test_describe_and_repr_never_show_the_key() -> None:
-    openai_llm = LLM(api_key=SECRET, model="gpt-4o-mini")  # no request is made
+    openai_llm = OpenAILLM(api_key=SECRET, model="gpt-4o-mini")  # no request is made
     assert openai_llm.describe() == "gpt-4o-mini via api.openai.com"
-    local = LLM(api_key="", base_url="http://127.0.0.1:11434/v1/", model="llama3")
+    local = OpenAILLM(api_key="", base_url="http://127.0.0.1:11434/v1/", model="llama3")
     assert local.describe() == "llama3 via http://127.0.0.1:11434/v1"
     assert local.base_url == "http://127.0.0.1:11434/v1"
-    with_secrets = LLM(api_key="", base_url="https://bob:pw@llm.example:8443/v1?k=1", model="m")
+    with_secrets = OpenAILLM(
+        api_key="", base_url="https://bob:pw@llm.example:8443/v1?k=1", model="m"
+    )
     assert with_secrets.describe() == "m via https://llm.example:8443/v1"
     for shown in (openai_llm.describe(), repr(openai_llm), str(openai_llm)):
         assert SECRET not in shown
@@ -174,16 +181,16 @@ def test_describe_and_repr_never_show_the_key() -> None:
 
 def test_bad_configuration_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="http"):
-        LLM(api_key="", base_url="localhost:11434/v1", model="llama3")
+        OpenAILLM(api_key="", base_url="localhost:11434/v1", model="llama3")
     with pytest.raises(ConfigError):
-        LLM(api_key="k", model="m", timeout=0)
+        OpenAILLM(api_key="k", model="m", timeout=0)
     with pytest.raises(ConfigError):
-        LLM(api_key="k", model="m", max_retries=-1)
+        OpenAILLM(api_key="k", model="m", max_retries=-1)
 
 
 def test_from_settings_is_none_without_key_or_base_url() -> None:
-    assert LLM.from_settings(Settings()) is None
-    assert LLM.from_settings(Settings(chat_model="llama3")) is None
+    assert open_llm(Settings()) is None
+    assert open_llm(Settings(chat_model="llama3")) is None
 
 
 def test_from_settings_copies_the_llm_settings() -> None:
@@ -194,7 +201,7 @@ def test_from_settings_copies_the_llm_settings() -> None:
         llm_timeout=12.0,
         llm_max_retries=0,
     )
-    llm = LLM.from_settings(settings)
+    llm = open_llm(settings)
     assert llm is not None
     assert (llm.model, llm.temperature, llm.timeout, llm.max_retries) == ("gpt-4o", 0.3, 12.0, 0)
     assert llm.describe() == "gpt-4o via api.openai.com"
@@ -202,7 +209,7 @@ def test_from_settings_copies_the_llm_settings() -> None:
 
 def test_base_url_alone_works_without_a_key(server: FakeOpenAIServer) -> None:
     server.api_key = None  # like Ollama: no authentication
-    llm = LLM.from_settings(
+    llm = open_llm(
         Settings(openai_base_url=server.base_url, chat_model="llama3", llm_max_retries=0)
     )
     assert llm is not None
@@ -315,8 +322,8 @@ def test_slow_first_token_times_out(server: FakeOpenAIServer, mode: str) -> None
 def test_connection_refused_names_the_url() -> None:
     port = free_port()  # nobody listens there
     url = f"http://127.0.0.1:{port}/v1"
-    llm = LLM(api_key=SECRET, base_url=url, model="gpt-4o-mini", timeout=2.0, max_retries=0)
-    for call in (stream_text, complete_text, lambda llm: llm.list_models()):
+    llm = OpenAILLM(api_key=SECRET, base_url=url, model="gpt-4o-mini", timeout=2.0, max_retries=0)
+    for call in (stream_text, complete_text, list_models):
         message = llm_failure(lambda: call(llm))  # noqa: B023 (called at once)
         assert message == f"Cannot reach the LLM server at {url} (is it running?)."
 
@@ -333,9 +340,12 @@ def test_the_client_retries_a_rate_limit_when_allowed(server: FakeOpenAIServer) 
 def test_list_models_failures_map_too(server: FakeOpenAIServer) -> None:
     llm = make_llm(server)
     server.fail_next("server_error")
-    assert llm_failure(llm.list_models) == "The LLM server failed (HTTP 500); try again."
+    assert llm_failure(lambda: list_models(llm)) == "The LLM server failed (HTTP 500); try again."
     server.api_key = "other"
-    assert llm_failure(llm.list_models) == "The LLM rejected the API key (check OPENAI_API_KEY)."
+    assert (
+        llm_failure(lambda: list_models(llm))
+        == "The LLM rejected the API key (check OPENAI_API_KEY)."
+    )
 
 
 # ---- the fake server's own contract ----------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag import Chunk, DocChat
-from rag.lexical import INDEX_VERSION, LexicalIndex, tokenize
+from rag.bm25 import INDEX_VERSION, LexicalIndex, tokenize
 from rag.retrieval import fuse
 from tests.fakes import HashEmbedder
 

