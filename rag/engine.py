@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Unpack
 
 from .answering import AnswerStream, Retrieval
 from .conversations import Conversations
@@ -32,7 +33,7 @@ from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
 from .prompts import Message, standalone_question_messages
 from .query import clean_query
-from .retrieval import retrieve, search
+from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
 from .splitting import check_sizes
 from .store import Store
@@ -76,6 +77,10 @@ class DocChat:
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
+    def _name(self, collection: str | None) -> str:
+        """The collection meant: the one given, or the settings' default."""
+        return collection or self.settings.collection
+
     def _write_lock(self, collection: str) -> threading.Lock:
         with self._guard:
             return self._write_locks.setdefault(collection, threading.Lock())
@@ -89,7 +94,7 @@ class DocChat:
         return self.store.collection_names()
 
     def collection(self, name: str | None = None) -> CollectionInfo:
-        return self.store.collection_info(name or self.settings.collection)
+        return self.store.collection_info(self._name(name))
 
     def create_collection(
         self,
@@ -110,7 +115,7 @@ class DocChat:
         )
 
     def ensure_collection(self, name: str | None = None) -> CollectionInfo:
-        name = name or self.settings.collection
+        name = self._name(name)
         with self._write_lock(f"create:{name}"):
             if self.store.has_collection(name):
                 return self.store.collection_info(name)
@@ -316,22 +321,22 @@ class DocChat:
             )
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
-        return self.store.documents(collection or self.settings.collection)
+        return self.store.documents(self._name(collection))
 
     def delete_document(self, doc: str, *, collection: str | None = None) -> DocumentInfo:
-        name = collection or self.settings.collection
+        name = self._name(collection)
         with self._write_lock(name):
             info = self.store.delete_document(name, doc)
             self.lexical.sync(name)
             return info
 
     def chunks(self, doc: str, *, collection: str | None = None) -> list[Chunk]:
-        name = collection or self.settings.collection
+        name = self._name(collection)
         info = self.store.document(name, doc)
         return self.store.chunks_of(name, info.doc_id)
 
     def original(self, doc: str, *, collection: str | None = None) -> tuple[DocumentInfo, bytes]:
-        info = self.store.document(collection or self.settings.collection, doc)
+        info = self.store.document(self._name(collection), doc)
         return info, self.store.original(info.doc_id)
 
     def reindex(
@@ -347,7 +352,7 @@ class DocChat:
         The new index is built under a temporary name from the stored originals, then
         swapped in: until the swap, the old one keeps answering.
         """
-        name = collection or self.settings.collection
+        name = self._name(collection)
         check_sizes(chunk_tokens, chunk_overlap, self.embedder.max_tokens)
         # Writes to the collection wait until the swap: an upload meanwhile would be
         # missing from the snapshot below and lost with the old index.
@@ -371,30 +376,28 @@ class DocChat:
 
     # -- retrieval and answers ----------------------------------------------------------------
 
+    def search_options(self, **overrides: Unpack[SearchOverrides]) -> SearchOptions:
+        """The settings' search options with these overrides (`SearchOptions.from_settings`)."""
+        return SearchOptions.from_settings(self.settings, **overrides)
+
     def search(
         self,
         query: str,
         *,
         collection: str | None = None,
-        top_k: int | None = None,
-        min_score: float | None = None,
-        doc_ids: Sequence[str] | None = None,
-        hybrid: bool | None = None,
-        dense_weight: float | None = None,
+        options: SearchOptions | None = None,
+        **overrides: Unpack[SearchOverrides],
     ) -> tuple[str, list[Hit]]:
-        """(cleaned query, hits). `hybrid`/`dense_weight` override the settings."""
+        """(cleaned query, hits). `options`, or the settings with `overrides` of top_k,
+        min_score, doc_ids, hybrid, dense_weight."""
         cleaned = clean_query(query)
         hits = search(
             cleaned,
             store=self.store,
             embedder=self.embedder,
             collection=self.collection(collection),
-            top_k=top_k or self.settings.top_k,
-            min_score=self.settings.min_score if min_score is None else min_score,
-            doc_ids=doc_ids,
+            options=options or self.search_options(**overrides),
             lexical=self.lexical,
-            hybrid=self.settings.hybrid if hybrid is None else hybrid,
-            dense_weight=self.settings.dense_weight if dense_weight is None else dense_weight,
             question=query,
         )
         return cleaned, hits
@@ -417,10 +420,10 @@ class DocChat:
         *,
         collection: str | None = None,
         history: Sequence[Message] = (),
-        top_k: int | None = None,
-        min_score: float | None = None,
-        doc_ids: Sequence[str] | None = None,
+        options: SearchOptions | None = None,
+        **overrides: Unpack[SearchOverrides],
     ) -> Retrieval:
+        """The retrieval stage for a question (overrides as in `search`)."""
         question = question.strip()
         if not question:
             raise RagError("Please type a question.")
@@ -430,15 +433,11 @@ class DocChat:
             store=self.store,
             embedder=self.embedder,
             collection=self.collection(collection),
-            top_k=top_k or self.settings.top_k,
-            min_score=self.settings.min_score if min_score is None else min_score,
+            options=options or self.search_options(**overrides),
             budget=self.settings.context_tokens,
             history=history,
-            doc_ids=doc_ids,
             search_text=search_text,
             lexical=self.lexical,
-            hybrid=self.settings.hybrid,
-            dense_weight=self.settings.dense_weight,
         )
 
     def stream(
