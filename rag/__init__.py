@@ -66,6 +66,7 @@ from .models import (
 )
 from .prompts import build_prompt
 from .query import clean_query
+from .retrieval import SearchOptions
 from .settings import Settings
 from .splitting import split
 from .store import Store
@@ -112,6 +113,7 @@ __all__ = [
     "ReindexNeededError",
     "Retrieval",
     "SafeMarkdownStream",
+    "SearchOptions",
     "SentenceTransformerEmbedder",
     "Settings",
     "Source",

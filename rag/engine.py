@@ -22,11 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Unpack
 
-from .answering import AnswerStream, Retrieval
-from .conversations import Conversations
+from .answering import AnswerStream, Finished, Retrieval
+from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
 from .extract import prefetch
+from .files import tree_bytes
 from .generation import LLM
 from .ingest import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
@@ -339,6 +340,10 @@ class DocChat:
         info = self.store.document(self._name(collection), doc)
         return info, self.store.original(info.doc_id)
 
+    def disk_bytes(self) -> int:
+        """Bytes on disk under the data dir: the local index, the originals, the rest."""
+        return tree_bytes(Path(self.settings.data_dir))
+
     def reindex(
         self,
         *,
@@ -440,6 +445,29 @@ class DocChat:
             lexical=self.lexical,
         )
 
+    def chat(
+        self,
+        retrieval: Retrieval,
+        *,
+        collection: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> AnswerStream:
+        """An answer stream whose turn is saved to the collection's conversation when the
+        stream ends: complete, failed, or stopped (use it as a context manager)."""
+        name = self._name(collection)
+
+        def save(answer: Answer, stopped: bool) -> None:
+            self.conversations.append(name, retrieval.question, answer, stopped=stopped)
+
+        return self.stream(retrieval, model=model, temperature=temperature, on_finish=save)
+
+    def chat_failed(self, question: str, error: str, *, collection: str | None = None) -> Answer:
+        """Save a question whose retrieval failed, with the reason; returns its answer."""
+        answer = failed_answer(question, error)
+        self.conversations.append(self._name(collection), question, answer)
+        return answer
+
     def stream(
         self,
         retrieval: Retrieval,
@@ -447,6 +475,7 @@ class DocChat:
         model: str | None = None,
         temperature: float | None = None,
         llm: LLM | object | None = _UNSET,
+        on_finish: Finished | None = None,
     ) -> AnswerStream:
         return AnswerStream(
             retrieval,
@@ -454,6 +483,7 @@ class DocChat:
             embedder=self.embedder,
             model=model,
             temperature=self.settings.temperature if temperature is None else temperature,
+            on_finish=on_finish,
         )
 
     def ask(self, question: str, **kwargs: object) -> Answer:
