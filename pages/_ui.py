@@ -13,10 +13,14 @@ collection and widgets; the data itself is shared by every session).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
+import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
@@ -69,11 +73,28 @@ def _require_app_frame() -> None:
         st.rerun()
 
 
+# The secrets file `Settings.from_env` reads by default (named once, in rag/settings.py).
+_SECRETS = Path(inspect.signature(Settings.from_env).parameters["secrets_path"].default)
+
+
+@functools.lru_cache(maxsize=4)
+def _settings(environ: frozenset[tuple[str, str]], secrets_mtime: float) -> Settings:
+    # Keyed on what it is read from (`environ` is os.environ at the same moment), so
+    # it is read again only when the environment or the secrets file changes.
+    return Settings.from_env()
+
+
+def current_settings() -> Settings:
+    """The settings, read once per process (again when the environment or secrets change)."""
+    mtime = _SECRETS.stat().st_mtime if _SECRETS.is_file() else 0.0
+    return _settings(frozenset(os.environ.items()), mtime)
+
+
 def engine() -> DocChat:
     """The shared engine (built once per settings), or an error on the page and a stop."""
     _require_app_frame()
     try:
-        settings = Settings.from_env()
+        settings = current_settings()
         hook = getattr(EMBEDDER_FACTORY, "__qualname__", "")
         # The key is hidden from repr(settings), so a changed key is keyed by its hash.
         key_hash = hashlib.sha256(settings.openai_api_key.encode()).hexdigest()[:16]
@@ -178,14 +199,16 @@ def reindex(app: DocChat, collection: str, chunk_tokens: int, chunk_overlap: int
     showing why it failed (the old index is then kept)."""
     with st.status("Re-indexing\u2026", expanded=True) as status:
         bar = st.progress(0.0)
+
+        def progress(doc: str, i: int, n: int) -> None:
+            bar.progress(i / max(n, 1), text=f"{escape_markdown(doc)} ({i + 1}/{n})")
+
         try:
             results = app.reindex(
                 collection=collection,
                 chunk_tokens=chunk_tokens,
                 chunk_overlap=chunk_overlap,
-                progress=lambda doc, i, n: bar.progress(
-                    i / max(n, 1), text=f"{escape_markdown(doc)} ({i + 1}/{n})"
-                ),
+                progress=progress,
             )
         except RagError as e:
             status.update(label="Re-indexing failed; the old index is kept", state="error")

@@ -16,19 +16,12 @@ collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import streamlit as st
 
 from pages import _ui
-from rag import (
-    LLMError,
-    RagError,
-    SafeMarkdownStream,
-    escape_markdown,
-    failed_answer,
-    safe_markdown,
-)
+from rag import LLMError, RagError, SafeMarkdownStream, escape_markdown, safe_markdown
 
 app = _ui.engine()
 convs = _ui.conversations()
@@ -85,7 +78,7 @@ for i, turn in enumerate(conv.turns):
     _ui.render_turn(turn, i, latest=i == len(conv.turns) - 1)
 
 
-def safe_deltas(deltas: Iterator[str]) -> Iterator[str]:
+def safe_deltas(deltas: Iterable[str]) -> Iterator[str]:
     """The answer's text, sanitized piece by piece as it streams."""
     sanitizer = SafeMarkdownStream()
     for delta in deltas:
@@ -116,34 +109,26 @@ if question and question.strip():
                     doc_ids=doc_ids or None,
                 )
         except RagError as e:
-            answer = failed_answer(question, str(e))
-            conv = convs.append(name, question, answer)
-            _ui.render_answer_details(answer, index, stopped=False, latest=True)
+            answer = app.chat_failed(question, str(e), collection=name)
         else:
-            stream = app.stream(retrieval, model=model.strip() or None, temperature=temperature)
-            deltas = iter(stream)
             box = st.empty()
-            finished = False
-            try:
-                with box.container():
-                    st.write_stream(safe_deltas(deltas))
-                finished = True
-            except LLMError:
-                pass  # the stream's answer carries the error and the sources
-            finally:
-                # Also reached when the user stops the answer (Streamlit ends the run):
-                # closing the stream builds its answer from what arrived, which is saved.
-                deltas.close()
-                if stream.answer is not None:
-                    stopped = not finished and not stream.answer.error
-                    conv = convs.append(name, question, stream.answer, stopped=stopped)
-            answer = stream.answer
-            assert answer is not None
+            # Leaving the block ends the stream however it went (complete, failed, or
+            # stopped: Streamlit ends the run), and the engine saves the turn.
+            with app.chat(
+                retrieval, collection=name, model=model.strip() or None, temperature=temperature
+            ) as stream:
+                try:
+                    with box.container():
+                        st.write_stream(safe_deltas(stream))
+                except LLMError:
+                    pass  # the stream's answer carries the error and the sources
+            answer = stream.result()
             if answer.text:
                 box.markdown(safe_markdown(answer.text))  # images as text, once complete
             else:
                 box.empty()
-            _ui.render_answer_details(answer, index, stopped=False, latest=True)
+        _ui.render_answer_details(answer, index, stopped=False, latest=True)
+    conv = convs.load(name)
 
 if conv.turns:
     row = st.container(horizontal=True)

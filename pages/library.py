@@ -55,7 +55,7 @@ if collections:
         hide_index=True,
         width="stretch",
     )
-    st.caption(f"On disk (index and original files): {_ui.human_bytes(app.store.disk_bytes())}")
+    st.caption(f"On disk (index and original files): {_ui.human_bytes(app.disk_bytes())}")
 else:
     st.info(
         "No collections yet. Upload documents (a collection is created on the way) "

@@ -67,6 +67,7 @@ from .models import (
 )
 from .prompts import build_prompt
 from .query import clean_query
+from .retrieval import SearchOptions
 from .settings import Settings
 from .store import Store
 from .support import supporting_span
@@ -112,6 +113,7 @@ __all__ = [
     "ReindexNeededError",
     "Retrieval",
     "SafeMarkdownStream",
+    "SearchOptions",
     "Settings",
     "Source",
     "Store",

@@ -4,6 +4,9 @@
 prompt). `AnswerStream` iterates the answer's text as it arrives and, once done,
 holds the final `Answer`. If the LLM fails half-way the stream raises `LLMError`,
 but `.answer` still carries the sources and the error, so the UI never loses them.
+Used as a context manager, leaving the block ends the stream however it went
+(complete, failed, or stopped by the user: an exception, or the consumer's break)
+and hands the answer once to `on_finish(answer, stopped)`, e.g. to save the turn.
 
 Without an LLM, the extractive answer quotes the sentences of the top sources that
 best match the question (by embedding similarity), each with its citation.
@@ -15,8 +18,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import numpy as np
 
@@ -83,6 +87,9 @@ def extractive_answer(
     return EXTRACTIVE_LABEL + "\n\n" + "\n>\n".join(quotes)
 
 
+Finished = Callable[[Answer, bool], None]  # (the answer, stopped before its end)
+
+
 class AnswerStream:
     """Iterate text deltas; afterwards `.answer` holds the complete `Answer`."""
 
@@ -94,8 +101,12 @@ class AnswerStream:
         embedder: Embedder,
         model: str | None = None,
         temperature: float | None = None,
+        on_finish: Finished | None = None,
     ) -> None:
         self.retrieval = retrieval
+        self._on_finish = on_finish
+        self._deltas: Generator[str, None, None] | None = None
+        self.stopped = False  # ended early, without an error: stopped by its consumer
         self._llm = llm
         self._embedder = embedder
         self._model = model
@@ -110,6 +121,30 @@ class AnswerStream:
             self.mode = "llm"
 
     def __iter__(self) -> Iterator[str]:
+        if self._deltas is None:
+            self._deltas = self._generate()
+        return self._deltas
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the stream (a no-op once it ended): what arrived so far is the answer."""
+        if self._deltas is not None:
+            self._deltas.close()
+        if self.answer is None:  # never iterated
+            self.stopped = True
+            self._finish(0.0, "")
+
+    def _generate(self) -> Generator[str, None, None]:
         t0 = time.perf_counter()
         error = ""
         try:
@@ -130,6 +165,9 @@ class AnswerStream:
                     yield from self._emit(delta)
         except LLMError as e:
             error = str(e)
+            raise
+        except BaseException:  # GeneratorExit (closed early) or the consumer's own stop
+            self.stopped = True
             raise
         finally:
             # Built even when the consumer stops early or generation fails, so the
@@ -155,10 +193,17 @@ class AnswerStream:
             timings={**r.timings, "generate": seconds},
             error=error,
         )
+        if self._on_finish is not None:
+            self._on_finish(self.answer, self.stopped)
 
     def run(self) -> Answer:
         """Consume the whole stream and return the answer (raises LLMError on failure)."""
         for _ in self:
             pass
-        assert self.answer is not None
+        return self.result()
+
+    def result(self) -> Answer:
+        """The answer of a stream that ended (complete, failed or stopped)."""
+        if self.answer is None:
+            raise RuntimeError("The answer stream has not ended yet.")
         return self.answer

@@ -59,8 +59,7 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
         try:
             answer = stream.run()
         except RagError:
-            answer = stream.answer
-            assert answer is not None
+            answer = stream.result()
             _print_json(answer.to_dict())
             raise
         _print_json(answer.to_dict())
@@ -68,8 +67,7 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
     for delta in stream:
         print(delta, end="", flush=True)
     print()
-    answer = stream.answer
-    assert answer is not None
+    answer = stream.result()
     print(f"\n[mode: {answer.mode}; query: {answer.query!r}]")
     for s in answer.sources:
         c = s.chunk

@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import RagError
 from .files import write_atomic
-from .models import Answer, Chunk, Hit, Source
+from .models import Answer, Chunk, Hit, Source, from_dict
 from .text import Message
 
 FORMAT = "docchat-conversation/1"
@@ -107,24 +107,9 @@ def failed_answer(question: str, error: str) -> Answer:
 # -- the file format ------------------------------------------------------------------------
 
 
-def _source_to_dict(s: Source) -> dict[str, Any]:
-    return {**s.to_dict(), "index": s.chunk.index, "tokens": s.chunk.tokens}
-
-
 def _source_from_dict(d: dict[str, Any]) -> Source:
-    chunk = Chunk(
-        doc_id=str(d["doc_id"]),
-        file=str(d["file"]),
-        index=int(d.get("index", 0)),
-        text=str(d["text"]),
-        start=int(d.get("start", 0)),
-        end=int(d.get("end", 0)),
-        page=d.get("page"),
-        section=str(d.get("section", "")),
-        line_start=d.get("line_start"),
-        line_end=d.get("line_end"),
-        tokens=int(d.get("tokens", 0)),
-    )
+    # (`index` and `tokens` are missing from files written before they were saved)
+    chunk = from_dict(Chunk, {"index": 0, **d})
     return Source(n=int(d["n"]), hit=Hit(chunk=chunk, score=float(d.get("score", 0.0))))
 
 
@@ -140,7 +125,7 @@ def _messages(conv: Conversation) -> list[dict[str, Any]]:
                 "docchat": {
                     "mode": a.mode,
                     "query": a.query,
-                    "sources": [_source_to_dict(s) for s in a.sources],
+                    "sources": [s.to_dict() for s in a.sources],
                     "cited": list(a.cited),
                     "prompt_tokens": a.prompt_tokens,
                     "left_out": list(a.left_out),

@@ -17,12 +17,13 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Unpack, cast
 
-from .answering import AnswerStream, Retrieval
-from .conversations import Conversations
+from .answering import AnswerStream, Finished, Retrieval
+from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
 from .errors import RagError
+from .files import tree_bytes
 from .generation import LLM, open_llm
 from .ingest.pipeline import prefetch_file, read_paths, run_upload
 from .ingest.splitting import check_sizes
@@ -31,7 +32,7 @@ from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
 from .prompts import standalone_question_messages
 from .query import clean_query
-from .retrieval import retrieve, search
+from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
 from .store import Store
 from .text import Message
@@ -75,6 +76,10 @@ class DocChat:
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
+    def _name(self, collection: str | None) -> str:
+        """The collection meant: the one given, or the settings' default."""
+        return collection or self.settings.collection
+
     def _write_lock(self, collection: str) -> threading.Lock:
         with self._guard:
             return self._write_locks.setdefault(collection, threading.Lock())
@@ -88,7 +93,7 @@ class DocChat:
         return self.store.collection_names()
 
     def collection(self, name: str | None = None) -> CollectionInfo:
-        return self.store.collection_info(name or self.settings.collection)
+        return self.store.collection_info(self._name(name))
 
     def create_collection(
         self,
@@ -109,7 +114,7 @@ class DocChat:
         )
 
     def ensure_collection(self, name: str | None = None) -> CollectionInfo:
-        name = name or self.settings.collection
+        name = self._name(name)
         with self._write_lock(f"create:{name}"):
             if self.store.has_collection(name):
                 return self.store.collection_info(name)
@@ -251,23 +256,27 @@ class DocChat:
         )
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
-        return self.store.documents(collection or self.settings.collection)
+        return self.store.documents(self._name(collection))
 
     def delete_document(self, doc: str, *, collection: str | None = None) -> DocumentInfo:
-        name = collection or self.settings.collection
+        name = self._name(collection)
         with self._write_lock(name):
             info = self.store.delete_document(name, doc)
             self.lexical.sync(name)
             return info
 
     def chunks(self, doc: str, *, collection: str | None = None) -> list[Chunk]:
-        name = collection or self.settings.collection
+        name = self._name(collection)
         info = self.store.document(name, doc)
         return self.store.chunks_of(name, info.doc_id)
 
     def original(self, doc: str, *, collection: str | None = None) -> tuple[DocumentInfo, bytes]:
-        info = self.store.document(collection or self.settings.collection, doc)
+        info = self.store.document(self._name(collection), doc)
         return info, self.store.original(info.doc_id)
+
+    def disk_bytes(self) -> int:
+        """Bytes on disk under the data dir: the local index, the originals, the rest."""
+        return tree_bytes(Path(self.settings.data_dir))
 
     def reindex(
         self,
@@ -282,7 +291,7 @@ class DocChat:
         The new index is built under a temporary name from the stored originals, then
         swapped in: until the swap, the old one keeps answering.
         """
-        name = collection or self.settings.collection
+        name = self._name(collection)
         check_sizes(chunk_tokens, chunk_overlap, self.embedder.max_tokens)
         # Writes to the collection wait until the swap: an upload meanwhile would be
         # missing from the snapshot below and lost with the old index.
@@ -306,30 +315,28 @@ class DocChat:
 
     # -- retrieval and answers ----------------------------------------------------------------
 
+    def search_options(self, **overrides: Unpack[SearchOverrides]) -> SearchOptions:
+        """The settings' search options with these overrides (`SearchOptions.from_settings`)."""
+        return SearchOptions.from_settings(self.settings, **overrides)
+
     def search(
         self,
         query: str,
         *,
         collection: str | None = None,
-        top_k: int | None = None,
-        min_score: float | None = None,
-        doc_ids: Sequence[str] | None = None,
-        hybrid: bool | None = None,
-        dense_weight: float | None = None,
+        options: SearchOptions | None = None,
+        **overrides: Unpack[SearchOverrides],
     ) -> tuple[str, list[Hit]]:
-        """(cleaned query, hits). `hybrid`/`dense_weight` override the settings."""
+        """(cleaned query, hits). `options`, or the settings with `overrides` of top_k,
+        min_score, doc_ids, hybrid, dense_weight."""
         cleaned = clean_query(query)
         hits = search(
             cleaned,
             store=self.store,
             embedder=self.embedder,
             collection=self.collection(collection),
-            top_k=top_k or self.settings.top_k,
-            min_score=self.settings.min_score if min_score is None else min_score,
-            doc_ids=doc_ids,
+            options=options or self.search_options(**overrides),
             lexical=self.lexical,
-            hybrid=self.settings.hybrid if hybrid is None else hybrid,
-            dense_weight=self.settings.dense_weight if dense_weight is None else dense_weight,
             question=query,
         )
         return cleaned, hits
@@ -352,10 +359,10 @@ class DocChat:
         *,
         collection: str | None = None,
         history: Sequence[Message] = (),
-        top_k: int | None = None,
-        min_score: float | None = None,
-        doc_ids: Sequence[str] | None = None,
+        options: SearchOptions | None = None,
+        **overrides: Unpack[SearchOverrides],
     ) -> Retrieval:
+        """The retrieval stage for a question (overrides as in `search`)."""
         question = question.strip()
         if not question:
             raise RagError("Please type a question.")
@@ -365,16 +372,35 @@ class DocChat:
             store=self.store,
             embedder=self.embedder,
             collection=self.collection(collection),
-            top_k=top_k or self.settings.top_k,
-            min_score=self.settings.min_score if min_score is None else min_score,
+            options=options or self.search_options(**overrides),
             budget=self.settings.context_tokens,
             history=history,
-            doc_ids=doc_ids,
             search_text=search_text,
             lexical=self.lexical,
-            hybrid=self.settings.hybrid,
-            dense_weight=self.settings.dense_weight,
         )
+
+    def chat(
+        self,
+        retrieval: Retrieval,
+        *,
+        collection: str | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> AnswerStream:
+        """An answer stream whose turn is saved to the collection's conversation when the
+        stream ends: complete, failed, or stopped (use it as a context manager)."""
+        name = self._name(collection)
+
+        def save(answer: Answer, stopped: bool) -> None:
+            self.conversations.append(name, retrieval.question, answer, stopped=stopped)
+
+        return self.stream(retrieval, model=model, temperature=temperature, on_finish=save)
+
+    def chat_failed(self, question: str, error: str, *, collection: str | None = None) -> Answer:
+        """Save a question whose retrieval failed, with the reason; returns its answer."""
+        answer = failed_answer(question, error)
+        self.conversations.append(self._name(collection), question, answer)
+        return answer
 
     def stream(
         self,
@@ -383,6 +409,7 @@ class DocChat:
         model: str | None = None,
         temperature: float | None = None,
         llm: LLM | object | None = _UNSET,
+        on_finish: Finished | None = None,
     ) -> AnswerStream:
         return AnswerStream(
             retrieval,
@@ -390,6 +417,7 @@ class DocChat:
             embedder=self.embedder,
             model=model,
             temperature=self.settings.temperature if temperature is None else temperature,
+            on_finish=on_finish,
         )
 
     def ask(self, question: str, **kwargs: object) -> Answer:

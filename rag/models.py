@@ -4,14 +4,46 @@ Loaders produce a `LoadedDocument`; the splitter turns it into `Chunk`s; the sto
 returns `Hit`s; retrieval numbers them as `Source`s; generation ends in an `Answer`.
 No third-party object (Chroma result, OpenAI event) ever leaves the module that
 wraps it: they are converted into these types there.
+
+`to_dict` is one conversion for all of them (`to_plain`: every field, tuples as
+lists), and `from_dict` its inverse for flat ones; a model changes it only where its
+JSON shape differs (rounded numbers, a flattened chunk).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Mode = Literal["llm", "extractive", "no-answer"]
+_D = TypeVar("_D", bound="DataclassInstance")
+
+
+def to_plain(value: Any) -> Any:
+    """JSON-ready values: dataclasses as dicts of all their fields, tuples as lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value
+
+
+def from_dict(cls: type[_D], data: dict[str, Any], **known: Any) -> _D:
+    """A flat dataclass from the fields `data` has (lists back into tuples; other keys
+    are ignored); `known` overrides `data`."""
+    names = {f.name for f in fields(cls)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    return cls(**{**values, **known})
+
+
+class _Plain:
+    def to_dict(self) -> dict[str, Any]:
+        return dict(to_plain(self))
 
 
 @dataclass(frozen=True)
@@ -51,7 +83,7 @@ class LoadedDocument:
 
 
 @dataclass(frozen=True)
-class Chunk:
+class Chunk(_Plain):
     """A piece of a document that is embedded and retrieved as one unit.
 
     `text` is exactly `texts[page-1][start:end]` of the loaded document (or
@@ -95,7 +127,7 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(_Plain):
     """A hit as shown to the model and the user: numbered from 1."""
 
     n: int
@@ -105,25 +137,13 @@ class Source:
     def chunk(self) -> Chunk:
         return self.hit.chunk
 
-    def to_dict(self) -> dict[str, object]:
-        c = self.chunk
-        return {
-            "n": self.n,
-            "doc_id": c.doc_id,
-            "file": c.file,
-            "page": c.page,
-            "section": c.section,
-            "start": c.start,
-            "end": c.end,
-            "line_start": c.line_start,
-            "line_end": c.line_end,
-            "score": round(self.hit.score, 4),
-            "text": c.text,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        """Flat: the number, the chunk's fields, and the score."""
+        return {"n": self.n, **self.chunk.to_dict(), "score": round(self.hit.score, 4)}
 
 
 @dataclass(frozen=True)
-class DocumentInfo:
+class DocumentInfo(_Plain):
     """A document as listed in a collection."""
 
     doc_id: str
@@ -136,22 +156,9 @@ class DocumentInfo:
     status: str = "ready"  # ready | pending
     warnings: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "doc_id": self.doc_id,
-            "name": self.name,
-            "kind": self.kind,
-            "pages": self.pages,
-            "chunks": self.chunks,
-            "size": self.size,
-            "added": self.added,
-            "status": self.status,
-            "warnings": list(self.warnings),
-        }
-
 
 @dataclass(frozen=True)
-class CollectionInfo:
+class CollectionInfo(_Plain):
     """A named library of documents and the settings its index was built with."""
 
     name: str
@@ -164,24 +171,12 @@ class CollectionInfo:
     created: float
     size: int = 0  # bytes of the original files of its ready documents
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "model": self.model,
-            "dimension": self.dimension,
-            "chunk_tokens": self.chunk_tokens,
-            "chunk_overlap": self.chunk_overlap,
-            "documents": self.documents,
-            "chunks": self.chunks,
-            "created": self.created,
-        }
-
 
 IngestStatus = Literal["indexed", "unchanged", "rejected"]
 
 
 @dataclass(frozen=True)
-class IngestResult:
+class IngestResult(_Plain):
     """The outcome of adding one file to a collection."""
 
     file: str
@@ -194,18 +189,8 @@ class IngestResult:
     replaced: str = ""  # doc_id of the older version this one replaced
     warnings: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "status": self.status,
-            "doc_id": self.doc_id,
-            "pages": self.pages,
-            "chunks": self.chunks,
-            "seconds": round(self.seconds, 3),
-            "reason": self.reason,
-            "replaced": self.replaced,
-            "warnings": list(self.warnings),
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True)
@@ -219,7 +204,7 @@ class Upload:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(_Plain):
     """The result of one question: the text, how it was made, and where it came from."""
 
     text: str
@@ -233,16 +218,12 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""  # set when generation failed after retrieval succeeded
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
+        """The text under "answer", sources flat, timings rounded."""
+        d = super().to_dict()
         return {
-            "answer": self.text,
-            "mode": self.mode,
-            "question": self.question,
-            "query": self.query,
+            "answer": d.pop("text"),
+            **d,
             "sources": [s.to_dict() for s in self.sources],
-            "cited": list(self.cited),
-            "prompt_tokens": self.prompt_tokens,
-            "left_out": list(self.left_out),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "error": self.error,
         }

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -37,6 +39,7 @@ from .lexical import Lexical
 from .models import Chunk, CollectionInfo, Hit
 from .prompts import build_prompt
 from .query import clean_query, dense_query
+from .settings import Settings
 from .store import Store
 from .text import Message
 
@@ -45,6 +48,42 @@ CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA
 # (1 - dense_weight) * BM25 (see lexical.py, LexicalResult). Chosen on COVID-QA:
 # +1.5 points of answer_in_context@4000 at 0.5; flat between 0.35 and 0.75.
 SENTENCE_WEIGHT = 0.5
+
+
+class SearchOverrides(TypedDict, total=False):
+    """What a caller may change of the settings for one search (None: the setting)."""
+
+    top_k: int | None
+    min_score: float | None
+    doc_ids: Sequence[str] | None
+    hybrid: bool | None
+    dense_weight: float | None
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How one search runs: the settings' values, or a caller's overrides of them."""
+
+    top_k: int
+    min_score: float
+    doc_ids: tuple[str, ...] = ()  # empty: every document
+    hybrid: bool = False
+    dense_weight: float = 0.5
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, **overrides: Unpack[SearchOverrides]
+    ) -> SearchOptions:
+        """The settings, with each override that is not None (a `top_k` of 0 neither)."""
+        o = overrides
+        min_score, hybrid, weight = o.get("min_score"), o.get("hybrid"), o.get("dense_weight")
+        return cls(
+            top_k=o.get("top_k") or settings.top_k,
+            min_score=settings.min_score if min_score is None else min_score,
+            doc_ids=tuple(o.get("doc_ids") or ()),
+            hybrid=settings.hybrid if hybrid is None else hybrid,
+            dense_weight=settings.dense_weight if weight is None else weight,
+        )
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -91,25 +130,22 @@ def search(
     store: Store,
     embedder: Embedder,
     collection: CollectionInfo,
-    top_k: int,
-    min_score: float,
-    doc_ids: Sequence[str] | None = None,
+    options: SearchOptions,
     timings: dict[str, float] | None = None,
     lexical: Lexical | None = None,
-    hybrid: bool = False,
-    dense_weight: float = 0.5,
     question: str | None = None,
 ) -> list[Hit]:
     """Hits for a cleaned query, best first, all with a dense similarity of at least
-    `min_score`. `question` (the uncleaned text) is what the dense side embeds when
-    given: the model reads natural questions better than keyword lists."""
+    `options.min_score`. `question` (the uncleaned text) is what the dense side embeds
+    when given: the model reads natural questions better than keyword lists."""
+    top_k, min_score, doc_ids = options.top_k, options.min_score, options.doc_ids or None
     check_model(collection, embedder)
     t = timings if timings is not None else {}
     t0 = time.perf_counter()
     vector = np.asarray(embedder.embed([dense_query(question) if question else query])[0])
     t1 = time.perf_counter()
     t["embed"] = t1 - t0
-    if not hybrid or lexical is None:
+    if not options.hybrid or lexical is None:
         hits = store.query(collection.name, vector, top_k, doc_ids=doc_ids)
         t["search"] = time.perf_counter() - t1
         return [h for h in hits if h.score >= min_score]
@@ -134,7 +170,7 @@ def search(
         chunks,
         np.asarray(dense, dtype=np.float32),
         np.asarray([lex.bm25.get(i, 0.0) for i in ids], dtype=np.float32),
-        dense_weight,
+        options.dense_weight,
         np.asarray([lex.sentence.get(i, 0.0) for i in ids], dtype=np.float32),
     )
     t4 = time.perf_counter()
@@ -150,15 +186,11 @@ def retrieve(
     store: Store,
     embedder: Embedder,
     collection: CollectionInfo,
-    top_k: int,
-    min_score: float,
+    options: SearchOptions,
     budget: int,
     history: Sequence[Message] = (),
-    doc_ids: Sequence[str] | None = None,
     search_text: str | None = None,
     lexical: Lexical | None = None,
-    hybrid: bool = False,
-    dense_weight: float = 0.5,
 ) -> Retrieval:
     """Everything up to the prompt. `search_text` overrides the text that is searched
     (e.g. a stand-alone rewrite of a follow-up question)."""
@@ -172,13 +204,9 @@ def retrieve(
         store=store,
         embedder=embedder,
         collection=collection,
-        top_k=top_k,
-        min_score=min_score,
-        doc_ids=doc_ids,
+        options=options,
         timings=timings,
         lexical=lexical,
-        hybrid=hybrid,
-        dense_weight=dense_weight,
         question=text,
     )
     prompt = build_prompt(question, hits, history=history, budget=budget)

@@ -68,7 +68,7 @@ def test_delete_removes_chunks_and_file(app: DocChat) -> None:
     assert app.store.count_chunks("default") == 0
     with pytest.raises(DocumentNotFoundError):
         app.delete_document(r.doc_id)
-    assert not any(app.store.files_dir.rglob(r.doc_id))
+    assert not any(app.store.originals.dir.rglob(r.doc_id))
 
 
 def test_rejections_do_not_touch_index(app: DocChat) -> None:
@@ -230,19 +230,16 @@ def test_server_timeout_names_the_wait(tmp_path: Path) -> None:
     not as a bare exception name."""
     import httpx
 
-    from rag.store import Store
+    from rag.chroma import translate
 
     settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=9)
-    store = Store.__new__(Store)  # no connection needed to word the error
-    store.settings = settings
-    store.data_dir = tmp_path
-    error = store._unavailable(httpx.ReadTimeout("timed out"))
+    error = translate(httpx.ReadTimeout("timed out"), settings)
     assert isinstance(error, StoreUnavailableError)
     assert str(error) == (
         "The Chroma server at 127.0.0.1:9 did not answer within 30 s. "
         "It may be overloaded or stuck; try again."
     )
-    assert "Is it running?" in str(store._unavailable(httpx.ConnectError("refused")))
+    assert "Is it running?" in str(translate(httpx.ConnectError("refused"), settings))
 
 
 def test_upload_chunk_budget_rejects_files_past_it(tmp_path: Path) -> None:
