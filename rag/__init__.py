@@ -5,7 +5,6 @@ The public API is re-exported here; pages, the CLI and the benchmarks import fro
 """
 
 from .answering import AnswerStream, Retrieval, extractive_answer
-from .compare import VARIANTS, Comparison, Variant, compare
 from .conversations import Conversation, Conversations, Turn, failed_answer, source_label
 from .embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from .engine import DocChat
@@ -27,28 +26,31 @@ from .errors import (
     WrongPasswordError,
 )
 from .evaluation import EvalQuestion, EvalReport, evaluate, read_question_set, run_covid_qa
-from .finetune import (
-    GenerationProgress,
-    GenerationResult,
+from .finetune.compare import VARIANTS, Comparison, Variant, compare
+from .finetune.dataset import (
     QAPair,
     TrainingSet,
     ValidationIssue,
     ValidationReport,
     build_training_set,
     default_system_prompt,
-    discard_journal,
     drop_invalid,
     eval_questions_jsonl,
-    generate_pairs,
-    import_pairs,
-    journal_path,
-    load_journal,
     pairs_jsonl,
-    select_chunks,
     validate_examples,
     validate_pairs,
 )
-from .finetune_jobs import FineTuneJobs, JobEvent, JobInfo
+from .finetune.jobs import FineTuneJobs, JobEvent, JobInfo
+from .finetune.pairs import (
+    GenerationProgress,
+    GenerationResult,
+    discard_journal,
+    generate_pairs,
+    journal_path,
+    load_journal,
+    select_chunks,
+)
+from .finetune.qa_file import import_pairs
 from .generation import LLM, Completion
 from .loaders import SUPPORTED_EXTENSIONS, load
 from .markdown import SafeMarkdownStream, escape_markdown, highlight, safe_markdown

@@ -18,18 +18,20 @@ from pathlib import Path
 from .engine import DocChat
 from .errors import ConfigError
 from .files import write_atomic
-from .finetune import (
-    GenerationProgress,
+from .finetune.dataset import (
     build_training_set,
     default_system_prompt,
-    discard_journal,
     drop_invalid,
     eval_questions_jsonl,
+    pairs_jsonl,
+    validate_pairs,
+)
+from .finetune.pairs import (
+    GenerationProgress,
+    discard_journal,
     generate_pairs,
     journal_path,
-    pairs_jsonl,
     select_chunks,
-    validate_pairs,
 )
 from .settings import Settings
 

@@ -39,7 +39,7 @@ from rag import (
 )
 from rag import cli as rag_cli
 from rag.evaluation import read_question_set
-from rag.finetune import DECLINE_ANSWER
+from rag.finetune.pairs import DECLINE_ANSWER
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 
@@ -170,6 +170,41 @@ def test_llm_failure_keeps_made_pairs_and_bad_reply_is_retried(
     assert "unreadable reply" in result.failed[0][1]
     retried = generate_pairs(chunks, _llm(llm_app), journal=journal, per_chunk=1)
     assert retried.complete and len(retried.pairs) == len(chunks)
+
+
+def test_result_counts_each_land_in_their_own_field(
+    llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # Every count differs, so a result built with two of them swapped would fail here.
+    chunks = select_chunks(llm_app.store.all_chunks("default"))
+    journal = tmp_path / "pairs.jsonl"
+
+    def stop_after_first(p: GenerationProgress) -> None:
+        if p.done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_pairs(chunks, _llm(llm_app), journal=journal, progress=stop_after_first)
+    asked = {"pairs": 0}
+
+    def reply(body: dict[str, object]) -> str:
+        if "outside this field" in json.dumps(body["messages"]):
+            return json.dumps({"questions": ["What is the weather like?"]})
+        asked["pairs"] += 1  # the second chunk answers, the ones after it do not
+        return (
+            json.dumps({"pairs": [{"question": "Q?", "answer": "A."}]})
+            if asked["pairs"] == 1
+            else "no JSON"
+        )
+
+    openai_server.reply = reply
+    result = generate_pairs(chunks, _llm(llm_app), journal=journal, per_chunk=1, decline=1)
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert (result.total, result.done, result.resumed) == (len(chunks) + 1, 3, 1)
+    assert len(result.failed) == len(chunks) - 2 and len(result.pairs) == 3 + 1 + 1
+    assert result.prompt_tokens == sum(r["prompt_tokens"] for r in records)
+    assert result.completion_tokens == sum(r["completion_tokens"] for r in records)
+    assert result.prompt_tokens > result.completion_tokens > 0  # a passage in, a few words out
 
 
 def test_sample_is_seeded_and_documents_can_be_chosen(llm_app: DocChat) -> None:
