@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag import Chunk, DocChat, Hit, Settings
+from rag.cli.eval import build_parser, settings_from
 from rag.errors import DatasetError
-from rag.eval_cli import build_parser, settings_from
 from rag.evaluation import (
     EvalQuestion,
     evaluate,

@@ -25,7 +25,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, SupportsInt
 
 from ..errors import DatasetError
 from ..files import write_atomic
@@ -34,6 +34,7 @@ from ..prompts import estimate_tokens
 from ..settings import DEFAULT_CHAT_MODEL
 
 PairKind = Literal["grounded", "decline", "imported"]
+_KEPT_KINDS: dict[str, PairKind] = {"grounded": "grounded", "decline": "decline"}
 ROLES = ("system", "user", "assistant")
 MIN_EXAMPLES = 10  # OpenAI refuses to train on fewer
 
@@ -76,6 +77,37 @@ class QAPair:
     @classmethod
     def from_chunk(cls, chunk: Chunk, question: str, answer: str) -> QAPair:
         return cls(question, answer, chunk.id, chunk.doc_id, chunk.file, chunk.page)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> QAPair:
+        """A pair from a loose row: a line of a user's file, a row of the review table.
+
+        Missing text is "", a page that is not a number is None, and a kind other
+        than grounded or decline is "imported" (the row's source is not known).
+        """
+
+        def text(key: str) -> str:
+            value = row.get(key)
+            return "" if value is None else str(value)
+
+        kind = row.get("kind")
+        return cls(
+            question=text("question").strip(),
+            answer=text("answer").strip(),
+            chunk_id=text("chunk_id"),
+            doc_id=text("doc_id"),
+            file=text("file"),
+            page=_page(row.get("page")),
+            kind=_KEPT_KINDS.get(kind, "imported") if isinstance(kind, str) else "imported",
+        )
+
+
+def _page(value: object) -> int | None:
+    # A CSV gives text, JSON a number, the review table a number or a missing value.
+    try:
+        return int(value) if isinstance(value, SupportsInt | str) else None
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def _csv_rows(name: str, text: str) -> list[tuple[str, Mapping[str, Any]]]:
     if q is None or a is None:
         found = ", ".join(columns.values()) or "none"
         raise DatasetError(f"{name} needs 'question' and 'answer' columns (found: {found}).")
-    rows = []
+    rows: list[tuple[str, Mapping[str, Any]]] = []
     try:
         for n, raw in enumerate(reader, start=2):
             row = {k.strip().lower(): (v or "") for k, v in raw.items() if isinstance(k, str)}
@@ -99,18 +99,4 @@ def _pair_from_row(name: str, where: str, row: object) -> QAPair:
         row = lowered
     if question is None or answer is None:
         raise DatasetError(f"{name}, {where}: no question and answer found.")
-    page = row.get("page")
-    try:
-        page = int(page) if page not in (None, "") else None
-    except (TypeError, ValueError):
-        page = None
-    kind = row.get("kind") if row.get("kind") in ("grounded", "decline") else "imported"
-    return QAPair(
-        question=str(question).strip(),
-        answer=str(answer).strip(),
-        chunk_id=str(row.get("chunk_id") or ""),
-        doc_id=str(row.get("doc_id") or ""),
-        file=str(row.get("file") or ""),
-        page=page,
-        kind=kind,
-    )
+    return QAPair.from_row({**row, "question": question, "answer": answer})

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import DocChat
-from .errors import ConfigError
-from .files import write_atomic
-from .finetune.dataset import (
+from ..engine import DocChat
+from ..errors import ConfigError
+from ..files import write_atomic
+from ..finetune.dataset import (
     build_training_set,
     default_system_prompt,
     drop_invalid,
@@ -26,14 +26,14 @@ from .finetune.dataset import (
     pairs_jsonl,
     validate_pairs,
 )
-from .finetune.pairs import (
+from ..finetune.pairs import (
     GenerationProgress,
     discard_journal,
     generate_pairs,
     journal_path,
     select_chunks,
 )
-from .settings import Settings
+from ..settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""`python -m rag`: the engine from the command line (and for the benchmarks).
+"""The engine commands of `python -m rag`, and `main`, which runs any command.
 
 Every user error prints one clear line to stderr and exits 1; no tracebacks. Output
 is plain text for people, or JSON with `--json` for other tools.
@@ -13,11 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import eval_cli, finetune_cli
-from .engine import DocChat
-from .errors import RagError
-from .models import IngestResult
-from .settings import Settings
+from ..engine import DocChat
+from ..errors import RagError
+from ..models import Answer, IngestResult, Source
+from ..settings import Settings
+from .eval import main as eval_main
+from .finetune import main as finetune_main
 
 
 def _print_json(obj: object) -> None:
@@ -55,6 +56,7 @@ def cmd_ingest(app: DocChat, args: argparse.Namespace) -> int:
 def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
     retrieval = app.retrieve(args.question, collection=args.collection, top_k=args.top_k)
     stream = app.stream(retrieval)
+    answer: Answer | None  # `stream.answer` is set once the stream ends, even on failure
     if args.json:
         try:
             answer = stream.run()
@@ -79,8 +81,6 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
 
 
 def cmd_search(app: DocChat, args: argparse.Namespace) -> int:
-    from .models import Source
-
     query, hits = app.search(args.query, collection=args.collection, top_k=args.top_k)
     sources = [Source(n=i, hit=h) for i, h in enumerate(hits, start=1)]
     if args.json:
@@ -153,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {}  # e.g. eval, finetune-data
-EXTRA_COMMANDS["finetune-data"] = finetune_cli.main
-EXTRA_COMMANDS["eval"] = eval_cli.main
+# Commands with parsers of their own (they build their DocChat from their options).
+EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "finetune-data": finetune_main,
+    "eval": eval_main,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
