@@ -6,6 +6,7 @@ The public API is re-exported here; pages, the CLI and the benchmarks import fro
 
 from .answering import AnswerStream, Retrieval, extractive_answer
 from .conversations import Conversation, Conversations, Turn, failed_answer, source_label
+from .covid_qa import run_covid_qa
 from .embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from .engine import DocChat
 from .errors import (
@@ -25,7 +26,7 @@ from .errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
-from .evaluation import EvalQuestion, EvalReport, evaluate, read_question_set, run_covid_qa
+from .evaluation import EvalQuestion, EvalReport, evaluate
 from .finetune.compare import VARIANTS, Comparison, Variant, compare
 from .finetune.dataset import (
     QAPair,
@@ -68,6 +69,7 @@ from .models import (
 )
 from .prompts import build_prompt
 from .query import clean_query
+from .question_set import read_question_set
 from .settings import Settings
 from .splitting import split
 from .store import Store
