@@ -24,8 +24,9 @@ from pathlib import Path
 from .answering import AnswerStream, Retrieval
 from .conversations import Conversations
 from .embeddings import Embedder, load_embedder
-from .errors import RagError
+from .errors import ConfigError, DocumentNotFoundError, RagError
 from .extract import prefetch
+from .finetune.jobs import FineTuneJobs
 from .generation import LLM
 from .ingest import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
@@ -460,6 +461,35 @@ class DocChat:
     def ask(self, question: str, **kwargs: object) -> Answer:
         """Retrieve and answer in one call (raises LLMError if generation fails)."""
         return self.stream(self.retrieve(question, **kwargs)).run()  # type: ignore[arg-type]
+
+    # -- fine-tuning ---
+
+    _fine_tune_jobs: FineTuneJobs | None = None  # built on first use, then kept
+    _fine_tune_lock = threading.Lock()  # so two sessions asking at once get one
+
+    def fine_tune_jobs(self) -> FineTuneJobs:
+        """The fine-tuning jobs of this data dir, on the LLM's server (one per instance)."""
+        llm = self.llm
+        if llm is None:
+            raise ConfigError("Fine-tuning needs an LLM: set OPENAI_API_KEY or OPENAI_BASE_URL.")
+        with self._fine_tune_lock:
+            if self._fine_tune_jobs is None:
+                self._fine_tune_jobs = FineTuneJobs(llm, self.settings.data_dir)
+            return self._fine_tune_jobs
+
+    def chunk(self, chunk_id: str, *, collection: str | None = None) -> Chunk:
+        """One chunk by its id (`doc_id:index`), e.g. the source of a Q&A pair."""
+        name = collection or self.settings.collection
+        found, _ = self.store.chunks_by_id(name, [chunk_id])
+        if not found:
+            raise DocumentNotFoundError(
+                f"{name} has no chunk {chunk_id}: its document was deleted or re-indexed."
+            )
+        return found[0]
+
+    def all_chunks(self, collection: str | None = None) -> list[Chunk]:
+        """Every chunk of the collection's ready documents (what fine-tuning sets use)."""
+        return list(self.store.all_chunks(collection or self.settings.collection))
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from rag import (
     ConfigError,
     DatasetError,
     DocChat,
+    DocumentNotFoundError,
     FineTuneJobs,
     GenerationProgress,
     LLMError,
@@ -423,6 +425,27 @@ def test_job_failure_and_cancel_are_recorded(
         jobs.start("  ", base_model="gpt-4o-mini")
     with pytest.raises(ConfigError):
         jobs.start(train, base_model="gpt-4o-mini", epochs=0)
+
+
+def test_docchat_serves_the_pages_jobs_and_chunks(llm_app: DocChat, app: DocChat) -> None:
+    with ThreadPoolExecutor(8) as pool:  # sessions opening the page at once get one object
+        built = list(pool.map(lambda _: llm_app.fine_tune_jobs(), range(8)))
+    assert all(j is built[0] for j in built) and built[0] is llm_app.fine_tune_jobs()
+    assert built[0].records == llm_app.settings.data_dir / "finetune" / "jobs.json"
+    with pytest.raises(ConfigError, match="needs an LLM"):
+        app.fine_tune_jobs()
+    chunks = llm_app.all_chunks()
+    assert {c.file for c in chunks} == {"cats.md", "dogs.txt"}
+    assert llm_app.chunk(chunks[-1].id, collection="default") == chunks[-1]
+    with pytest.raises(DocumentNotFoundError, match="no chunk"):
+        llm_app.chunk(f"{chunks[0].doc_id}:999")
+
+
+def test_a_loose_row_becomes_a_pair() -> None:
+    row = {"question": " Q? ", "answer": None, "page": float("nan"), "kind": "weird", "use": True}
+    assert QAPair.from_row(row) == QAPair("Q?", "", kind="imported")
+    kept = {"question": "Q?", "answer": "A.", "chunk_id": "d:1", "page": "4", "kind": "decline"}
+    assert QAPair.from_row(kept) == QAPair("Q?", "A.", "d:1", page=4, kind="decline")
 
 
 # ---- compare -----------------------------------------------------------------------------
