@@ -12,13 +12,16 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ..engine import DocChat
 from ..errors import RagError
-from ..models import Answer, IngestResult, Source
+from ..models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
 from ..settings import Settings
 from .eval import main as eval_main
 from .finetune import main as finetune_main
+
+Row = TypeVar("Row", DocumentInfo, CollectionInfo)
 
 
 def _print_json(obj: object) -> None:
@@ -94,16 +97,29 @@ def cmd_search(app: DocChat, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_docs(app: DocChat, args: argparse.Namespace) -> int:
-    docs = app.documents(args.collection)
+def _print_rows(
+    rows: Sequence[Row], args: argparse.Namespace, *, empty: str, line: Callable[[Row], str]
+) -> int:
+    """A listing: JSON with `--json`, else one line a row (or `empty`)."""
     if args.json:
-        _print_json([d.to_dict() for d in docs])
+        _print_json([r.to_dict() for r in rows])
         return 0
-    if not docs:
-        print("(no documents)")
-    for d in docs:
-        print(f"{d.doc_id[:12]}  {d.name}  {d.kind}  {d.pages} page(s)  {d.chunks} chunk(s)")
+    if not rows:
+        print(empty)
+    for r in rows:
+        print(line(r))
     return 0
+
+
+def cmd_docs(app: DocChat, args: argparse.Namespace) -> int:
+    return _print_rows(
+        app.documents(args.collection),
+        args,
+        empty="(no documents)",
+        line=lambda d: (
+            f"{d.doc_id[:12]}  {d.name}  {d.kind}  {d.pages} page(s)  {d.chunks} chunk(s)"
+        ),
+    )
 
 
 def cmd_delete(app: DocChat, args: argparse.Namespace) -> int:
@@ -113,15 +129,12 @@ def cmd_delete(app: DocChat, args: argparse.Namespace) -> int:
 
 
 def cmd_collections(app: DocChat, args: argparse.Namespace) -> int:
-    cols = app.collections()
-    if args.json:
-        _print_json([c.to_dict() for c in cols])
-        return 0
-    if not cols:
-        print("(no collections)")
-    for c in cols:
-        print(f"{c.name}  {c.documents} document(s)  {c.chunks} chunk(s)  model {c.model}")
-    return 0
+    return _print_rows(
+        app.collections(),
+        args,
+        empty="(no collections)",
+        line=lambda c: f"{c.name}  {c.documents} document(s)  {c.chunks} chunk(s)  model {c.model}",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
