@@ -465,14 +465,13 @@ class DocChat:
     # -- fine-tuning ---
 
     _fine_tune_jobs: FineTuneJobs | None = None  # built on first use, then kept
-    _fine_tune_lock = threading.Lock()  # so two sessions asking at once get one
 
     def fine_tune_jobs(self) -> FineTuneJobs:
         """The fine-tuning jobs of this data dir, on the LLM's server (one per instance)."""
         llm = self.llm
         if llm is None:
             raise ConfigError("Fine-tuning needs an LLM: set OPENAI_API_KEY or OPENAI_BASE_URL.")
-        with self._fine_tune_lock:
+        with self._guard:  # sessions opening the page at once get the same one
             if self._fine_tune_jobs is None:
                 self._fine_tune_jobs = FineTuneJobs(llm, self.settings.data_dir)
             return self._fine_tune_jobs
