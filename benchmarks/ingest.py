@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag import DocChat, RagError, Settings, Upload, split  # noqa: E402
+from rag.covid_qa import load_covid_qa  # noqa: E402
 from rag.embeddings import packaged_model_path  # noqa: E402
-from rag.evaluation import EvalQuestion, evaluate, load_covid_qa  # noqa: E402
+from rag.evaluation import EvalQuestion, evaluate  # noqa: E402
 from rag.ingest.extract import extract  # noqa: E402
 from rag.ingest.stages import embedding_text  # noqa: E402
 

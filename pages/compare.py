@@ -1,8 +1,8 @@
 """Compare: one question answered by the base and the fine-tuned model, each alone and
 with RAG, side by side with latency, prompt tokens and sources.
 
-Render only: `rag.compare` does the work. The last comparison stays in the session
-so it survives reruns.
+Render only: `compare` (rag/finetune/compare.py) does the work. The last comparison
+stays in the session so it survives reruns.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from rag import (
     VARIANTS,
     Comparison,
     DocChat,
-    FineTuneJobs,
     RagError,
     Variant,
     compare,
     default_system_prompt,
+    escape_markdown,
+    safe_markdown,
 )
-from rag.markdown import escape_markdown, safe_markdown
 
 st.title("Compare: RAG and fine-tuning")
 st.caption(
@@ -47,7 +47,7 @@ if collection not in _ui.collection_names(app):
     )
     st.stop()
 
-tuned_models = FineTuneJobs(llm, app.settings.data_dir).fine_tuned_models()
+tuned_models = app.fine_tune_jobs().fine_tuned_models()
 st.caption(f"RAG answers search {escape_markdown(collection)} (change it in the sidebar).")
 left, right = st.columns(2)
 base_model = left.text_input("Base model", llm.model, key="cmp_base")

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from pages import _ui
-from rag import EvalReport, RagError, evaluate, read_question_set
-from rag.markdown import escape_markdown
+from rag import EvalReport, RagError, escape_markdown, evaluate, read_question_set
 
 MODES = {
     "Hybrid (dense + keywords)": "hybrid",
@@ -107,7 +107,9 @@ if st.button("Run evaluation", type="primary", disabled=upload is None):
             mode, hybrid, weight = setting
             bar = st.progress(0.0, text=f"Setting {label}: asking {len(questions)} questions")
 
-            def show(stage: str, done: int, total: int, bar=bar, label=label) -> None:
+            def show(
+                stage: str, done: int, total: int, bar: DeltaGenerator = bar, label: str = label
+            ) -> None:
                 bar.progress(done / total, text=f"Setting {label}: {done}/{total} questions")
 
             report = evaluate(

@@ -1,7 +1,7 @@
 """Fine-tuning studio: a collection -> question/answer pairs -> reviewed, validated
 JSONL -> a fine-tuning job -> a model to compare with RAG (Compare page).
 
-Render only: the work is done by rag (finetune.py, finetune_jobs.py). The working
+Render only: the work is done by rag (rag/finetune/, through `DocChat`). The working
 set lives in the session as a table; what survives a reload is the generation
 journal under the data dir (generating again resumes it) and the job records.
 """
@@ -16,7 +16,6 @@ import streamlit as st
 from pages import _ui
 from rag import (
     DocChat,
-    FineTuneJobs,
     GenerationProgress,
     QAPair,
     RagError,
@@ -25,6 +24,7 @@ from rag import (
     build_training_set,
     default_system_prompt,
     discard_journal,
+    escape_markdown,
     eval_questions_jsonl,
     generate_pairs,
     import_pairs,
@@ -34,7 +34,6 @@ from rag import (
     select_chunks,
     validate_pairs,
 )
-from rag.markdown import escape_markdown
 
 GUIDE = """
 **RAG** looks facts up in your documents at question time. **Fine-tuning** changes
@@ -96,24 +95,12 @@ def to_frame(pairs: list[QAPair]) -> pd.DataFrame:
 
 def from_frame(frame: pd.DataFrame) -> tuple[list[QAPair], list[int]]:
     """The pairs ticked "use", and their (0-based) positions in the table."""
-    pairs, rows = [], []
+    pairs: list[QAPair] = []
+    rows: list[int] = []
     for i, row in enumerate(frame.to_dict("records")):
-        if not row.get("use"):
-            continue
-        page = row.get("page")
-        kind = row.get("kind") if row.get("kind") in ("grounded", "decline") else "imported"
-        pairs.append(
-            QAPair(
-                question=str(row.get("question") or "").strip(),
-                answer=str(row.get("answer") or "").strip(),
-                chunk_id=str(row.get("chunk_id") or ""),
-                doc_id=str(row.get("doc_id") or ""),
-                file=str(row.get("file") or ""),
-                page=None if pd.isna(page) else int(page),
-                kind=kind,
-            )
-        )
-        rows.append(i)
+        if row.get("use"):
+            pairs.append(QAPair.from_row(row))
+            rows.append(i)
     return pairs, rows
 
 
@@ -122,10 +109,10 @@ def source_text(chunk_id: str, doc_id: str, collection: str) -> str | None:
     if not (chunk_id and doc_id and collection):
         return None
     try:
-        found, _ = app.store.chunks_by_id(collection, [chunk_id])
+        chunk = app.chunk(chunk_id, collection=collection)
     except RagError:
         return None
-    return next((c.text for c in found if c.doc_id == doc_id), None)
+    return chunk.text if chunk.doc_id == doc_id else None
 
 
 build, review, export, train = st.tabs(["1 · Build", "2 · Review", "3 · Export", "4 · Train"])
@@ -182,7 +169,7 @@ with build:
             st.info(f"Stopped. {len(earlier)} pair(s) are kept; Resume continues the run.")
         if go.button("Resume" if earlier else "Generate", type="primary", key="ft_generate"):
             chunks = select_chunks(
-                app.store.all_chunks(name),
+                app.all_chunks(name),
                 doc_ids={d.doc_id for d in chosen} or None,
                 sample=sample or None,
             )
@@ -259,7 +246,7 @@ with review:
     with st.expander("Training format", expanded=False):
         base_model = st.text_input(
             "Base model to fine-tune",
-            "gpt-4o-mini",
+            app.settings.chat_model,
             key="ft_base_model",
             help="Token limits are checked for this model.",
         )
@@ -344,8 +331,8 @@ with export:
         try:
             training = build_training_set(
                 used,
-                system_prompt=state.get("ft_system", ""),
-                model=state.get("ft_base_model", "gpt-4o-mini"),
+                system_prompt=system_prompt,
+                model=base_model,
                 validation_fraction=share,
             )
         except RagError as e:
@@ -388,7 +375,7 @@ with train:
     if llm is None:
         st.info("Training needs an LLM server with the fine-tuning API (see above).")
     else:
-        jobs = FineTuneJobs(llm, app.settings.data_dir)
+        jobs = app.fine_tune_jobs()
         st.caption(
             f"Jobs run on {escape_markdown(jobs.server)}, which must offer OpenAI's "
             "fine-tuning API."
@@ -399,13 +386,12 @@ with train:
             c1, c2 = st.columns(2)
             epochs = int(c1.number_input("Epochs (0: let the server choose)", 0, 50, 0))
             suffix = c2.text_input("Model name suffix", "docchat", key="ft_suffix")
-            model = state.get("ft_base_model", "gpt-4o-mini")
-            if st.button(f"Start fine-tuning {model}", type="primary", key="ft_start"):
+            if st.button(f"Start fine-tuning {base_model}", type="primary", key="ft_start"):
                 try:
                     job = jobs.start(
                         training.train_jsonl,
                         training.validation_jsonl,
-                        base_model=model,
+                        base_model=base_model,
                         epochs=epochs or None,
                         suffix=suffix,
                         collection=state.ft_source,

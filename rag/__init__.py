@@ -5,8 +5,8 @@ The public API is re-exported here; pages, the CLI and the benchmarks import fro
 """
 
 from .answering import AnswerStream, Retrieval
-from .compare import VARIANTS, Comparison, Variant, compare
 from .conversations import Conversation, Conversations, Turn, failed_answer, source_label
+from .covid_qa import run_covid_qa
 from .embeddings import Embedder, load_embedder
 from .engine import DocChat
 from .errors import (
@@ -26,29 +26,32 @@ from .errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
-from .evaluation import EvalQuestion, EvalReport, evaluate, read_question_set, run_covid_qa
-from .finetune import (
-    GenerationProgress,
-    GenerationResult,
+from .evaluation import EvalQuestion, EvalReport, evaluate
+from .finetune.compare import VARIANTS, Comparison, Variant, compare
+from .finetune.dataset import (
     QAPair,
     TrainingSet,
     ValidationIssue,
     ValidationReport,
     build_training_set,
     default_system_prompt,
-    discard_journal,
     drop_invalid,
     eval_questions_jsonl,
-    generate_pairs,
-    import_pairs,
-    journal_path,
-    load_journal,
     pairs_jsonl,
-    select_chunks,
     validate_examples,
     validate_pairs,
 )
-from .finetune_jobs import FineTuneJobs, JobEvent, JobInfo
+from .finetune.jobs import FineTuneJobs, JobEvent, JobInfo
+from .finetune.pairs import (
+    GenerationProgress,
+    GenerationResult,
+    discard_journal,
+    generate_pairs,
+    journal_path,
+    load_journal,
+    select_chunks,
+)
+from .finetune.qa_file import import_pairs
 from .generation import LLM, Completion
 from .ingest.loaders import SUPPORTED_EXTENSIONS, load
 from .ingest.splitting import split
@@ -67,6 +70,7 @@ from .models import (
 )
 from .prompts import build_prompt
 from .query import clean_query
+from .question_set import read_question_set
 from .retrieval import SearchOptions
 from .settings import Settings
 from .store import Store

@@ -22,8 +22,9 @@ from typing import Unpack, cast
 from .answering import AnswerStream, Finished, Retrieval
 from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
-from .errors import RagError
+from .errors import ConfigError, DocumentNotFoundError, RagError
 from .files import tree_bytes
+from .finetune.jobs import FineTuneJobs
 from .generation import LLM, open_llm
 from .ingest.pipeline import prefetch_file, read_paths, run_upload
 from .ingest.splitting import check_sizes
@@ -423,3 +424,32 @@ class DocChat:
     def ask(self, question: str, **kwargs: object) -> Answer:
         """Retrieve and answer in one call (raises LLMError if generation fails)."""
         return self.stream(self.retrieve(question, **kwargs)).run()  # type: ignore[arg-type]
+
+    # -- fine-tuning ---
+
+    _fine_tune_jobs: FineTuneJobs | None = None  # built on first use, then kept
+
+    def fine_tune_jobs(self) -> FineTuneJobs:
+        """The fine-tuning jobs of this data dir, on the LLM's server (one per instance)."""
+        llm = self.llm
+        if llm is None:
+            raise ConfigError("Fine-tuning needs an LLM: set OPENAI_API_KEY or OPENAI_BASE_URL.")
+        with self._guard:  # sessions opening the page at once get the same one
+            if self._fine_tune_jobs is None:
+                self._fine_tune_jobs = FineTuneJobs(llm, self.settings.data_dir)
+            return self._fine_tune_jobs
+
+    def chunk(self, chunk_id: str, *, collection: str | None = None) -> Chunk:
+        """One chunk by its id (`doc_id:index`), e.g. the source of a Q&A pair."""
+        name = self._name(collection)
+        found, _ = self.store.chunks_by_id(name, [chunk_id])
+        if not found:
+            raise DocumentNotFoundError(
+                f"{name} has no chunk {chunk_id}: its document was deleted or re-indexed."
+            )
+        return found[0]
+
+    def all_chunks(self, collection: str | None = None) -> list[Chunk]:
+        """Every chunk of the collection's ready documents (what fine-tuning sets use)."""
+        return list(self.store.all_chunks(self._name(collection)))
+

@@ -1,12 +1,12 @@
 """Retrieval evaluation: how often the answer reaches the prompt, and how fast.
 
-Two sources of questions, one scoring:
-- COVID-QA (`run_covid_qa`): 98 scientific articles, 1,380 questions, each with the
-  answer's character span in its article. Every article is indexed as one text
-  document (named by its title) in a throw-away data dir with the current settings.
-- A user's own set (`read_question_set` + `evaluate`) against an existing collection:
-  CSV or JSONL rows with a question and any of: the expected answer text (verbatim
-  from the document), the expected source (file name or doc id), a chunk id.
+`evaluate` asks a set of `EvalQuestion`s of an existing collection and scores the
+hits; `evaluate_corpus` first indexes a dataset's documents in a throw-away data
+dir with the given settings (and compares with dense-only and BM25-only search on
+the same index). Where the questions come from lives beside this module, one
+module a source: `question_set.py` (a user's CSV or JSONL file) and `covid_qa.py`
+(COVID-QA); a new dataset is a module with a loader and a `run_...` that hands its
+documents and questions to `evaluate_corpus`.
 
 The measures, per question, on the ranked hits of the app's own search:
 - `answer_in_context@N`: the answer lies wholly inside ONE chunk among the ranked
@@ -22,16 +22,12 @@ The measures, per question, on the ranked hits of the app's own search:
 The relevance threshold (`min_score`) is not applied here: it decides "not covered",
 not ranking, and would hide ranking differences.
 
-Left out: judging generated answers (that needs an LLM and is a different question).
+Left out: judging generated answers (that needs an LLM and is a different question),
+and reading question files (question_set.py).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-import re
 import shutil
 import tempfile
 import time
@@ -284,185 +280,55 @@ def _search_k(chunk_tokens: int) -> int:
     return max(SEARCH_K, 2 * max(BUDGETS) // (3 * max(chunk_tokens, 1)) + 1)
 
 
-# -- a user's question set ------------------------------------------------------------
-
-_Q_KEYS = ("question", "query", "q")
-_A_KEYS = ("answer", "expected_answer", "answer_text")
-_S_KEYS = ("source", "expected_source", "file", "document", "doc", "doc_id")
-
-
-def _pick(row: dict[str, object], keys: Sequence[str]) -> str:
-    lower = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
-    for k in keys:
-        v = lower.get(k)
-        if v is not None and str(v).strip():
-            return str(v).strip()
-    return ""
-
-
-def read_question_set(name: str, data: bytes, *, limit: int = 5000) -> list[EvalQuestion]:
-    """Questions from a CSV (header row) or JSONL file.
-
-    Columns/keys: `question` (required) and at least one of `answer` (text found
-    verbatim in a document), `source` (file name or doc id; also `file`, `doc_id`),
-    `chunk_id`. The retrieval set exported by fine-tuning data generation reads as is.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DatasetError(f"{name}: not UTF-8 text.") from None
-    rows: list[dict[str, object]] = []
-    if name.lower().endswith((".jsonl", ".json", ".ndjson")):
-        stripped = text.strip()
-        if stripped.startswith("["):
-            try:
-                items = json.loads(stripped)
-            except json.JSONDecodeError as e:
-                raise DatasetError(f"{name}: invalid JSON ({e.msg}, line {e.lineno}).") from None
-        else:
-            items = []
-            for n, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DatasetError(f"{name}: line {n} is not valid JSON ({e.msg}).") from None
-        for n, item in enumerate(items, start=1):
-            if not isinstance(item, dict):
-                raise DatasetError(f"{name}: item {n} is not an object with a question.")
-            rows.append(item)
-    elif name.lower().endswith((".csv", ".tsv")):
-        dialect = "excel-tab" if name.lower().endswith(".tsv") else "excel"
-        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-        if not reader.fieldnames or not any(
-            (f or "").strip().lower() in _Q_KEYS for f in reader.fieldnames
-        ):
-            raise DatasetError(
-                f"{name}: the first row must name the columns, one of them 'question'."
-            )
-        rows = [dict(r) for r in reader]
-    else:
-        raise DatasetError(f"{name}: use a .csv or .jsonl file.")
-    out = []
-    for n, row in enumerate(rows, start=1):
-        q = EvalQuestion(
-            question=_pick(row, _Q_KEYS),
-            answer=_pick(row, _A_KEYS),
-            source=_pick(row, _S_KEYS),
-            chunk_id=_pick(row, ("chunk_id",)),
-        )
-        if not q.question:
-            raise DatasetError(f"{name}: row {n} has no question.")
-        if not (q.has_answer or q.has_source):
-            raise DatasetError(
-                f"{name}: row {n} has neither an expected answer nor an expected source."
-            )
-        out.append(q)
-    if not out:
-        raise DatasetError(f"{name}: no questions found.")
-    if len(out) > limit:
-        raise DatasetError(f"{name}: {len(out)} questions; at most {limit} per run.")
-    return out
-
-
-# -- COVID-QA -------------------------------------------------------------------------------
+# -- a dataset in a throw-away index ----------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Article:
-    name: str  # unique document name: the title, plus ".txt" so it loads as text
+    """A document of an evaluation dataset: a unique name (with the extension it loads
+    as, e.g. ".txt") and its text."""
+
+    name: str
     text: str
 
 
-def load_covid_qa(path: Path) -> tuple[list[Article], list[EvalQuestion]]:
-    """The articles and questions of COVID-QA (SQuAD v1 JSON, one article per entry).
-
-    Some answer offsets in the file are off by a few characters; each is moved to
-    the nearest exact occurrence of its answer text.
-    """
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        entries = raw["data"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DatasetError(f"Cannot read COVID-QA from {path}: {type(e).__name__}") from None
-    articles: list[Article] = []
-    questions: list[EvalQuestion] = []
-    names: set[str] = set()
-    for entry in entries:
-        for para in entry.get("paragraphs", []):
-            text = para["context"]
-            title = " ".join(text.split("\n", 1)[0].split())[:150] or "article"
-            name, k = f"{title}.txt", 2
-            while name in names:  # a repeated title would replace the earlier article
-                name, k = f"{title} ({k}).txt", k + 1
-            names.add(name)
-            articles.append(Article(name=name, text=text))
-            doc_id = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            for qa in para.get("qas", []):
-                for ans in qa.get("answers", [])[:1]:
-                    start = _locate(text, ans["text"], int(ans["answer_start"]))
-                    if start is None:
-                        continue
-                    questions.append(
-                        EvalQuestion(
-                            question=qa["question"],
-                            answer=ans["text"],
-                            source=name,
-                            doc_id=doc_id,
-                            start=start,
-                            end=start + len(ans["text"]),
-                        )
-                    )
-    if not articles or not questions:
-        raise DatasetError(f"{path}: no articles with questions found.")
-    return articles, questions
-
-
-def _locate(text: str, answer: str, start: int) -> int | None:
-    if text[start : start + len(answer)] == answer:
-        return start
-    found = [m.start() for m in re.finditer(re.escape(answer), text)]
-    return min(found, key=lambda i: abs(i - start)) if found else None
-
-
-def run_covid_qa(
-    path: Path,
+def evaluate_corpus(
+    name: str,
+    articles: Sequence[Article],
+    questions: Sequence[EvalQuestion],
     settings: Settings,
     *,
     embedder: Embedder | None = None,
-    articles: int | None = None,
     baselines: bool = True,
     progress: EvalProgress | None = None,
 ) -> EvalReport:
-    """Index COVID-QA with `settings` in a temporary data dir, ask every question.
+    """Index a dataset's articles with `settings` in a temporary data dir, ask every
+    question, and remove the data dir.
 
-    `articles` limits the run to the first N articles (and their questions), for
-    tests. With `baselines`, the same index is also searched dense-only and
-    BM25-only, reported under `"baselines"`.
+    The collection is the dataset's `name` in lower case; an article the loaders
+    reject is an error (a dataset is meant to load whole). With `baselines`, the same
+    index is also searched dense-only and BM25-only, reported under `"baselines"`.
     """
-    docs, questions = load_covid_qa(path)
-    if articles is not None:
-        docs = docs[:articles]
-        keep = {hashlib.sha256(a.text.encode("utf-8")).hexdigest() for a in docs}
-        questions = [q for q in questions if q.doc_id in keep]
+    if not articles or not questions:
+        raise DatasetError(f"{name}: no articles with questions to evaluate.")
     tmp = Path(tempfile.mkdtemp(prefix="docchat-eval-"))
     try:
         # One upload, as a user would make it; the budget is for people's uploads.
         s = settings.with_(
-            data_dir=tmp, chroma_host="", collection="covid-qa", max_upload_chunks=10**9
+            data_dir=tmp, chroma_host="", collection=name.lower(), max_upload_chunks=10**9
         )
         app = DocChat(s, embedder=embedder, llm=None)
         app.embedder.embed(["warm up"])  # loading (or exporting) the model is not indexing
 
         def indexed(i: int, r: IngestResult) -> None:
             if r.status == "rejected":
-                raise RagError(f"COVID-QA article {r.file!r} was rejected: {r.reason}")
+                raise RagError(f"{name} article {r.file!r} was rejected: {r.reason}")
             if progress:
-                progress("indexing", i + 1, len(docs))
+                progress("indexing", i + 1, len(articles))
 
         t0 = time.perf_counter()
-        app.ingest_many((Upload(a.name, a.text.encode("utf-8")) for a in docs), on_result=indexed)
+        uploads = (Upload(a.name, a.text.encode("utf-8")) for a in articles)
+        app.ingest_many(uploads, on_result=indexed)
         index_seconds = time.perf_counter() - t0
         app.search(questions[0].question)  # warm-up: first-call costs are not search time
         report = evaluate(app, questions, progress=progress)
@@ -483,16 +349,3 @@ def _brief(r: EvalReport) -> dict[str, object]:
     d = r.to_dict()
     keys = ("answer_in_context@4000", "answer_in_context@2000", "doc_hit@5", "mrr@10")
     return {k: d[k] for k in (*keys, "search_ms_p50", "search_ms_p95")}
-
-
-__all__ = [
-    "Article",
-    "EvalQuestion",
-    "EvalReport",
-    "QuestionResult",
-    "evaluate",
-    "load_covid_qa",
-    "read_question_set",
-    "run_covid_qa",
-    "score_question",
-]

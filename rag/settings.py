@@ -17,6 +17,7 @@ from .errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy, see embeddings.py
 DEFAULT_COLLECTION = "default"
+DEFAULT_CHAT_MODEL = "gpt-4o-mini"  # fine-tuning checks a set for it when given no model
 
 # Environment variable for each field (the names users see in the README).
 ENV_NAMES: dict[str, str] = {
@@ -63,7 +64,7 @@ class Settings:
     embedding_backend: str = "onnx-int8"  # or torch (see embeddings.py, README Performance)
     openai_api_key: str = field(default="", repr=False)  # never in logs or tracebacks
     openai_base_url: str = ""
-    chat_model: str = "gpt-4o-mini"
+    chat_model: str = DEFAULT_CHAT_MODEL
     temperature: float = 0.1
     llm_timeout: float = 60.0  # seconds before a request (or first token) is given up
     llm_max_retries: int = 1

@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from rag import Chunk, DocChat, Hit, Settings
+from rag.cli.eval import build_parser, settings_from
+from rag.covid_qa import load_covid_qa, run_covid_qa
 from rag.errors import DatasetError
-from rag.eval_cli import build_parser, settings_from
-from rag.evaluation import (
-    EvalQuestion,
-    evaluate,
-    load_covid_qa,
-    read_question_set,
-    run_covid_qa,
-    score_question,
-)
+from rag.evaluation import EvalQuestion, evaluate, score_question
+from rag.question_set import read_question_set
 from tests.conftest import SHARED, need_shared
 from tests.fakes import HashEmbedder
 from tests.test_app import CATS, DOGS, env, fake_embedder, start, upload  # noqa: F401

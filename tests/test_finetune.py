@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from rag import (
     ConfigError,
     DatasetError,
     DocChat,
+    DocumentNotFoundError,
     FineTuneJobs,
     GenerationProgress,
     LLMError,
@@ -38,8 +40,8 @@ from rag import (
     validate_pairs,
 )
 from rag import cli as rag_cli
-from rag.evaluation import read_question_set
-from rag.finetune import DECLINE_ANSWER
+from rag.finetune.pairs import DECLINE_ANSWER
+from rag.question_set import read_question_set
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 
@@ -170,6 +172,41 @@ def test_llm_failure_keeps_made_pairs_and_bad_reply_is_retried(
     assert "unreadable reply" in result.failed[0][1]
     retried = generate_pairs(chunks, _llm(llm_app), journal=journal, per_chunk=1)
     assert retried.complete and len(retried.pairs) == len(chunks)
+
+
+def test_result_counts_each_land_in_their_own_field(
+    llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # Every count differs, so a result built with two of them swapped would fail here.
+    chunks = select_chunks(llm_app.store.all_chunks("default"))
+    journal = tmp_path / "pairs.jsonl"
+
+    def stop_after_first(p: GenerationProgress) -> None:
+        if p.done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_pairs(chunks, _llm(llm_app), journal=journal, progress=stop_after_first)
+    asked = {"pairs": 0}
+
+    def reply(body: dict[str, object]) -> str:
+        if "outside this field" in json.dumps(body["messages"]):
+            return json.dumps({"questions": ["What is the weather like?"]})
+        asked["pairs"] += 1  # the second chunk answers, the ones after it do not
+        return (
+            json.dumps({"pairs": [{"question": "Q?", "answer": "A."}]})
+            if asked["pairs"] == 1
+            else "no JSON"
+        )
+
+    openai_server.reply = reply
+    result = generate_pairs(chunks, _llm(llm_app), journal=journal, per_chunk=1, decline=1)
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert (result.total, result.done, result.resumed) == (len(chunks) + 1, 3, 1)
+    assert len(result.failed) == len(chunks) - 2 and len(result.pairs) == 3 + 1 + 1
+    assert result.prompt_tokens == sum(r["prompt_tokens"] for r in records)
+    assert result.completion_tokens == sum(r["completion_tokens"] for r in records)
+    assert result.prompt_tokens > result.completion_tokens > 0  # a passage in, a few words out
 
 
 def test_sample_is_seeded_and_documents_can_be_chosen(llm_app: DocChat) -> None:
@@ -388,6 +425,27 @@ def test_job_failure_and_cancel_are_recorded(
         jobs.start("  ", base_model="gpt-4o-mini")
     with pytest.raises(ConfigError):
         jobs.start(train, base_model="gpt-4o-mini", epochs=0)
+
+
+def test_docchat_serves_the_pages_jobs_and_chunks(llm_app: DocChat, app: DocChat) -> None:
+    with ThreadPoolExecutor(8) as pool:  # sessions opening the page at once get one object
+        built = list(pool.map(lambda _: llm_app.fine_tune_jobs(), range(8)))
+    assert all(j is built[0] for j in built) and built[0] is llm_app.fine_tune_jobs()
+    assert built[0].records == llm_app.settings.data_dir / "finetune" / "jobs.json"
+    with pytest.raises(ConfigError, match="needs an LLM"):
+        app.fine_tune_jobs()
+    chunks = llm_app.all_chunks()
+    assert {c.file for c in chunks} == {"cats.md", "dogs.txt"}
+    assert llm_app.chunk(chunks[-1].id, collection="default") == chunks[-1]
+    with pytest.raises(DocumentNotFoundError, match="no chunk"):
+        llm_app.chunk(f"{chunks[0].doc_id}:999")
+
+
+def test_a_loose_row_becomes_a_pair() -> None:
+    row = {"question": " Q? ", "answer": None, "page": float("nan"), "kind": "weird", "use": True}
+    assert QAPair.from_row(row) == QAPair("Q?", "", kind="imported")
+    kept = {"question": "Q?", "answer": "A.", "chunk_id": "d:1", "page": "4", "kind": "decline"}
+    assert QAPair.from_row(kept) == QAPair("Q?", "A.", "d:1", page=4, kind="decline")
 
 
 # ---- compare -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`python -m rag`: the engine from the command line (and for the benchmarks).
+"""The engine commands of `python -m rag`, and `main`, which runs any command.
 
 Every user error prints one clear line to stderr and exits 1; no tracebacks. Output
 is plain text for people, or JSON with `--json` for other tools.
@@ -12,12 +12,16 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from . import eval_cli, finetune_cli
-from .engine import DocChat
-from .errors import RagError
-from .models import IngestResult
-from .settings import Settings
+from ..engine import DocChat
+from ..errors import RagError
+from ..models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
+from ..settings import Settings
+from .eval import main as eval_main
+from .finetune import main as finetune_main
+
+Row = TypeVar("Row", DocumentInfo, CollectionInfo)
 
 
 def _print_json(obj: object) -> None:
@@ -55,6 +59,7 @@ def cmd_ingest(app: DocChat, args: argparse.Namespace) -> int:
 def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
     retrieval = app.retrieve(args.question, collection=args.collection, top_k=args.top_k)
     stream = app.stream(retrieval)
+    answer: Answer | None  # `stream.answer` is set once the stream ends, even on failure
     if args.json:
         try:
             answer = stream.run()
@@ -77,8 +82,6 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
 
 
 def cmd_search(app: DocChat, args: argparse.Namespace) -> int:
-    from .models import Source
-
     query, hits = app.search(args.query, collection=args.collection, top_k=args.top_k)
     sources = [Source(n=i, hit=h) for i, h in enumerate(hits, start=1)]
     if args.json:
@@ -92,16 +95,29 @@ def cmd_search(app: DocChat, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_docs(app: DocChat, args: argparse.Namespace) -> int:
-    docs = app.documents(args.collection)
+def _print_rows(
+    rows: Sequence[Row], args: argparse.Namespace, *, empty: str, line: Callable[[Row], str]
+) -> int:
+    """A listing: JSON with `--json`, else one line a row (or `empty`)."""
     if args.json:
-        _print_json([d.to_dict() for d in docs])
+        _print_json([r.to_dict() for r in rows])
         return 0
-    if not docs:
-        print("(no documents)")
-    for d in docs:
-        print(f"{d.doc_id[:12]}  {d.name}  {d.kind}  {d.pages} page(s)  {d.chunks} chunk(s)")
+    if not rows:
+        print(empty)
+    for r in rows:
+        print(line(r))
     return 0
+
+
+def cmd_docs(app: DocChat, args: argparse.Namespace) -> int:
+    return _print_rows(
+        app.documents(args.collection),
+        args,
+        empty="(no documents)",
+        line=lambda d: (
+            f"{d.doc_id[:12]}  {d.name}  {d.kind}  {d.pages} page(s)  {d.chunks} chunk(s)"
+        ),
+    )
 
 
 def cmd_delete(app: DocChat, args: argparse.Namespace) -> int:
@@ -111,15 +127,12 @@ def cmd_delete(app: DocChat, args: argparse.Namespace) -> int:
 
 
 def cmd_collections(app: DocChat, args: argparse.Namespace) -> int:
-    cols = app.collections()
-    if args.json:
-        _print_json([c.to_dict() for c in cols])
-        return 0
-    if not cols:
-        print("(no collections)")
-    for c in cols:
-        print(f"{c.name}  {c.documents} document(s)  {c.chunks} chunk(s)  model {c.model}")
-    return 0
+    return _print_rows(
+        app.collections(),
+        args,
+        empty="(no collections)",
+        line=lambda c: f"{c.name}  {c.documents} document(s)  {c.chunks} chunk(s)  model {c.model}",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,9 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {}  # e.g. eval, finetune-data
-EXTRA_COMMANDS["finetune-data"] = finetune_cli.main
-EXTRA_COMMANDS["eval"] = eval_cli.main
+# Commands with parsers of their own (they build their DocChat from their options).
+EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "finetune-data": finetune_main,
+    "eval": eval_main,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

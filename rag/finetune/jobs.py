@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DatasetError, LLMError
-from .files import write_atomic
-from .generation import LLM
+from ..errors import ConfigError, DatasetError, LLMError
+from ..files import write_atomic
+from ..generation import LLM
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 _records_lock = threading.Lock()  # one writer at a time per process

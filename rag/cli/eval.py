@@ -18,10 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import DocChat
-from .errors import ConfigError
-from .evaluation import EvalReport, evaluate, read_question_set, run_covid_qa
-from .settings import ENV_NAMES, Settings
+from ..covid_qa import run_covid_qa
+from ..engine import DocChat
+from ..errors import ConfigError
+from ..evaluation import EvalReport, evaluate
+from ..question_set import read_question_set
+from ..settings import ENV_NAMES, Settings
 
 
 def _progress(stage: str, done: int, total: int) -> None:

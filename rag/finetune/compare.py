@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .answering import NO_ANSWER_TEXT
-from .engine import DocChat
-from .errors import ConfigError, LLMError
-from .finetune import question_messages
-from .models import Source
-from .prompts import estimate_tokens
+from ..answering import NO_ANSWER_TEXT
+from ..errors import ConfigError, LLMError
+from ..models import Source
+from ..prompts import estimate_tokens
+from .dataset import question_messages
+
+if TYPE_CHECKING:  # the engine imports this package (DocChat.fine_tune_jobs)
+    from ..engine import DocChat
+
+# Room for a full answer; the same cap for all four, so their lengths compare.
+ANSWER_MAX_TOKENS = 600
 
 VARIANTS: dict[str, str] = {
     "base": "Base model alone",
@@ -64,7 +70,7 @@ def compare(
     base_model: str | None = None,
     system_prompt: str = "",
     collection: str | None = None,
-    max_tokens: int = 600,
+    max_tokens: int = ANSWER_MAX_TOKENS,
     on_variant: Callable[[Variant], None] | None = None,
 ) -> Comparison:
     """The four answers (two when no fine-tuned model is given), in VARIANTS order."""

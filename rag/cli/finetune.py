@@ -15,23 +15,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import DocChat
-from .errors import ConfigError
-from .files import write_atomic
-from .finetune import (
-    GenerationProgress,
+from ..engine import DocChat
+from ..errors import ConfigError
+from ..files import write_atomic
+from ..finetune.dataset import (
     build_training_set,
     default_system_prompt,
-    discard_journal,
     drop_invalid,
     eval_questions_jsonl,
-    generate_pairs,
-    journal_path,
     pairs_jsonl,
-    select_chunks,
     validate_pairs,
 )
-from .settings import Settings
+from ..finetune.pairs import (
+    GenerationProgress,
+    discard_journal,
+    generate_pairs,
+    journal_path,
+    select_chunks,
+)
+from ..settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=None, help="use N chunks, seeded sample")
     p.add_argument("--style", default="", help='answer style, e.g. "in the voice of a tutor"')
     p.add_argument("--decline", type=int, default=0, help="add N off-field refusal pairs")
-    p.add_argument("--base-model", default="gpt-4o-mini", help="model the set is checked for")
+    p.add_argument(
+        "--base-model",
+        default=None,
+        help="model the set is checked for (default: the chat model, DOCCHAT_CHAT_MODEL)",
+    )
     p.add_argument("--validation", type=float, default=0.2, help="validation share (0.2)")
     p.add_argument("--restart", action="store_true", help="forget pairs of earlier runs")
     return p
@@ -61,7 +67,7 @@ def main(argv: Sequence[str]) -> int:
             "finetune-data needs an LLM to write the pairs: set OPENAI_API_KEY or OPENAI_BASE_URL."
         )
     info = app.collection(args.collection)
-    chunks = select_chunks(app.store.all_chunks(info.name), sample=args.sample)
+    chunks = select_chunks(app.all_chunks(info.name), sample=args.sample)
     journal = journal_path(app.settings.data_dir, info.name)
     if args.restart:
         discard_journal(journal)
@@ -94,13 +100,14 @@ def main(argv: Sequence[str]) -> int:
     for _, reason in result.failed:
         print(f"skipped {reason} (run again to retry)", file=sys.stderr)
     system = default_system_prompt(field)
+    base_model = args.base_model or app.settings.chat_model
     pairs = list(result.pairs)
-    report = validate_pairs(pairs, system_prompt=system, model=args.base_model)
+    report = validate_pairs(pairs, system_prompt=system, model=base_model)
     kept = drop_invalid(pairs, report)
     if len(kept) < len(pairs):
         print(f"dropped {len(pairs) - len(kept)} pair(s) that failed validation", file=sys.stderr)
     training = build_training_set(
-        kept, system_prompt=system, model=args.base_model, validation_fraction=args.validation
+        kept, system_prompt=system, model=base_model, validation_fraction=args.validation
     )
     out: Path = args.out
     paths = training.write(out)
