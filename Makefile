@@ -1,4 +1,4 @@
-# DocChat: `make run` starts the app, `make test` runs every test. Both set up .venv first.
+# DocChat: `make run` starts the app, `make test` runs ruff, mypy and every test. Both set up .venv first.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,9 +26,11 @@ run: $(VENV)/.installed
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev

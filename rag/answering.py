@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
 
 from .embeddings import Embedder
-from .errors import LLMError
+from .errors import LLMError, RagError
 from .generation import LLM
 from .models import Answer, Mode, Source
-from .prompts import Prompt
-from .text import cited_numbers, sentence_spans
+from .prompts import Prompt, standalone_question_messages
+from .text import Message, cited_numbers, sentence_spans
 
 NO_ANSWER_TEXT = (
     "The documents do not seem to cover this: no passage was relevant enough to answer "
@@ -207,3 +207,23 @@ class AnswerStream:
         if self.answer is None:
             raise RuntimeError("The answer stream has not ended yet.")
         return self.answer
+
+
+# A rewritten question is one sentence; 120 tokens leave room for a long one. Greedy
+# decoding: the rewrite should restate the question, not vary it.
+STANDALONE_MAX_TOKENS = 120
+
+
+def standalone_question(llm: LLM | None, question: str, history: Sequence[Message]) -> str:
+    """A follow-up rewritten to stand alone (needs an LLM; otherwise unchanged)."""
+    if llm is None or not history:
+        return question
+    try:
+        rewritten = llm.complete(
+            standalone_question_messages(question, history),
+            max_tokens=STANDALONE_MAX_TOKENS,
+            temperature=0.0,
+        ).text.strip()
+    except RagError:
+        return question  # retrieval with the raw follow-up still works
+    return rewritten or question

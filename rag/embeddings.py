@@ -91,14 +91,19 @@ class _LocalModel:
     dimension: int
     _tokenizer: Any
     _lock: threading.Lock
+    # The fast tokenizer keeps padding/truncation as state that each call sets: a
+    # `token_spans` (no truncation) racing an `_encode` (padding, truncation) broke the
+    # latter's tensors with 8 sessions at once. Every tokenizer call holds this lock.
+    _tokenizer_lock = threading.Lock()
 
     def _encode(self, batch: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        enc = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
-        )
+        with self._tokenizer_lock:
+            enc = self._tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+            )
         return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
@@ -152,13 +157,14 @@ class SentenceTransformerEmbedder(_LocalModel):
         self._lock = threading.Lock()
 
     def _encode(self, batch: list[str]) -> np.ndarray:
-        return self._model.encode(
-            batch,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._tokenizer_lock:  # encode tokenizes inside
+            return self._model.encode(
+                batch,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
 
 class OnnxInt8Embedder(_LocalModel):
@@ -209,9 +215,14 @@ class OnnxInt8Embedder(_LocalModel):
         self._lock = threading.Lock()
 
     def _encode(self, batch: list[str]) -> np.ndarray:
-        enc = self._tokenizer(
-            batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
+        with self._tokenizer_lock:
+            enc = self._tokenizer(
+                batch,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
         feeds = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items() if k in self._inputs}
         hidden = self._session.run(None, feeds)[0]
         mask = enc["attention_mask"][..., None].astype(np.float32)

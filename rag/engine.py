@@ -19,19 +19,18 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Unpack, cast
 
-from .answering import AnswerStream, Finished, Retrieval
+from .answering import AnswerStream, Finished, Retrieval, standalone_question
 from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
 from .errors import ConfigError, DocumentNotFoundError, RagError
 from .files import tree_bytes
 from .finetune.jobs import FineTuneJobs
 from .generation import LLM, open_llm
-from .ingest.pipeline import prefetch_file, read_paths, run_upload
+from .ingest.pipeline import prefetch_file, read_paths, rebuild, run_upload
 from .ingest.splitting import check_sizes
 from .ingest.stages import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
-from .prompts import standalone_question_messages
 from .query import clean_query
 from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
@@ -97,21 +96,14 @@ class DocChat:
         return self.store.collection_info(self._name(name))
 
     def create_collection(
-        self,
-        name: str,
-        *,
-        chunk_tokens: int | None = None,
-        chunk_overlap: int | None = None,
+        self, name: str, *, chunk_tokens: int | None = None, chunk_overlap: int | None = None
     ) -> CollectionInfo:
         size = chunk_tokens if chunk_tokens is not None else self.settings.chunk_tokens
         overlap = chunk_overlap if chunk_overlap is not None else self.settings.chunk_overlap
         check_sizes(size, overlap, self.embedder.max_tokens)
+        e = self.embedder
         return self.store.create_collection(
-            name,
-            model=self.embedder.name,
-            dimension=self.embedder.dimension,
-            chunk_tokens=size,
-            chunk_overlap=overlap,
+            name, model=e.name, dimension=e.dimension, chunk_tokens=size, chunk_overlap=overlap
         )
 
     def ensure_collection(self, name: str | None = None) -> CollectionInfo:
@@ -152,19 +144,25 @@ class DocChat:
         Store failures raise `RagError` (nothing is left half-written).
         """
         info = self.ensure_collection(collection)
-        ready = prepare(
-            name,
-            data,
+        ready = self._prepare(info, Upload(name, data, password), progress, None)
+        if isinstance(ready, IngestResult):
+            return ready
+        return self._commit(ready, info.name, progress)
+
+    def _prepare(
+        self, info: CollectionInfo, f: Upload, report: IngestProgress | None, left: int | None
+    ) -> Prepared | IngestResult:
+        return prepare(
+            f.name,
+            f.data,
             store=self.store,
             embedder=self.embedder,
             collection=info,
             settings=self.settings,
-            password=password,
-            progress=progress,
+            password=f.password,
+            progress=report,
+            chunks_left=left,
         )
-        if isinstance(ready, IngestResult):
-            return ready
-        return self._commit(ready, info.name, progress)
 
     def _commit(
         self, ready: Prepared, collection: str, progress: IngestProgress | None = None
@@ -196,25 +194,9 @@ class DocChat:
         A store failure rejects the file it hit, with the reason, and the rest go on.
         """
         info = self.ensure_collection(collection)
-
-        def prepare_file(
-            f: Upload, report: IngestProgress | None, chunks_left: int
-        ) -> Prepared | IngestResult:
-            return prepare(
-                f.name,
-                f.data,
-                store=self.store,
-                embedder=self.embedder,
-                collection=info,
-                settings=self.settings,
-                password=f.password,
-                progress=report,
-                chunks_left=chunks_left,
-            )
-
         return run_upload(
             files,
-            prepare=prepare_file,
+            prepare=functools.partial(self._prepare, info),
             commit=functools.partial(self._commit, collection=info.name),
             prefetch_next=lambda f: self.prefetch(
                 f.name, f.data, collection=info.name, password=f.password
@@ -247,14 +229,7 @@ class DocChat:
         A later `ingest` of the same file takes the result. Files already in the
         collection are not read (their ingest is a no-op); errors wait for `ingest`.
         """
-        prefetch_file(
-            name,
-            data,
-            store=self.store,
-            collection=collection or self.settings.collection,
-            settings=self.settings,
-            password=password,
-        )
+        prefetch_file(name, data, self.store, self._name(collection), self.settings, password)
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store.documents(self._name(collection))
@@ -287,32 +262,14 @@ class DocChat:
         chunk_overlap: int,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> list[IngestResult]:
-        """Rebuild a collection with new chunk settings (or the current embedding model).
-
-        The new index is built under a temporary name from the stored originals, then
-        swapped in: until the swap, the old one keeps answering.
-        """
+        """Rebuild a collection with new chunk settings (or the current embedding model),
+        from the stored originals; the old index answers until the new one is swapped in."""
         name = self._name(collection)
         check_sizes(chunk_tokens, chunk_overlap, self.embedder.max_tokens)
         # Writes to the collection wait until the swap: an upload meanwhile would be
-        # missing from the snapshot below and lost with the old index.
+        # missing from the snapshot and lost with the old index.
         with self._write_lock(name):
-            docs = self.documents(name)
-            tmp = f"{name} (re-indexing)"
-            if self.store.has_collection(tmp):
-                self.store.delete_collection(tmp)
-            self.create_collection(tmp, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-            results = []
-            for i, d in enumerate(docs):
-                if progress:
-                    progress(d.name, i, len(docs))
-                data = self.store.original(d.doc_id)
-                results.append(self.ingest(d.name, data, collection=tmp))
-            key = self.store.collection_key(name)
-            self.store.delete_collection(name)
-            self.lexical.drop(key)
-            self.store.rename_collection(tmp, name)
-        return results
+            return rebuild(self, name, chunk_tokens, chunk_overlap, progress)
 
     # -- retrieval and answers ----------------------------------------------------------------
 
@@ -342,18 +299,6 @@ class DocChat:
         )
         return cleaned, hits
 
-    def standalone_question(self, question: str, history: Sequence[Message]) -> str:
-        """A follow-up rewritten to stand alone (needs an LLM; otherwise unchanged)."""
-        if self.llm is None or not history:
-            return question
-        try:
-            rewritten = self.llm.complete(
-                standalone_question_messages(question, history), max_tokens=120, temperature=0.0
-            ).text.strip()
-        except RagError:
-            return question  # retrieval with the raw follow-up still works
-        return rewritten or question
-
     def retrieve(
         self,
         question: str,
@@ -367,7 +312,7 @@ class DocChat:
         question = question.strip()
         if not question:
             raise RagError("Please type a question.")
-        search_text = self.standalone_question(question, history)
+        search_text = standalone_question(self.llm, question, history)
         return retrieve(
             question,
             store=self.store,

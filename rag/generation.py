@@ -307,7 +307,7 @@ class OpenAILLM:
         """Run `fn` on the underlying client, any failure mapped to `LLMError`.
 
         For the other endpoints of the same server (files, fine-tuning jobs, see
-        finetune_jobs.py): the caller converts what `fn` returns into its own frozen
+        finetune/jobs.py): the caller converts what `fn` returns into its own frozen
         types at once, so no client object travels further.
         """
         try:

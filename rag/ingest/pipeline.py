@@ -6,8 +6,9 @@ stays bounded, and prefetches the next file in an extraction worker meanwhile.
 Results are reported in file order from the calling thread. `DocChat` supplies the
 wiring (its store, embedder and per-collection write lock) as callables.
 
-Also here: `prefetch_file` (start reading a file unless its ingest would be a no-op)
-and `read_paths` / `expand_paths` for files and folders on disk.
+Also here: `prefetch_file` (start reading a file unless its ingest would be a no-op),
+`read_paths` / `expand_paths` for files and folders on disk, and `rebuild` (a
+collection re-indexed from its originals).
 
 Left out: parallel embedding of several files, and retries of a failed write (the
 file is rejected with the store's reason and the rest of the upload goes on).
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import RagError
 from ..models import IngestResult, Upload
@@ -29,6 +31,9 @@ from ..settings import Settings
 from ..store import Store
 from .extract import prefetch
 from .stages import IngestProgress, Prepared
+
+if TYPE_CHECKING:  # the engine calls this module; only its type is needed here
+    from ..engine import DocChat
 
 # (file, progress of that file or None, chunks the upload has left) -> prepared or result
 PrepareFile = Callable[[Upload, IngestProgress | None, int], Prepared | IngestResult]
@@ -133,7 +138,6 @@ def run_upload(
 def prefetch_file(
     name: str,
     data: bytes,
-    *,
     store: Store,
     collection: str,
     settings: Settings,
@@ -183,3 +187,30 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def rebuild(
+    app: DocChat,
+    name: str,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> list[IngestResult]:
+    """Collection `name` re-indexed from its stored originals under a temporary name,
+    then swapped in (the caller holds its write lock): until the swap, the old one
+    keeps answering."""
+    docs = app.documents(name)
+    tmp = f"{name} (re-indexing)"
+    if app.store.has_collection(tmp):
+        app.store.delete_collection(tmp)
+    app.create_collection(tmp, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+    results = []
+    for i, d in enumerate(docs):
+        if progress:
+            progress(d.name, i, len(docs))
+        results.append(app.ingest(d.name, app.store.original(d.doc_id), collection=tmp))
+    key = app.store.collection_key(name)
+    app.store.delete_collection(name)
+    app.lexical.drop(key)
+    app.store.rename_collection(tmp, name)
+    return results
