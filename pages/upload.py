@@ -107,6 +107,8 @@ def stage_text(name: str, stage: str, done: int, total: int) -> str:
         return f"{shown}: embedding {done}/{total} chunks"
     if stage == "storing":
         return f"{shown}: storing {total} chunks"
+    if stage == "ocr":
+        return f"{shown}: OCR page {done}/{total}"
     return f"{shown}: {stage}"
 
 
@@ -140,6 +142,8 @@ elif files:
 
             def progress(i: int, stage: str, n: int, total: int) -> None:
                 frac = STAGE_START.get(stage, 0.0)
+                if stage == "ocr" and total:
+                    frac = 0.02 + 0.13 * n / total
                 if stage == "embedding" and total:
                     frac = 0.2 + 0.75 * n / total
                     if n == total:  # written next, in the background

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Mode = Literal["llm", "extractive", "no-answer"]
+PAGED_KINDS = frozenset({"pdf", "image"})  # kinds whose texts are one per page
 _D = TypeVar("_D", bound="DataclassInstance")
 
 
@@ -60,6 +61,20 @@ class Block:
     section: str = ""
     line_start: int | None = None  # 1-based, inclusive; source code only
     line_end: int | None = None
+    ocr: bool = False  # the text was read from the page's image by OCR
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How the loaders read a file (from `Settings`; sent to the extraction worker)."""
+
+    ocr: bool = True  # read pages without a text layer, and images, by OCR
+    ocr_languages: tuple[str, ...] = ("en",)
+    ocr_dpi: int = 200  # resolution pages are rendered at for OCR
+    tables: bool = True  # PDF tables as Markdown tables
+
+
+DEFAULT_READ = ReadOptions()
 
 
 @dataclass(frozen=True)
@@ -73,10 +88,13 @@ class LoadedDocument:
     blocks: tuple[Block, ...]
     title: str = ""
     warnings: tuple[str, ...] = ()  # e.g. "page 3: no extractable text (scanned?)"
+    # What the document repeats on its pages (running headers and footers, dropped from
+    # the page texts): "Apple Inc. | Q3 2022 Form 10-Q". Indexed with every chunk.
+    context: str = ""
 
     @property
     def pages(self) -> int:
-        return len(self.texts) if self.kind == "pdf" else 1
+        return len(self.texts) if self.kind in PAGED_KINDS else 1
 
     def text_of(self, block: Block) -> str:
         return self.texts[(block.page or 1) - 1][block.start : block.end]
@@ -101,6 +119,8 @@ class Chunk(_Plain):
     line_start: int | None = None
     line_end: int | None = None
     tokens: int = 0
+    ocr: bool = False  # read from the page's image by OCR
+    context: str = ""  # the document's running header/footer text (`LoadedDocument.context`)
 
     @property
     def id(self) -> str:
@@ -108,9 +128,9 @@ class Chunk(_Plain):
 
     @property
     def location(self) -> str:
-        """Where the chunk is, for people: 'page 3', 'lines 10-24' or ''."""
+        """Where the chunk is, for people: 'page 3', 'page 4, read by OCR', 'lines 10-24'."""
         if self.page is not None:
-            return f"page {self.page}"
+            return f"page {self.page}, read by OCR" if self.ocr else f"page {self.page}"
         if self.line_start is not None:
             return f"lines {self.line_start}-{self.line_end}"
         return ""

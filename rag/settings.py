@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import ConfigError
+from .models import ReadOptions
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy, see embeddings.py
 DEFAULT_COLLECTION = "default"
@@ -48,6 +49,10 @@ ENV_NAMES: dict[str, str] = {
     "max_upload_chunks": "DOCCHAT_MAX_UPLOAD_CHUNKS",
     "extract_timeout": "DOCCHAT_EXTRACT_TIMEOUT",
     "extract_memory_mb": "DOCCHAT_EXTRACT_MEMORY_MB",
+    "ocr": "DOCCHAT_OCR",
+    "ocr_languages": "DOCCHAT_OCR_LANGUAGES",
+    "ocr_dpi": "DOCCHAT_OCR_DPI",
+    "pdf_tables": "DOCCHAT_PDF_TABLES",
 }
 
 
@@ -82,6 +87,10 @@ class Settings:
     max_upload_chunks: int = 50000  # per upload (one drop of files, one CLI ingest)
     extract_timeout: float = 120.0  # seconds one file's extraction may take
     extract_memory_mb: float = 2048.0  # memory one PDF/Word/HTML file's parser may take
+    ocr: bool = True  # read pages without a text layer, and image files, by OCR
+    ocr_languages: str = "en"  # comma-separated; the packaged model reads en and ch
+    ocr_dpi: int = 200  # pages are rendered at this resolution for OCR (see README)
+    pdf_tables: bool = True  # PDF tables as Markdown tables (see README, Performance)
 
     @property
     def llm_configured(self) -> bool:
@@ -91,6 +100,13 @@ class Settings:
     @property
     def server_mode(self) -> bool:
         return bool(self.chroma_host)
+
+    def read_options(self) -> ReadOptions:
+        """What the loaders need to know of the settings."""
+        languages = tuple(x.strip() for x in self.ocr_languages.split(",") if x.strip())
+        return ReadOptions(
+            ocr=self.ocr, ocr_languages=languages, ocr_dpi=self.ocr_dpi, tables=self.pdf_tables
+        )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

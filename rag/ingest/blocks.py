@@ -10,6 +10,7 @@ Left out: anything specific to one format (each lives in its own module).
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from ..models import Block
@@ -18,6 +19,17 @@ _MAX_TITLE = 200
 
 # A reader's result: (text, blocks, title) for one-text formats.
 Parsed = tuple[str, list[Block], str]
+
+
+@dataclass(frozen=True)
+class Pages:
+    """A paged reader's result (PDF, images): one text per page and their blocks."""
+
+    texts: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    title: str = ""
+    warnings: tuple[str, ...] = ()
+    context: str = ""  # see `LoadedDocument.context`
 
 
 def reason(e: BaseException) -> str:

@@ -1,12 +1,13 @@
 """Run a loader on untrusted bytes, with a time limit and a memory cap.
 
-PDF, Word and HTML files are parsed by big third-party libraries (pypdf, python-docx,
-lxml) on bytes anyone may upload: a decompression bomb, a pathological object graph
-or a parser bug must not hang or take down the app. Those files are read in a child
-process whose address space is capped (`RLIMIT_AS`) and which is killed when it runs
-past the time limit; the caller gets a `LimitExceededError` or `ExtractionError` and
-the app goes on. Cheap text formats (plain text, Markdown, code), whose loaders are
-linear in the input, stay in-process: the per-file size limit already bounds them.
+PDF, Word, HTML and image files are parsed by big third-party libraries (pypdf,
+pdfium, python-docx, lxml, Pillow, the OCR engine) on bytes anyone may upload: a
+decompression bomb, a pathological object graph or a parser bug must not hang or
+take down the app. Those files are read in a child process whose address space is
+capped (`RLIMIT_AS`) and which is killed when it runs past the time limit; the caller
+gets a `LimitExceededError` or `ExtractionError` and the app goes on. Cheap text
+formats (plain text, Markdown, code), whose loaders are linear in the input, stay
+in-process: the per-file size limit already bounds them.
 
 Workers are fresh interpreters (`python -c`, never a fork of the app, which has torch
 and Streamlit threads; and unlike multiprocessing's spawn they never re-import the
@@ -38,16 +39,18 @@ from typing import Any
 
 from .. import errors
 from ..errors import ExtractionError, LimitExceededError, RagError
-from ..models import LoadedDocument
-from .loaders import load
+from ..models import DEFAULT_READ, LoadedDocument, ReadOptions
+from .image import IMAGE_EXTENSIONS
+from .loaders import Progress, load
 
 # Extensions whose loaders run in a worker process; everything else is read here.
-ISOLATED_EXTENSIONS = frozenset({".pdf", ".docx", ".html", ".htm", ".xhtml"})
+ISOLATED_EXTENSIONS = frozenset({".pdf", ".docx", ".html", ".htm", ".xhtml", *IMAGE_EXTENSIONS})
 MAX_WORKERS = 4  # extractions running at once (others wait for a free slot)
 _RECYCLE_RSS_MB = 400  # a worker whose peak memory passed this is not reused
 _RECYCLE_AFTER = 200  # nor one that served this many files (fragmentation, leaks)
 _START_TIMEOUT = 60.0  # seconds a new worker may take to import its parsers
-_PARSERS = ("pypdf", "bs4", "lxml.html", "docx")  # imported once per worker, up front
+# Imported once per worker, up front; the OCR engine loads on first use (0.6 s).
+_PARSERS = ("pypdf", "pypdfium2", "bs4", "lxml.html", "docx")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the child finds `rag`
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
@@ -64,22 +67,26 @@ def extract(
     password: str | None = None,
     timeout: float = 120.0,
     memory_mb: float = 2048.0,
+    options: ReadOptions = DEFAULT_READ,
+    progress: Progress | None = None,
 ) -> LoadedDocument:
     """The loaded document, or a RagError saying why it cannot be read.
 
     `timeout` (seconds, wall clock) and `memory_mb` (address space the parser may
-    add to an idle worker) apply to PDF, Word and HTML files.
+    add to an idle worker) apply to PDF, Word, HTML and image files; each page read
+    by OCR gets `timeout` again. `progress` hears of OCR pages as they are read.
     """
     if not _isolated(name, data):
-        return load(name, data, password=password)
+        return load(name, data, password=password, options=options, progress=progress)
     if _prefetched:
+        key = _prefetch_key(name, data, password, options)
         with _prefetch_lock:
-            future = _prefetched.pop(_prefetch_key(name, data, password), None)
+            job = _prefetched.pop(key, None)
         # Started: it is this file's own reading, bounded by its time limit. Still queued
         # (behind other sessions' files): read it now instead of waiting for them.
-        if future is not None and not future.cancel():
-            return future.result()
-    return _extract_isolated(name, data, password, timeout, memory_mb)
+        if job is not None and not job.future.cancel():
+            return job.wait(progress)
+    return _extract_isolated(name, data, password, timeout, memory_mb, options, progress)
 
 
 def prefetch(
@@ -89,6 +96,7 @@ def prefetch(
     password: str | None = None,
     timeout: float = 120.0,
     memory_mb: float = 2048.0,
+    options: ReadOptions = DEFAULT_READ,
 ) -> None:
     """Start reading a file in the background; `extract` of the same bytes, name and
     password then takes the result instead of reading it again.
@@ -99,27 +107,53 @@ def prefetch(
     """
     if not _isolated(name, data):
         return  # read in-process, cheaply, when its turn comes
-    key = _prefetch_key(name, data, password)
+    key = _prefetch_key(name, data, password, options)
     with _prefetch_lock:
         if key in _prefetched:
             return
         while len(_prefetched) >= _PREFETCH_KEEP:
-            _prefetched.pop(next(iter(_prefetched))).cancel()  # no-op once it runs
-        _prefetched[key] = _prefetch_pool.submit(
-            _extract_isolated, name, data, password, timeout, memory_mb
+            _prefetched.pop(next(iter(_prefetched))).future.cancel()  # no-op once it runs
+        job = _Prefetch()
+        job.future = _prefetch_pool.submit(
+            _extract_isolated, name, data, password, timeout, memory_mb, options, job.heard
         )
+        _prefetched[key] = job
+
+
+class _Prefetch:
+    """A background read, and the last progress it reported (for whoever takes it)."""
+
+    def __init__(self) -> None:
+        self.future: Future[LoadedDocument] = Future()
+        self.last: tuple[str, int, int] | None = None
+
+    def heard(self, stage: str, done: int, total: int) -> None:
+        self.last = (stage, done, total)
+
+    def wait(self, progress: Progress | None) -> LoadedDocument:
+        seen = None
+        while progress is not None and not self.future.done():
+            with contextlib.suppress(TimeoutError):
+                self.future.result(timeout=0.2)
+            if self.last is not None and self.last != seen:
+                seen = self.last
+                progress(*seen)
+        return self.future.result()
 
 
 _PREFETCH_KEEP = 2
 _prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docchat-prefetch")
 _prefetch_lock = threading.Lock()
-_prefetched: dict[tuple[str, bytes, str | None], Future[LoadedDocument]] = {}
+_PrefetchKey = tuple[str, bytes, str | None, ReadOptions]
+_prefetched: dict[_PrefetchKey, _Prefetch] = {}
 
 
-def _prefetch_key(name: str, data: bytes, password: str | None) -> tuple[str, bytes, str | None]:
+def _prefetch_key(
+    name: str, data: bytes, password: str | None, options: ReadOptions
+) -> _PrefetchKey:
     # The bytes themselves: Python hashes a bytes object once and keeps the hash, and
     # callers pass the same object to `prefetch` and `extract`; no digest pass needed.
-    return name, data, password
+    return name, data, password, options
 
 
 def _isolated(name: str, data: bytes) -> bool:
@@ -128,12 +162,18 @@ def _isolated(name: str, data: bytes) -> bool:
 
 
 def _extract_isolated(
-    name: str, data: bytes, password: str | None, timeout: float, memory_mb: float
+    name: str,
+    data: bytes,
+    password: str | None,
+    timeout: float,
+    memory_mb: float,
+    options: ReadOptions,
+    progress: Progress | None,
 ) -> LoadedDocument:
     with _slots:
         worker = _take_worker(memory_mb)
         try:
-            return worker.run(name, data, password, timeout)
+            return worker.run(name, data, password, timeout, options, progress)
         finally:
             # A worker that did not answer (timeout, crash, Ctrl-C in the caller) may
             # still be busy or broken: never hand it to the next file.
@@ -215,7 +255,15 @@ class _Worker:
         with contextlib.suppress(Exception):
             self._conn.close()
 
-    def run(self, name: str, data: bytes, password: str | None, timeout: float) -> LoadedDocument:
+    def run(
+        self,
+        name: str,
+        data: bytes,
+        password: str | None,
+        timeout: float,
+        options: ReadOptions,
+        progress: Progress | None,
+    ) -> LoadedDocument:
         self.answered = False
         if not self.started:
             # Starting a worker (interpreter, parser imports) is not the file's fault:
@@ -228,21 +276,28 @@ class _Worker:
                 raise ExtractionError(
                     f"{name}: could not start a reader process; try again in a moment."
                 )
-        started = time.monotonic()
+        deadline = time.monotonic() + timeout
         try:
-            self._conn.send((name, data, password))
+            self._conn.send((name, data, password, options))
         except (OSError, ValueError):
             raise self._crashed(name) from None
-        left = timeout - (time.monotonic() - started)
-        if left <= 0 or not self._conn.poll(left):
-            raise LimitExceededError(
-                f"{name}: reading it took longer than {timeout:g} s, so it was stopped "
-                "(the file looks broken or hostile; the limit is DOCCHAT_EXTRACT_TIMEOUT)."
-            )
-        try:
-            reply = self._conn.recv()
-        except (EOFError, OSError):
-            raise self._crashed(name) from None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._conn.poll(left):
+                raise LimitExceededError(
+                    f"{name}: reading it took longer than {timeout:g} s, so it was stopped "
+                    "(the file looks broken or hostile; the limit is DOCCHAT_EXTRACT_TIMEOUT)."
+                )
+            try:
+                reply = self._conn.recv()
+            except (EOFError, OSError):
+                raise self._crashed(name) from None
+            if reply[0] != "progress":
+                break
+            # An OCR page was started: each one gets the whole time limit again.
+            deadline = time.monotonic() + timeout
+            if progress is not None:
+                progress(*reply[1])
         self.answered = True
         self.served += 1
         status, payload, self.peak_mb = reply
@@ -319,12 +374,17 @@ def _serve(conn: Connection, memory_mb: float) -> None:
     conn.send("ready")
     while True:
         try:
-            name, data, password = conn.recv()
+            name, data, password, options = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
+
+        def heard(stage: str, done: int, total: int) -> None:
+            conn.send(("progress", (stage, done, total), 0.0))
+
         reply: tuple[str, Any, float]
         try:
-            reply = ("ok", load(name, data, password=password), 0.0)
+            doc = load(name, data, password=password, options=options, progress=heard)
+            reply = ("ok", doc, 0.0)
         except MemoryError:
             reply = ("memory", None, 0.0)
         except RagError as e:

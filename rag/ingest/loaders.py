@@ -1,14 +1,14 @@
 """Turn one file's bytes into a `LoadedDocument`: its text(s) and the blocks no chunk may cross.
 
-`load` picks the reader by extension and wraps what it returns: PDF (`pdf`), Word
-.docx (`docx`), HTML (`html`), Markdown and plain text (`text`), source code
+`load` picks the reader by extension and wraps what it returns: PDF (`pdf`), images
+by OCR (`image`), Word .docx (`docx`), HTML (`html`), Markdown and plain text (`text`), source code
 (`code`). Text formats are decoded first (`text.decode_text`: BOMs, UTF-16, UTF-8,
 cp1252, latin-1; binary files are refused). What the readers share is in `blocks`.
 
 Every failure is a `RagError` with a message for people; any other exception from a
 parser on hostile bytes is turned into `ExtractionError`.
 
-Left out: OCR of scanned pages, old binary formats (.doc, .xls, .ppt), .pptx/.xlsx/.odt,
+Left out: old binary formats (.doc, .xls, .ppt), .pptx/.xlsx/.odt,
 e-books, and anything the format modules' docstrings leave out.
 """
 
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from ..errors import ExtractionError, NoTextError, RagError, UnsupportedFileError
-from ..models import LoadedDocument
-from . import code, docx, html, pdf
-from .blocks import Parsed, reason
+from ..models import DEFAULT_READ, LoadedDocument, ReadOptions
+from . import code, docx, html, image, pdf
+from .blocks import Pages, Parsed, reason
 from .text import decode_text, parse_markdown, parse_plain
 
 _TEXT = {".txt", ".text", ".rst", ".csv", ".tsv", ".log", ".json", ".yaml", ".yml", ".toml",
@@ -37,6 +37,7 @@ _KINDS: dict[str, str] = {
     ".htm": "html",
     ".xhtml": "html",
     ".docx": "docx",
+    **dict.fromkeys(image.IMAGE_EXTENSIONS, "image"),
     **dict.fromkeys(_TEXT, "text"),
     **dict.fromkeys(_CODE, "code"),
 }
@@ -51,7 +52,17 @@ _TEXT_READERS: dict[str, Callable[[str, str], Parsed]] = {
 }
 
 
-def load(name: str, data: bytes, *, password: str | None = None) -> LoadedDocument:
+Progress = Callable[[str, int, int], None]  # (stage, done, total), e.g. ("ocr", 3, 40)
+
+
+def load(
+    name: str,
+    data: bytes,
+    *,
+    password: str | None = None,
+    options: ReadOptions = DEFAULT_READ,
+    progress: Progress | None = None,
+) -> LoadedDocument:
     """The document in `data`, or a RagError saying why it cannot be read.
 
     `name` only picks the loader (by extension) and appears in messages.
@@ -61,14 +72,22 @@ def load(name: str, data: bytes, *, password: str | None = None) -> LoadedDocume
     if kind is None:
         raise UnsupportedFileError(
             f"{name}: DocChat cannot read {ext or 'files without an extension'}. "
-            "Supported: PDF, Word (.docx), HTML, Markdown, plain text and source code "
+            "Supported: PDF, Word (.docx), HTML, Markdown, plain text, source code and "
+            "images (by OCR) "
             f"({', '.join(sorted(SUPPORTED_EXTENSIONS))})."
         )
     if not data:
         raise NoTextError(f"{name} is empty")
+    context = ""
     try:
-        if kind == "pdf":
-            texts, blocks, title, warnings = pdf.read(name, data, password)
+        if kind in ("pdf", "image"):
+            pages: Pages = (
+                pdf.read(name, data, password, options, progress)
+                if kind == "pdf"
+                else image.read(name, data, options, progress)
+            )
+            texts, blocks, title = list(pages.texts), list(pages.blocks), pages.title
+            warnings, context = list(pages.warnings), pages.context
         elif kind == "docx":
             text, blocks, title = docx.read(name, data)
             texts, warnings = [text], []
@@ -94,13 +113,16 @@ def load(name: str, data: bytes, *, password: str | None = None) -> LoadedDocume
         blocks=tuple(blocks),
         title=title,
         warnings=tuple(warnings),
+        context=context,
     )
 
 
-def load_path(path: Path, *, password: str | None = None) -> LoadedDocument:
+def load_path(
+    path: Path, *, password: str | None = None, options: ReadOptions = DEFAULT_READ
+) -> LoadedDocument:
     """`load` on a file's bytes, named by its file name."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise ExtractionError(f"{Path(path).name}: cannot be read ({e.strerror or e})") from e
-    return load(Path(path).name, data, password=password)
+    return load(Path(path).name, data, password=password, options=options)

@@ -1,22 +1,34 @@
-"""PDF (pypdf): text per page, sections from the outline, passwords, hostile-file limits.
+"""PDF: text per page, sections from the outline, tables, OCR, passwords, hostile files.
 
-Each page's text layer is one text; a page is cut into blocks where an outline entry
-starting on it appears in its text, and the open section carries over to the next
+Two engines. pypdf reads each page's text layer first; pdfium (`pdfium.py`) opens
+what pypdf refuses (broken cross-references, brotli or ASCII85 trailers, JBIG2,
+legacy filter names) and reads pages pypdf fails on, and every such fallback is a
+warning on the document. pdfium also gives the characters' boxes: pages where
+`layout.find_tables` finds tables are written from those (tables as Markdown), and
+pages with no text layer at all are rendered and read by OCR (`ocr.py`).
+
+Running headers and footers (lines that stand at the top or bottom of most pages:
+"Table of Contents", "Apple Inc. | Q3 2022 Form 10-Q | 4", page numbers) are dropped
+from the page texts, so a chunk's text is still exactly its page text between `start`
+and `end`; what they said becomes the document's `context`.
+
+A page is cut into blocks where an outline entry starting on it appears in its text,
+and at the edges of each table group; the open section carries over to the next
 pages. Encrypted files open with the given password (or the empty one many
 "protected" PDFs use). One broken page becomes a warning, not a lost document;
-decompression bombs and absurd pages are refused. pypdf runs with its default limits
-and never calls the external jbig2dec binary.
+decompression bombs and absurd pages are refused. pypdf's element-count limits are
+raised (real filings pass 100,000) but its decompression limits stay, and it never
+calls the external jbig2dec binary; the worker's time and memory caps bound the rest.
 
-This module is self-contained (all PDF handling lives here), so other PDF readers
-(a pypdfium2 fallback, OCR, tables) can grow inside it.
-
-Left out: OCR of scanned pages, tables and layout, images, annotations and forms.
+Left out: annotations, forms, images inside pages that also have text, right-to-left
+reading order of OCR text.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from io import BytesIO
 from typing import Any
 
@@ -27,27 +39,44 @@ from ..errors import (
     RagError,
     WrongPasswordError,
 )
-from ..models import Block
-from .blocks import clean_title, reason, segments
+from ..models import DEFAULT_READ, Block, ReadOptions
+from . import layout, ocr
+from .blocks import Pages, block, clean_title, reason, segments
+from .pdfium import Pdf
 
 MAX_PAGE_CHARS = 2_000_000  # more text than this on one page is a hostile or broken file
 _MAX_PAGE_WARNINGS = 50
+# pypdf's default of 100,000 elements per array or dictionary rejects ordinary 10-Q
+# filings (2023 Q1/Q2 MSFT). Ten million bounds a hostile file to well under the
+# worker's memory cap (an element costs about 100 bytes).
+_MAX_ELEMENTS = 10_000_000
+_MAX_CONTEXT = 300  # characters of running-header text kept as the document's context
+Progress = Callable[[str, int, int], None]
+_PAGE_NUMBER = re.compile(r"[\s|·–—-]*\b(?:page\s*)?\d{1,3}$", re.IGNORECASE)
 
 
 def read(
-    name: str, data: bytes, password: str | None
-) -> tuple[list[str], list[Block], str, list[str]]:
+    name: str,
+    data: bytes,
+    password: str | None,
+    options: ReadOptions = DEFAULT_READ,
+    progress: Progress | None = None,
+) -> Pages:
     if b"%PDF-" not in data[:1024]:
         raise ExtractionError(f"{name}: not a PDF (no %PDF- header)")
     from pypdf import Configuration, apply_configuration
 
     try:
-        # pypdf 7 keeps its decompression/recursion limits in a context-local Configuration;
-        # use the defaults explicitly (whatever else in the process changed) and never run
-        # the external jbig2dec binary on untrusted input.
-        config = Configuration(jbig2dec_binary=None, disable_legacy_handling=True)
+        # pypdf 7 keeps its limits in a context-local Configuration: set them explicitly
+        # (whatever else in the process changed), never run jbig2dec on untrusted input.
+        config = Configuration(
+            jbig2dec_binary=None,
+            disable_legacy_handling=True,
+            array_maximum_element_count=_MAX_ELEMENTS,
+            dictionary_maximum_element_count=_MAX_ELEMENTS,
+        )
         with apply_configuration(config):
-            return _read_pdf(name, data, password)
+            return _read_pdf(name, data, password, options, progress)
     except RagError:
         raise
     except Exception as e:  # RecursionError, MemoryError, pypdf errors, ValueError, ...
@@ -74,66 +103,212 @@ def _inflates_past_limit(page: Any) -> str:
     return ""
 
 
-def _read_pdf(
-    name: str, data: bytes, password: str | None
-) -> tuple[list[str], list[Block], str, list[str]]:
+def _open_pypdf(name: str, data: bytes, password: str | None) -> tuple[Any, str]:
+    """(pypdf's reader, "") or (None, why pypdf could not open it)."""
     from pypdf import PdfReader
 
-    reader = PdfReader(BytesIO(data), strict=False)
+    try:
+        reader = PdfReader(BytesIO(data), strict=False)
+        _ = len(reader.pages)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as e:
+        return None, reason(e)
     # Many "protected" PDFs only restrict printing and open with an empty user password.
     if reader.is_encrypted and not _decrypt(name, reader, password or ""):
         if password:
             raise WrongPasswordError(f"wrong password for {name}")
         raise PasswordRequiredError(f"{name} is password-protected: password required")
-    n_pages = len(reader.pages)
-    entries = _outline(reader, n_pages)
-    texts: list[str] = []
-    blocks: list[Block] = []
+    return reader, ""
+
+
+def _open_pdfium(name: str, data: bytes, password: str | None, why: str) -> Pdf | None:
+    """pdfium's document; None when it cannot open it either and pypdf could."""
+    try:
+        return Pdf(data, password)
+    except Exception as e:
+        if why:  # neither engine opens it
+            if "password" in str(e).lower():
+                if password:
+                    raise WrongPasswordError(f"wrong password for {name}") from e
+                raise PasswordRequiredError(
+                    f"{name} is password-protected: password required"
+                ) from e
+            raise ExtractionError(f"{name}: not a readable PDF ({why})") from e
+        return None
+
+
+def _read_pdf(
+    name: str, data: bytes, password: str | None, options: ReadOptions, progress: Progress | None
+) -> Pages:
+    reader, why = _open_pypdf(name, data, password)
+    pdf = _open_pdfium(name, data, password, why)
+    try:
+        return _pages(name, reader, pdf, why, options, progress)
+    finally:
+        if pdf is not None:
+            pdf.close()
+
+
+def _pages(
+    name: str,
+    reader: Any,
+    pdf: Pdf | None,
+    why: str,
+    options: ReadOptions,
+    progress: Progress | None,
+) -> Pages:
     warnings: list[str] = []
     errors: list[str] = []
+    if reader is None:
+        warnings.append(f"read with pdfium: pypdf could not open the file ({why})")
+    n_pages = len(reader.pages) if reader is not None else len(pdf or ())
+    entries = _outline(reader, n_pages) if reader is not None else {}
+    raw: list[str] = []
+    words: list[list[layout.Word]] = []
+    for index in range(n_pages):
+        page_no = index + 1
+        text, failure = _page_text(reader, pdf, index)
+        if failure:
+            errors.append(f"page {page_no}: {failure}")
+            warnings.append(f"page {page_no}: {failure}")
+        if len(text) > MAX_PAGE_CHARS:
+            raise ExtractionError(
+                f"{name}: page {page_no} has more than {MAX_PAGE_CHARS:,} characters of "
+                "text; the file looks broken or hostile"
+            )
+        page_words: list[layout.Word] = []
+        if pdf is not None and options.tables and text.strip():
+            try:
+                page_words = pdf.words(index)
+            except Exception:  # pdfium cannot read this page: keep pypdf's text
+                page_words = []
+        raw.append(text)
+        words.append(page_words)
+    running = layout.running_lines([t.split("\n") for t in raw])
+    context: list[str] = []
+    scanned = [k for k, t in enumerate(raw) if not t.strip()]
+    ocr_pages = set(scanned) if options.ocr and pdf is not None else set()
+    texts: list[str] = []
+    blocks: list[Block] = []
     textless = 0
+    done_ocr = 0
     section = ""  # carried across pages: the last outline entry seen so far
     for index in range(n_pages):
         page_no = index + 1
-        try:
-            text = reader.pages[index].extract_text()
-        except (RecursionError, MemoryError):
-            raise
-        except Exception as e:  # one broken page should not lose the whole document
-            text = ""
-            errors.append(f"page {page_no}: {reason(e)}")
-            warnings.append(f"page {page_no}: could not be read ({reason(e)})")
-        else:
-            if len(text) > MAX_PAGE_CHARS:
-                raise ExtractionError(
-                    f"{name}: page {page_no} has more than {MAX_PAGE_CHARS:,} characters of "
-                    "text; the file looks broken or hostile"
-                )
-            if not text.strip() and (bomb := _inflates_past_limit(reader.pages[index])):
-                errors.append(f"page {page_no}: {bomb}")
-                warnings.append(f"page {page_no}: could not be read ({bomb})")
-            elif not text.strip():
-                textless += 1
-                if textless <= _MAX_PAGE_WARNINGS:
-                    warnings.append(f"page {page_no}: no extractable text (scanned?)")
+        text, read_by_ocr = raw[index], False
+        spans: list[tuple[int, int]] = []
+        if index in ocr_pages and pdf is not None:
+            done_ocr += 1
+            if progress is not None:
+                progress("ocr", done_ocr, len(ocr_pages))
+            text = _ocr_page(pdf, index, options)
+            read_by_ocr = bool(text.strip())
+        elif words[index]:
+            lines = layout.lines_of(words[index])
+            keep = set(layout.drop_running([x.text for x in lines], running)[0])
+            lines = [x for x in lines if x.text in keep]
+            tables = layout.find_tables(lines)
+            if tables:
+                text, spans = layout.page_text(lines, tables)
+        if not read_by_ocr and running:
+            kept, dropped = layout.drop_running(text.split("\n"), running)
+            if dropped:
+                context.extend(dropped)
+                text = "\n".join(kept)
+        if not text.strip() and reader is not None and (
+            bomb := _inflates_past_limit(reader.pages[index])
+        ):
+            errors.append(f"page {page_no}: {bomb}")
+            warnings.append(f"page {page_no}: could not be read ({bomb})")
+        elif not text.strip():
+            textless += 1
+            if textless <= _MAX_PAGE_WARNINGS:
+                tried = ", and OCR found none" if index in ocr_pages else ""
+                warnings.append(f"page {page_no}: no extractable text (scanned?){tried}")
+        elif read_by_ocr and len(warnings) < 2 * _MAX_PAGE_WARNINGS:
+            warnings.append(f"page {page_no}: read by OCR")
         texts.append(text)
         page_blocks, section = _page_blocks(text, page_no, entries.get(index, []), section)
-        blocks.extend(page_blocks)
+        if read_by_ocr:
+            page_blocks = [Block(b.start, b.end, page=b.page, section=b.section, ocr=True)
+                           for b in page_blocks]  # fmt: skip
+        blocks.extend(_cut(text, page_blocks, spans))
     if textless > _MAX_PAGE_WARNINGS:  # a scanned book should not list 300 warnings
         more = textless - _MAX_PAGE_WARNINGS
         warnings.append(f"{more} more pages: no extractable text (scanned?)")
     if not blocks:
         if errors:
             raise ExtractionError(f"{name}: not a readable PDF ({errors[0]})")
-        raise NoTextError(
-            f"{name}: no extractable text (scanned?). DocChat does not run OCR on images."
-        )
+        if options.ocr:
+            raise NoTextError(f"{name}: no extractable text (scanned?), and OCR found none.")
+        raise NoTextError(f"{name}: no extractable text (scanned?), and OCR is turned off.")
+    return Pages(tuple(texts), tuple(blocks), _title(reader, pdf), tuple(warnings),
+                 _context(context))  # fmt: skip
+
+
+def _page_text(reader: Any, pdf: Pdf | None, index: int) -> tuple[str, str]:
+    """(the page's text layer, "" or what failed): pypdf's, else pdfium's."""
+    failure = ""
+    if reader is not None:
+        try:
+            return str(reader.pages[index].extract_text()), ""
+        except (RecursionError, MemoryError):
+            raise
+        except Exception as e:  # one broken page should not lose the whole document
+            failure = reason(e)
+    if pdf is not None:
+        try:
+            text = pdf.text(index)
+        except Exception as e:
+            return "", f"could not be read ({failure or reason(e)})"
+        return text, f"read with pdfium (pypdf: {failure})" if failure else ""
+    return "", f"could not be read ({failure})"
+
+
+def _ocr_page(pdf: Pdf, index: int, options: ReadOptions) -> str:
     try:
-        meta = reader.metadata
-        title = clean_title(meta.title) if meta is not None and meta.title else ""
+        image = pdf.render(index, options.ocr_dpi)
+    except MemoryError:
+        raise
+    except Exception:  # an unrenderable page is a textless one
+        return ""
+    return ocr.text_of(ocr.read_image(image, options.ocr_languages))
+
+
+def _title(reader: Any, pdf: Pdf | None) -> str:
+    try:
+        meta = reader.metadata if reader is not None else None
+        if meta is not None and meta.title:
+            return clean_title(meta.title)
     except Exception:  # unreadable metadata only costs the title
-        title = ""
-    return texts, blocks, title, warnings
+        pass
+    return clean_title(pdf.title()) if pdf is not None else ""
+
+
+def _context(lines: list[str]) -> str:
+    """The distinct running lines (digits aside), page numbers left out."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in lines:
+        key = layout.line_key(line).replace("#", "")
+        if key and key not in seen:
+            seen.add(key)
+            out.append(_PAGE_NUMBER.sub("", " ".join(line.split())))
+    return " · ".join(out)[:_MAX_CONTEXT]
+
+
+def _cut(text: str, blocks: list[Block], spans: list[tuple[int, int]]) -> list[Block]:
+    """Blocks cut again at the edges of table groups, so no chunk mixes them with text."""
+    if not spans:
+        return blocks
+    out: list[Block] = []
+    for b in blocks:
+        inner = {x for span in spans for x in span if b.start < x < b.end}
+        for lo, hi in itertools.pairwise(sorted({b.start, b.end, *inner})):
+            if (c := block(text, lo, hi, page=b.page, section=b.section)) is not None:
+                out.append(c)
+    return out
 
 
 def _decrypt(name: str, reader: Any, password: str) -> bool:

@@ -160,6 +160,7 @@ def prefetch_file(
             password=password,
             timeout=settings.extract_timeout,
             memory_mb=settings.extract_memory_mb,
+            options=settings.read_options(),
         )
 
 

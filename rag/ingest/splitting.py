@@ -114,6 +114,8 @@ def split(
                     line_start=line_start,
                     line_end=line_end,
                     tokens=n_tokens,
+                    ocr=block.ocr,
+                    context=doc.context,
                 )
             )
     return chunks

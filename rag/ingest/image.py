@@ -1,0 +1,74 @@
+"""Images (PNG, JPEG, TIFF, WebP): a photo or scan of pages, read by OCR.
+
+Each frame is a page (a multi-page TIFF is a document of pages). Frames are decoded
+by Pillow, converted to RGB, scaled down when larger than `_MAX_SIDE` (OCR accuracy
+does not gain past it, and its time grows with the area), and read by `ocr.py`.
+Decompression bombs are refused by Pillow's own pixel limit.
+
+Left out: EXIF rotation beyond the orientation tag, layout (columns are read across),
+images inside other documents (see pdf.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError, NoTextError
+from ..models import DEFAULT_READ, Block, ReadOptions
+from . import ocr
+from .blocks import Pages, reason
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
+_MAX_SIDE = 4000  # pixels on the longer side
+_MAX_FRAMES = 500
+_MAX_PIXELS = 100_000_000  # Pillow raises DecompressionBombError past twice this
+
+
+def read(
+    name: str,
+    data: bytes,
+    options: ReadOptions = DEFAULT_READ,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Pages:
+    if not options.ocr:
+        raise NoTextError(f"{name}: an image is read by OCR, and OCR is turned off.")
+    from PIL import Image, ImageOps, ImageSequence
+
+    Image.MAX_IMAGE_PIXELS = _MAX_PIXELS
+    try:
+        image = Image.open(BytesIO(data))
+        frames = [
+            _rgb(ImageOps.exif_transpose(f) or f)
+            for f in itertools.islice(ImageSequence.Iterator(image), _MAX_FRAMES)
+        ]
+    except MemoryError:
+        raise
+    except Exception as e:  # truncated, unknown or hostile image data
+        raise ExtractionError(f"{name}: not a readable image ({reason(e)})") from e
+    texts: list[str] = []
+    blocks: list[Block] = []
+    warnings: list[str] = []
+    for k, frame in enumerate(frames):
+        if progress is not None:
+            progress("ocr", k + 1, len(frames))
+        text = ocr.text_of(ocr.read_image(frame, options.ocr_languages))
+        texts.append(text)
+        if text.strip():
+            blocks.append(Block(0, len(text), page=k + 1, ocr=True))
+        else:
+            warnings.append(f"page {k + 1}: OCR found no text")
+    if not blocks:
+        raise NoTextError(f"{name}: OCR found no text in this image.")
+    return Pages(tuple(texts), tuple(blocks), "", tuple(warnings))
+
+
+def _rgb(frame: Any) -> np.ndarray:
+    img = frame.convert("RGB")
+    if max(img.size) > _MAX_SIDE:
+        img.thumbnail((_MAX_SIDE, _MAX_SIDE))
+    return np.asarray(img, dtype=np.uint8)
