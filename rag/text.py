@@ -94,3 +94,15 @@ QUESTION_WORDS = frozenset(
 # figures in the README (and every saved index, see bm25.INDEX_VERSION) were
 # measured with this list.
 BM25_STOP_WORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | QUESTION_WORDS
+
+
+# A figure: a number with thousands separators (82,959) or a decimal point (25.3),
+# as reports print amounts. Plain integers (years, counts, "HIV-1") are not figures.
+FIGURE = re.compile(
+    r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\d.,])\d+\.\d+(?![\d.])"
+)
+
+
+def figures(text: str) -> list[str]:
+    """The figures in `text`, in order, as written ("82,959", "25.3")."""
+    return FIGURE.findall(text)
