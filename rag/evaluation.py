@@ -4,9 +4,9 @@
 hits; `evaluate_corpus` first indexes a dataset's documents in a throw-away data
 dir with the given settings (and compares with dense-only and BM25-only search on
 the same index). Where the questions come from lives beside this module, one
-module a source: `question_set.py` (a user's CSV or JSONL file) and `covid_qa.py`
-(COVID-QA); a new dataset is a module with a loader and a `run_...` that hands its
-documents and questions to `evaluate_corpus`.
+module a source: `question_set.py` (a user's CSV or JSONL file), `covid_qa.py` and
+`sec_10q.py`; a new dataset is a module with a loader and a `run_...` that hands its
+documents and questions to `evaluate_corpus`, and one entry in cli/eval.py's DATASETS.
 
 The measures, per question, on the ranked hits of the app's own search:
 - `answer_in_context@N`: the answer lies wholly inside ONE chunk among the ranked
