@@ -195,9 +195,8 @@ def table_rows(reports: dict[str, EvalReport]) -> list[dict[str, object]]:
 def print_table(rows: Sequence[dict[str, object]]) -> None:
     cols = ("dataset", "measure", "hybrid", "dense", "bm25", "margin", "n")
     widths = (10, 24, 7, 7, 7, 7, 5)
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for row in rows:
-        print("  ".join(_fmt(row[c]).ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for cells in [list(cols), *([_fmt(row[c]) for c in cols] for row in rows)]:
+        print("  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip())
 
 
 def main(argv: Sequence[str]) -> int:
