@@ -38,7 +38,7 @@ bench: $(VENV)/.installed-dev
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/ingest.py --json benchmarks/results/ingest.json
 	$(BIN)/python benchmarks/query.py --json benchmarks/results/query.json
-	$(BIN)/python -m rag eval covid-qa --data ../shared/data/covid-qa/covidQA.json --json benchmarks/results/covid-qa.json
+	$(BIN)/python -m rag eval all --json benchmarks/results/eval-all.json
 	$(BIN)/python benchmarks/plot.py
 
 clean:

@@ -72,6 +72,7 @@ from .prompts import build_prompt
 from .query import clean_query
 from .question_set import read_question_set
 from .retrieval import SearchOptions
+from .sec_10q import run_sec_10q
 from .settings import Settings
 from .store import Store
 from .support import supporting_span
@@ -151,6 +152,7 @@ __all__ = [
     "pairs_jsonl",
     "read_question_set",
     "run_covid_qa",
+    "run_sec_10q",
     "safe_markdown",
     "select_chunks",
     "source_label",

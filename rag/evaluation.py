@@ -4,9 +4,9 @@
 hits; `evaluate_corpus` first indexes a dataset's documents in a throw-away data
 dir with the given settings (and compares with dense-only and BM25-only search on
 the same index). Where the questions come from lives beside this module, one
-module a source: `question_set.py` (a user's CSV or JSONL file) and `covid_qa.py`
-(COVID-QA); a new dataset is a module with a loader and a `run_...` that hands its
-documents and questions to `evaluate_corpus`.
+module a source: `question_set.py` (a user's CSV or JSONL file), `covid_qa.py` and
+`sec_10q.py`; a new dataset is a module with a loader and a `run_...` that hands its
+documents and questions to `evaluate_corpus`, and one entry in cli/eval.py's DATASETS.
 
 The measures, per question, on the ranked hits of the app's own search:
 - `answer_in_context@N`: the answer lies wholly inside ONE chunk among the ranked
@@ -15,7 +15,9 @@ The measures, per question, on the ranked hits of the app's own search:
   chunking choices compare honestly. (A span is covered when the chunk's character
   range contains it; an answer text when the chunk's text contains it, ignoring case
   and whitespace; a chunk id when that chunk is retrieved.)
-- `doc_hit@5`: a chunk of the right document among the top 5.
+  With `figures` (numbers of the answer), one of them verbatim in a chunk covers it:
+  `figure_in_context@N`.
+- `doc_hit@5`: a chunk of the right document (or one `source_globs` match) in the top 5.
 - `mrr@10`: 1 / rank of the first chunk that covers the answer (0 past rank 10).
 - search time per question (clean, embed, search, fuse), p50 and p95.
 
@@ -33,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
@@ -59,14 +62,16 @@ class EvalQuestion:
     doc_id: str = ""  # the document the span refers to (COVID-QA)
     start: int | None = None  # answer span in that document's text
     end: int | None = None
+    figures: tuple[str, ...] = ()  # any of these, verbatim in a chunk, covers the answer
+    source_globs: tuple[str, ...] = ()  # shell patterns over file names (SEC 10-Q)
 
     @property
     def has_answer(self) -> bool:
-        return bool(self.chunk_id or self.answer or self.start is not None)
+        return bool(self.chunk_id or self.answer or self.start is not None or self.figures)
 
     @property
     def has_source(self) -> bool:
-        return bool(self.source or self.doc_id)
+        return bool(self.source or self.doc_id or self.source_globs)
 
 
 @dataclass(frozen=True)
@@ -108,16 +113,28 @@ class EvalReport:
     results: tuple[QuestionResult, ...] = ()
     index_seconds: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+    answer_kind: str = "answer"  # "figure" when every answer is a set of figures
+    with_answer: int = 0  # questions scored for the answer (the n of *_in_context)
+    with_source: int = 0  # questions scored for the document (the n of doc_hit@5)
+
+    def measures(self) -> dict[str, float | None]:
+        """The quality figures by their documented names."""
+        k = self.answer_kind
+        return {
+            f"{k}_in_context@4000": self.answer_in_context_4000,
+            f"{k}_in_context@2000": self.answer_in_context_2000,
+            "doc_hit@5": self.doc_hit_5,
+            "mrr@10": self.mrr_10,
+        }
 
     def to_dict(self, *, with_results: bool = False) -> dict[str, object]:
         d: dict[str, object] = {
-            "answer_in_context@4000": self.answer_in_context_4000,
-            "answer_in_context@2000": self.answer_in_context_2000,
-            "doc_hit@5": self.doc_hit_5,
-            "mrr@10": self.mrr_10,
+            **self.measures(),
             "search_ms_p50": round(self.search_ms_p50, 2),
             "search_ms_p95": round(self.search_ms_p95, 2),
             "questions": self.questions,
+            "questions_with_answer": self.with_answer,
+            "questions_with_source": self.with_source,
             "chunks": self.chunks,
             "documents": self.documents,
             "index_seconds": round(self.index_seconds, 1),
@@ -141,10 +158,18 @@ def _norm(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def name_matches(globs: Sequence[str], file_name: str) -> bool:
+    """Whether a file name matches one of the shell patterns (ignoring case)."""
+    name = file_name.casefold()
+    return any(fnmatchcase(name, g.casefold()) for g in globs)
+
+
 def _source_matches(q: EvalQuestion, hit: Hit) -> bool:
     c = hit.chunk
     if q.doc_id:
         return c.doc_id == q.doc_id
+    if q.source_globs:
+        return name_matches(q.source_globs, c.file)
     want = q.source.strip().casefold()
     name = c.file.casefold()
     return want in (name, name.rsplit(".", 1)[0], c.doc_id) or (
@@ -158,6 +183,8 @@ def _covers(q: EvalQuestion, hit: Hit) -> bool:
         return c.id == q.chunk_id
     if q.start is not None and q.end is not None:
         return c.doc_id == q.doc_id and c.start <= q.start and q.end <= c.end
+    if q.figures:
+        return any(f in c.text for f in q.figures)
     return bool(q.answer) and _norm(q.answer) in _norm(c.text)
 
 
@@ -198,6 +225,7 @@ def summarize(
     index_seconds: float = 0.0,
 ) -> EvalReport:
     answered = [r for r in results if r.question.has_answer]
+    figures_only = bool(answered) and all(r.question.figures for r in answered)
     sourced = [r for r in results if r.question.has_source]
 
     def share(rs: Sequence[QuestionResult], ok: Callable[[QuestionResult], bool]) -> float | None:
@@ -226,6 +254,9 @@ def summarize(
         settings=settings,
         results=tuple(results),
         index_seconds=index_seconds,
+        answer_kind="figure" if figures_only else "answer",
+        with_answer=len(answered),
+        with_source=len(sourced),
     )
 
 
@@ -286,10 +317,16 @@ def _search_k(chunk_tokens: int) -> int:
 @dataclass(frozen=True)
 class Article:
     """A document of an evaluation dataset: a unique name (with the extension it loads
-    as, e.g. ".txt") and its text."""
+    as, e.g. ".txt" or ".pdf") and its text, or the file's bytes (`data`)."""
 
     name: str
-    text: str
+    text: str = ""
+    data: bytes = b""
+
+    @property
+    def content(self) -> bytes:
+        """What is uploaded: the bytes, or the text as UTF-8."""
+        return self.data or self.text.encode("utf-8")
 
 
 def evaluate_corpus(
@@ -300,14 +337,17 @@ def evaluate_corpus(
     *,
     embedder: Embedder | None = None,
     baselines: bool = True,
+    allow_rejected: bool = False,
     progress: EvalProgress | None = None,
 ) -> EvalReport:
     """Index a dataset's articles with `settings` in a temporary data dir, ask every
     question, and remove the data dir.
 
     The collection is the dataset's `name` in lower case; an article the loaders
-    reject is an error (a dataset is meant to load whole). With `baselines`, the same
-    index is also searched dense-only and BM25-only, reported under `"baselines"`.
+    reject is an error (a dataset is meant to load whole) unless `allow_rejected`
+    (real files: how many load is a measure, with files, pages and pages/s in `extra`).
+    With `baselines`, the same index is also searched dense-only and BM25-only,
+    reported under `"baselines"`.
     """
     if not articles or not questions:
         raise DatasetError(f"{name}: no articles with questions to evaluate.")
@@ -321,18 +361,25 @@ def evaluate_corpus(
         app.embedder.embed(["warm up"])  # loading (or exporting) the model is not indexing
 
         def indexed(i: int, r: IngestResult) -> None:
-            if r.status == "rejected":
+            if r.status == "rejected" and not allow_rejected:
                 raise RagError(f"{name} article {r.file!r} was rejected: {r.reason}")
             if progress:
                 progress("indexing", i + 1, len(articles))
 
         t0 = time.perf_counter()
-        uploads = (Upload(a.name, a.text.encode("utf-8")) for a in articles)
-        app.ingest_many(uploads, on_result=indexed)
+        uploads = (Upload(a.name, a.content) for a in articles)
+        done = app.ingest_many(uploads, on_result=indexed)
         index_seconds = time.perf_counter() - t0
         app.search(questions[0].question)  # warm-up: first-call costs are not search time
         report = evaluate(app, questions, progress=progress)
-        extra: dict[str, object] = {}
+        pages = sum(r.pages for r in done if r.status != "rejected")
+        extra: dict[str, object] = {
+            "files": len(articles),
+            "files_indexed": sum(r.status != "rejected" for r in done),
+            "rejected": {r.file: r.reason for r in done if r.status == "rejected"},
+            "pages": pages,
+            "pages_per_s": round(pages / index_seconds, 2) if index_seconds else None,
+        }
         if baselines:
             dense = evaluate(app, questions, hybrid=False)
             bm25 = evaluate(app, questions, hybrid=True, dense_weight=0.0)
@@ -347,5 +394,4 @@ def evaluate_corpus(
 
 def _brief(r: EvalReport) -> dict[str, object]:
     d = r.to_dict()
-    keys = ("answer_in_context@4000", "answer_in_context@2000", "doc_hit@5", "mrr@10")
-    return {k: d[k] for k in (*keys, "search_ms_p50", "search_ms_p95")}
+    return {**r.measures(), **{k: d[k] for k in ("search_ms_p50", "search_ms_p95")}}

@@ -1,12 +1,16 @@
 """`python -m rag eval`: retrieval quality and speed from the command line.
 
     python -m rag eval covid-qa --data ../shared/data/covid-qa/covidQA.json [--json OUT]
+    python -m rag eval sec-10-q --data ../shared/data/sec-10-q [--json OUT]
+    python -m rag eval all [--covid-data PATH] [--sec-data PATH] [--json OUT]
     python -m rag eval questions my-questions.csv --collection default [--json OUT]
 
 Settings come from the environment as usual; `--chunk-tokens`, `--dense-weight` etc.
 (or `--set NAME=VALUE` for any setting) override them for this run only. The summary
 is printed; `--json OUT` also writes the figures (and, for a question set, every
-question's result) to a file.
+question's result) to a file. `eval all` runs every dataset of `DATASETS` (a new
+dataset is one entry there) and prints one table: its main measures under the
+default search and dense-only and BM25-only search on the same index.
 """
 
 from __future__ import annotations
@@ -15,15 +19,59 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..covid_qa import run_covid_qa
 from ..engine import DocChat
 from ..errors import ConfigError
-from ..evaluation import EvalReport, evaluate
+from ..evaluation import EvalProgress, EvalReport, evaluate
 from ..question_set import read_question_set
+from ..sec_10q import run_sec_10q
 from ..settings import ENV_NAMES, Settings
+
+# (data path, settings, first N documents or all, with baselines, progress)
+Runner = Callable[[Path, Settings, int | None, bool, EvalProgress | None], EvalReport]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An evaluation dataset as the CLI runs it."""
+
+    name: str  # the subcommand
+    title: str  # in the printed table
+    option: str  # `eval all --{option}-data PATH`
+    data: Path  # default data path (from the repository root, as `make bench` runs)
+    run: Runner
+    measures: tuple[str, ...]  # the main measures: keys of `EvalReport.measures()`
+    limit_flag: str  # the small-slice option of the subcommand
+    limit_help: str
+
+
+DATASETS: tuple[Dataset, ...] = (
+    Dataset(
+        name="covid-qa",
+        title="COVID-QA",
+        option="covid",
+        data=Path("../shared/data/covid-qa/covidQA.json"),
+        run=lambda p, s, n, b, pr: run_covid_qa(p, s, articles=n, baselines=b, progress=pr),
+        measures=("answer_in_context@4000",),
+        limit_flag="--articles",
+        limit_help="only the first N articles",
+    ),
+    Dataset(
+        name="sec-10-q",
+        title="SEC 10-Q",
+        option="sec",
+        data=Path("../shared/data/sec-10-q"),
+        run=lambda p, s, n, b, pr: run_sec_10q(p, s, files=n, baselines=b, progress=pr),
+        measures=("figure_in_context@4000", "doc_hit@5"),
+        limit_flag="--files",
+        limit_help="only the first N filings and the questions whose sources are among them",
+    ),
+)
+BY_NAME = {d.name: d for d in DATASETS}
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -52,17 +100,29 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    sp = sub.add_parser("covid-qa", help="index COVID-QA in a temporary store and ask it")
-    sp.add_argument("--data", required=True, type=Path, help="path to covidQA.json")
-    sp.add_argument("--chunk-tokens", type=int, default=None)
-    sp.add_argument("--chunk-overlap", type=int, default=None)
-    sp.add_argument("--embedding-backend", default=None, help="torch or onnx-int8")
-    sp.add_argument("--articles", type=int, default=None, help="only the first N articles")
-    sp.add_argument(
-        "--no-baselines",
-        action="store_true",
-        help="skip the dense-only and BM25-only runs on the same index",
-    )
+    def tuning(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--chunk-tokens", type=int, default=None)
+        sp.add_argument("--chunk-overlap", type=int, default=None)
+        sp.add_argument("--embedding-backend", default=None, help="torch or onnx-int8")
+
+    for d in DATASETS:
+        sp = sub.add_parser(d.name, help=f"index {d.title} in a temporary store and ask it")
+        sp.add_argument("--data", type=Path, default=d.data, help=f"default {d.data}")
+        sp.add_argument(d.limit_flag, dest="limit", type=int, default=None, help=d.limit_help)
+        sp.add_argument(
+            "--no-baselines",
+            action="store_true",
+            help="skip the dense-only and BM25-only runs on the same index",
+        )
+        tuning(sp)
+        common(sp)
+    sp = sub.add_parser("all", help="every dataset, one table (default, dense, BM25)")
+    for d in DATASETS:
+        sp.add_argument(
+            f"--{d.option}-data", type=Path, default=d.data, help=f"{d.title}, default {d.data}"
+        )
+    sp.add_argument("--limit", type=int, default=None, help="first N documents of each set")
+    tuning(sp)
     common(sp)
     sp = sub.add_parser("questions", help="ask your own question set (CSV/JSONL) of a collection")
     sp.add_argument("file", type=Path)
@@ -87,33 +147,77 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env(env)
 
 
+def _fmt(v: object) -> str:
+    return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
 def print_report(r: EvalReport, title: str) -> None:
     d = r.to_dict()
     print(f"{title}: {r.questions} questions, {r.documents} documents, {r.chunks} chunks")
-    for key in ("answer_in_context@4000", "answer_in_context@2000", "doc_hit@5", "mrr@10"):
-        v = d[key]
-        print(f"  {key:24} {'n/a' if v is None else f'{v:.4f}'}")
+    n = {"doc_hit@5": r.with_source}
+    for key, v in r.measures().items():
+        print(f"  {key:24} {_fmt(v):7} (n={n.get(key, r.with_answer)})")
     print(f"  {'search_ms p50 / p95':24} {r.search_ms_p50:.1f} / {r.search_ms_p95:.1f}")
+    if "files" in d:
+        print(f"  {'files indexed':24} {d['files_indexed']} of {d['files']}, {d['pages']} pages")
+        for file, why in dict(d.get("rejected") or {}).items():  # type: ignore[call-overload]
+            print(f"    rejected {file}: {why}")
     if r.index_seconds:
-        print(f"  {'index seconds':24} {r.index_seconds:.1f}")
+        print(f"  {'index seconds':24} {r.index_seconds:.1f} ({d.get('pages_per_s')} pages/s)")
     for name, b in dict(r.extra.get("baselines", {})).items():  # type: ignore[call-overload]
-        print(f"  same index, {name} only: answer_in_context@4000 {b['answer_in_context@4000']}")
+        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in b.items() if "@4000" in k or "@5" in k)
+        ms = f"search_ms p50 / p95 {b['search_ms_p50']} / {b['search_ms_p95']}"
+        print(f"  same index, {name} only: {shown}, {ms}")
     print("  settings: " + ", ".join(f"{k}={v}" for k, v in r.settings.items()))
+
+
+def table_rows(reports: dict[str, EvalReport]) -> list[dict[str, object]]:
+    """One row per dataset and main measure: default search, dense, BM25, and the
+    default's margin over the better of the two."""
+    rows: list[dict[str, object]] = []
+    for d in DATASETS:
+        if d.name not in reports:
+            continue
+        r = reports[d.name]
+        base: dict[str, dict[str, object]] = dict(r.extra.get("baselines", {}))  # type: ignore[call-overload]
+        for m in d.measures:
+            hyb, dense, bm25 = r.measures().get(m), base["dense"].get(m), base["bm25"].get(m)
+            vs = [v for v in (dense, bm25) if isinstance(v, float)]
+            margin = round(hyb - max(vs), 4) if isinstance(hyb, float) and vs else None
+            n = r.with_source if m == "doc_hit@5" else r.with_answer
+            rows.append(
+                {"dataset": d.title, "measure": m, "hybrid": hyb, "dense": dense}
+                | {"bm25": bm25, "margin": margin, "n": n}
+            )
+    return rows
+
+
+def print_table(rows: Sequence[dict[str, object]]) -> None:
+    cols = ("dataset", "measure", "hybrid", "dense", "bm25", "margin", "n")
+    widths = (10, 24, 7, 7, 7, 7, 5)
+    for cells in [list(cols), *([_fmt(row[c]) for c in cols] for row in rows)]:
+        print("  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip())
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     settings = settings_from(args)
     progress = None if args.quiet else _progress
-    if args.dataset == "covid-qa":
-        report = run_covid_qa(
-            args.data,
-            settings,
-            articles=args.articles,
-            baselines=not args.no_baselines,
-            progress=progress,
-        )
-        print_report(report, "COVID-QA")
+    payload: dict[str, object]
+    if args.dataset == "all":
+        reports = {}
+        for d in DATASETS:
+            path = getattr(args, f"{d.option}_data")
+            reports[d.name] = r = d.run(path, settings, args.limit, True, progress)
+            print_report(r, d.title)
+        rows = table_rows(reports)
+        print()
+        print_table(rows)
+        payload = {"table": rows, "datasets": {k: r.to_dict() for k, r in reports.items()}}
+    elif args.dataset in BY_NAME:
+        d = BY_NAME[args.dataset]
+        report = d.run(args.data, settings, args.limit, not args.no_baselines, progress)
+        print_report(report, d.title)
         payload = report.to_dict()
     else:
         try:
