@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 from .embeddings import Embedder
@@ -36,20 +35,14 @@ from .evaluation import (
     name_matches,
 )
 from .settings import Settings
+from .text import figures
 
 NAME = "SEC-10-Q"  # in messages, and (lower case) the collection of the throw-away index
 
-# Numbers with thousands separators (82,959 or 1,234.5) or a decimal point (25.3), not
-# inside a longer number; a plain integer (a year, a quarter, "10-Q") is no figure.
-# On the 195 answers this gives figures for 127.
-FIGURE = re.compile(
-    r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\d.,])\d+\.\d+(?![\d.])"
-)
-
-
 def answer_figures(answer: str) -> tuple[str, ...]:
-    """The figures of an answer, in order of first appearance, each once."""
-    return tuple(dict.fromkeys(FIGURE.findall(answer)))
+    """The figures of an answer (`text.figures`: 82,959 or 25.3, never a year), in order
+    of first appearance, each once. On the 195 answers this gives figures for 127."""
+    return tuple(dict.fromkeys(figures(answer)))
 
 
 def source_globs(field: str) -> tuple[str, ...]:
