@@ -66,15 +66,13 @@ class Block:
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How the loaders read a file (from `Settings`; sent to the extraction worker)."""
+    """How the loaders read a file: `Settings.read_options()` (the defaults are there,
+    `settings.DEFAULT_READ`); sent to the extraction worker."""
 
-    ocr: bool = True  # read pages without a text layer, and images, by OCR
-    ocr_languages: tuple[str, ...] = ("en",)
-    ocr_dpi: int = 200  # resolution pages are rendered at for OCR
-    tables: bool = True  # PDF tables as Markdown tables
-
-
-DEFAULT_READ = ReadOptions()
+    ocr: bool  # read pages without a text layer, and images, by OCR
+    ocr_languages: tuple[str, ...]
+    ocr_dpi: int  # resolution pages are rendered at for OCR
+    tables: bool  # PDF tables as Markdown tables
 
 
 @dataclass(frozen=True)

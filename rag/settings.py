@@ -90,7 +90,9 @@ class Settings:
     ocr: bool = True  # read pages without a text layer, and image files, by OCR
     ocr_languages: str = "en"  # comma-separated; the packaged model reads en and ch
     ocr_dpi: int = 200  # pages are rendered at this resolution for OCR (see README)
-    pdf_tables: bool = True  # PDF tables as Markdown tables (see README, Performance)
+    # PDF tables as Markdown tables. Off by default: on the SEC 10-Q set the Markdown
+    # tables scored below pypdf's rows of text on every measure (README, Performance).
+    pdf_tables: bool = False
 
     @property
     def llm_configured(self) -> bool:
@@ -155,3 +157,6 @@ def _parse(name: str, raw: str, kind: type) -> object:
         return raw
     except ValueError:
         raise ConfigError(f"{ENV_NAMES[name]}={raw!r} is not a valid {kind.__name__}") from None
+
+
+DEFAULT_READ = Settings().read_options()  # what `load` and `extract` use when not told

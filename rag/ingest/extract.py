@@ -39,7 +39,8 @@ from typing import Any
 
 from .. import errors
 from ..errors import ExtractionError, LimitExceededError, RagError
-from ..models import DEFAULT_READ, LoadedDocument, ReadOptions
+from ..models import LoadedDocument, ReadOptions
+from ..settings import DEFAULT_READ
 from .image import IMAGE_EXTENSIONS
 from .loaders import Progress, load
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtractionError, NoTextError
-from ..models import DEFAULT_READ, Block, ReadOptions
+from ..models import Block, ReadOptions
+from ..settings import DEFAULT_READ
 from . import ocr
 from .blocks import Pages, reason
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from ..errors import ExtractionError, NoTextError, RagError, UnsupportedFileError
-from ..models import DEFAULT_READ, LoadedDocument, ReadOptions
+from ..models import LoadedDocument, ReadOptions
+from ..settings import DEFAULT_READ
 from . import code, docx, html, image, pdf
 from .blocks import Pages, Parsed, reason
 from .text import decode_text, parse_markdown, parse_plain

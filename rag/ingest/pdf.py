@@ -39,7 +39,8 @@ from ..errors import (
     RagError,
     WrongPasswordError,
 )
-from ..models import DEFAULT_READ, Block, ReadOptions
+from ..models import Block, ReadOptions
+from ..settings import DEFAULT_READ
 from . import layout, ocr
 from .blocks import Pages, block, clean_title, reason, segments
 from .pdfium import Pdf
