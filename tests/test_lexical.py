@@ -25,6 +25,23 @@ def test_tokenize_lowercases_stems_and_drops_stop_words() -> None:
     assert tokenize("the of and") == []
 
 
+def test_figures_are_not_terms_but_plain_numbers_are() -> None:
+    # Table rows are mostly figures: as digit groups they made chunks look long.
+    assert tokenize("Total net sales $ 82,959 $ 81,434 (3)% 25.3") == ["total", "net", "sale", "3"]
+    assert tokenize("HIV-1 cases in 2023") == ["hiv", "1", "case", "2023"]
+
+
+def test_the_running_header_is_indexed_and_embedded_with_each_chunk() -> None:
+    from rag.bm25 import chunk_header
+    from rag.ingest.stages import embedding_text
+
+    c = Chunk(doc_id="d", file="2022 Q3 AAPL.pdf", index=0, text="Net sales rose.", start=0,
+              end=15, page=3, context="Apple Inc. | Q3 2022 Form 10-Q")  # fmt: skip
+    assert "Apple Inc." in chunk_header(c) and "2022 Q3 AAPL" in chunk_header(c)
+    assert embedding_text(c) == "Apple Inc. | Q3 2022 Form 10-Q\nNet sales rose."
+    assert embedding_text(chunk("d", 0, "plain")) == "plain"  # no header, no prefix
+
+
 def test_dense_query_keeps_the_question_whole() -> None:
     from rag.query import dense_query
 
