@@ -70,7 +70,7 @@ class ReadOptions:
 
     ocr: bool = True  # read pages without a text layer, and images, by OCR
     ocr_languages: tuple[str, ...] = ("en",)
-    ocr_dpi: int = 200  # resolution pages are rendered at for OCR
+    ocr_dpi: int = 300  # resolution pages are rendered at for OCR (why: rag/settings.py)
     tables: bool = True  # PDF tables as Markdown tables
 
 

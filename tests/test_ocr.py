@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from rag import DocChat, Settings, Upload
-from rag.errors import ConfigError, NoTextError
+from rag.errors import ConfigError, ExtractionError, NoTextError
 from rag.ingest import ocr
 from rag.ingest.extract import extract
 from rag.ingest.loaders import load
@@ -208,3 +208,23 @@ def test_two_columns_are_read_one_after_the_other() -> None:
         "cell 2 cell 3",
         "cell 4 cell 5",
     ]
+
+
+@pytest.mark.parametrize("message", ["Traceback (most recent call last): bad_alloc", "boom"])
+def test_engine_failure_is_a_clear_reason(
+    scans: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
+    """onnxruntime's errors carry a traceback; under the worker's memory cap it fails to
+    allocate. Either way the file is rejected with a short reason naming it."""
+
+    def fail(*_: object) -> None:
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(ocr, "read_image", fail)
+    why = "OCR ran out of memory" if "alloc" in message else r"OCR failed \(RuntimeError\)"
+    with pytest.raises(
+        ExtractionError, match=rf"^scan\.pdf: not a readable PDF \(page 1: {why}\)$"
+    ):
+        load("scan.pdf", scans["scan.pdf"], options=OPTIONS)
+    with pytest.raises(ExtractionError, match=rf"^scan\.png: {why} on page 1$"):
+        load("scan.png", scans["scan.png"], options=OPTIONS)

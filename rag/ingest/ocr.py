@@ -179,5 +179,13 @@ def _rows(boxes: list[OcrLine]) -> list[OcrLine]:
     return lines
 
 
+def failure(e: Exception) -> str:
+    """What went wrong in the engine, safe to show: its errors carry whole tracebacks
+    (onnxruntime's message), and under the worker's memory cap its allocations fail."""
+    if isinstance(e, MemoryError) or "alloc" in str(e).lower():
+        return "OCR ran out of memory"
+    return f"OCR failed ({type(e).__name__})"
+
+
 def text_of(lines: list[OcrLine]) -> str:
     return "\n".join(line.text for line in lines)
