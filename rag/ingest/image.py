@@ -1,8 +1,8 @@
 """Images (PNG, JPEG, TIFF, WebP): a photo or scan of pages, read by OCR.
 
 Each frame is a page (a multi-page TIFF is a document of pages). Frames are decoded
-by Pillow, converted to RGB, scaled down when larger than `_MAX_SIDE` (OCR accuracy
-does not gain past it, and its time grows with the area), and read by `ocr.py`.
+by Pillow, converted to RGB, scaled down when larger than `_MAX_SIDE` (the engine
+works at 2000 px on the longer side at most), and read by `ocr.py`.
 Decompression bombs are refused by Pillow's own pixel limit.
 
 Left out: EXIF rotation beyond the orientation tag, layout (columns are read across),
@@ -18,14 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, NoTextError
+from ..errors import ExtractionError, NoTextError, RagError
 from ..models import Block, ReadOptions
 from ..settings import DEFAULT_READ
 from . import ocr
 from .blocks import Pages, reason
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
-_MAX_SIDE = 4000  # pixels on the longer side
+# Pixels on the longer side. RapidOCR itself reduces anything past 2000 px (its
+# max_side_len) before detection and recognition; this only bounds the memory of
+# the frames held before that.
+_MAX_SIDE = 4000
 _MAX_FRAMES = 500
 _MAX_PIXELS = 100_000_000  # Pillow raises DecompressionBombError past twice this
 
@@ -57,7 +60,12 @@ def read(
     for k, frame in enumerate(frames):
         if progress is not None:
             progress("ocr", k + 1, len(frames))
-        text = ocr.text_of(ocr.read_image(frame, options.ocr_languages))
+        try:
+            text = ocr.text_of(ocr.read_image(frame, options.ocr_languages))
+        except RagError:
+            raise
+        except Exception as e:  # the engine failed (out of memory under the worker's cap)
+            raise ExtractionError(f"{name}: {ocr.failure(e)} on page {k + 1}") from e
         texts.append(text)
         if text.strip():
             blocks.append(Block(0, len(text), page=k + 1, ocr=True))

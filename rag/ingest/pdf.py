@@ -203,8 +203,11 @@ def _pages(
             done_ocr += 1
             if progress is not None:
                 progress("ocr", done_ocr, len(ocr_pages))
-            text = _ocr_page(pdf, index, options)
+            text, failed = _ocr_page(pdf, index, options)
             read_by_ocr = bool(text.strip())
+            if failed:
+                errors.append(f"page {page_no}: {failed}")
+                warnings.append(f"page {page_no}: {failed}")
         elif words[index]:
             lines = layout.lines_of(words[index])
             keep = set(layout.drop_running([x.text for x in lines], running)[0])
@@ -267,14 +270,20 @@ def _page_text(reader: Any, pdf: Pdf | None, index: int) -> tuple[str, str]:
     return "", f"could not be read ({failure})"
 
 
-def _ocr_page(pdf: Pdf, index: int, options: ReadOptions) -> str:
+def _ocr_page(pdf: Pdf, index: int, options: ReadOptions) -> tuple[str, str]:
+    """(the page's text read by OCR, "" or why OCR failed)."""
     try:
         image = pdf.render(index, options.ocr_dpi)
     except MemoryError:
         raise
     except Exception:  # an unrenderable page is a textless one
-        return ""
-    return ocr.text_of(ocr.read_image(image, options.ocr_languages))
+        return "", ""
+    try:
+        return ocr.text_of(ocr.read_image(image, options.ocr_languages)), ""
+    except RagError:  # languages the engine cannot read: a setting to fix, not this file
+        raise
+    except Exception as e:  # the engine failed on this page; the others are still read
+        return "", ocr.failure(e)
 
 
 def _title(reader: Any, pdf: Pdf | None) -> str:
