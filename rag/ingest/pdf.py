@@ -217,8 +217,10 @@ def _pages(
                 text, spans = layout.page_text(lines, tables)
         if not read_by_ocr and running:
             kept, dropped = layout.drop_running(text.split("\n"), running)
-            if dropped:
-                context.extend(dropped)
+            context.extend(dropped)
+            # A page whose only text is a running line ("Background" over each picture)
+            # keeps it: dropping it would turn the page into a "scanned" one.
+            if dropped and any(line.strip() for line in kept):
                 text = "\n".join(kept)
         if not text.strip() and reader is not None and (
             bomb := _inflates_past_limit(reader.pages[index])
