@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
@@ -237,8 +238,7 @@ def _pages(
         texts.append(text)
         page_blocks, section = _page_blocks(text, page_no, entries.get(index, []), section)
         if read_by_ocr:
-            page_blocks = [Block(b.start, b.end, page=b.page, section=b.section, ocr=True)
-                           for b in page_blocks]  # fmt: skip
+            page_blocks = [replace(b, ocr=True) for b in page_blocks]
         blocks.extend(_cut(text, page_blocks, spans))
     if textless > _MAX_PAGE_WARNINGS:  # a scanned book should not list 300 warnings
         more = textless - _MAX_PAGE_WARNINGS

@@ -14,6 +14,8 @@ beyond its character order.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -48,23 +50,22 @@ class Pdf:
 
     def words(self, index: int) -> list[Word]:
         """The words of page `index`, top-down coordinates in points."""
-        page = self._doc[index]
-        try:
-            textpage = page.get_textpage()
-            try:
-                return _words(textpage, page.get_height())
-            finally:
-                textpage.close()
-        finally:
-            page.close()
+        with self._textpage(index) as (textpage, height):
+            return _words(textpage, height)
 
     def text(self, index: int) -> str:
         """pdfium's plain text of page `index` (its own line breaks)."""
+        with self._textpage(index) as (textpage, _):
+            return str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
+
+    @contextlib.contextmanager
+    def _textpage(self, index: int) -> Iterator[tuple[Any, float]]:
+        """Page `index`'s text page and the page's height, closed after use."""
         page = self._doc[index]
         try:
             textpage = page.get_textpage()
             try:
-                return str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
+                yield textpage, page.get_height()
             finally:
                 textpage.close()
         finally:
