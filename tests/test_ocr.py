@@ -230,3 +230,11 @@ def test_engine_failure_is_a_clear_reason(
         load("scan.pdf", scans["scan.pdf"], options=OPTIONS)
     with pytest.raises(ExtractionError, match=rf"^scan\.png: {why} on page 1$"):
         load("scan.png", scans["scan.png"], options=OPTIONS)
+
+
+def test_a_broken_image_is_rejected_with_a_message_for_people() -> None:
+    from rag.errors import ExtractionError
+    from rag.ingest.loaders import load
+
+    with pytest.raises(ExtractionError, match=r"bad\.png: not a readable image \(unknown or broken"):
+        load("bad.png", b"\x89PNG not really" * 50)

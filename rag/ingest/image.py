@@ -52,6 +52,8 @@ def read(
         ]
     except MemoryError:
         raise
+    except Image.UnidentifiedImageError as e:  # its text names a BytesIO object
+        raise ExtractionError(f"{name}: not a readable image (unknown or broken image data)") from e
     except Exception as e:  # truncated, unknown or hostile image data
         raise ExtractionError(f"{name}: not a readable image ({reason(e)})") from e
     texts: list[str] = []
