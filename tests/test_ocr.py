@@ -236,5 +236,6 @@ def test_a_broken_image_is_rejected_with_a_message_for_people() -> None:
     from rag.errors import ExtractionError
     from rag.ingest.loaders import load
 
-    with pytest.raises(ExtractionError, match=r"bad\.png: not a readable image \(unknown or broken"):
+    expected = r"bad\.png: not a readable image \(unknown or broken"
+    with pytest.raises(ExtractionError, match=expected):
         load("bad.png", b"\x89PNG not really" * 50)
