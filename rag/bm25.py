@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import Stemmer
 
+from .doc_terms import DocumentWeights, named_words
 from .models import Chunk
 from .text import BM25_STOP_WORDS, FIGURE, sentence_spans
 
@@ -125,12 +126,16 @@ class LexicalResult:
     `bm25` and `sentence` cover the ids in `top` and the ids passed as `also`
     (e.g. the dense side's candidates). The sentence score is the summed idf of
     the query words found in the chunk's best-matching sentence: answers tend to
-    sit in one sentence that repeats the question's words.
+    sit in one sentence that repeats the question's words. For each of the query's
+    naming words (doc_terms.py), by its term: `named`, its BM25 weight in each
+    document; `has`, the chunks asked about that contain it.
     """
 
     top: list[tuple[str, float]]  # (chunk id, BM25 score), best first, all > 0
     bm25: dict[str, float]
     sentence: dict[str, float]
+    named: dict[str, dict[str, float]] = field(default_factory=dict)
+    has: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,6 +165,7 @@ class LexicalIndex:
     _doc_names: list[str] = field(default_factory=list)
     _row_ids: list[str] = field(default_factory=list)  # chunk id of each row
     _rows: dict[str, int] = field(default_factory=dict)  # chunk id -> row
+    _named: DocumentWeights = field(default_factory=DocumentWeights)
 
     # -- changes -------------------------------------------------------------------
 
@@ -247,6 +253,7 @@ class LexicalIndex:
         self._post_rows = pair_rows.astype(np.int32)
         self._indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._idf = idf[:n_words]
+        self._named = DocumentWeights.build([d.tokens for d in docs], n_words)
         self.dirty = False
 
     # -- search ----------------------------------------------------------------------
@@ -332,10 +339,19 @@ class LexicalIndex:
         known = [cid for cid in asked if cid in self._rows]
         rows = np.asarray([self._rows[cid] for cid in known], dtype=np.int64)
         sentence = self._sentence_scores(words, rows)
+        named: dict[str, dict[str, float]] = {}
+        has: dict[str, frozenset[str]] = {}
+        for term in sorted(set(tokenize(" ".join(named_words(query)))) & self.vocab.keys()):
+            w = self.vocab[term]  # a word's term id is its vocabulary id
+            named[term] = self._named.of(w, self._doc_names)
+            inside = np.isin(rows, self._post_rows[self._indptr[w] : self._indptr[w + 1]])
+            has[term] = frozenset(c for c, ok in zip(known, inside.tolist(), strict=True) if ok)
         return LexicalResult(
             top=top,
             bm25={cid: float(s[r]) for cid, r in zip(known, rows.tolist(), strict=True)},
             sentence=dict(zip(known, sentence.tolist(), strict=True)),
+            named=named,
+            has=has,
         )
 
     # -- persistence -----------------------------------------------------------------

@@ -73,6 +73,7 @@ class ReadOptions:
     ocr_languages: tuple[str, ...]
     ocr_dpi: int  # resolution pages are rendered at for OCR
     tables: bool  # PDF tables as Markdown tables
+    pdf_text: str  # the engine that reads a PDF page's text first: "pypdf" or "pdfium"
 
 
 @dataclass(frozen=True)

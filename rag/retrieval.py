@@ -14,7 +14,11 @@ is computed from its stored vector, the BM25 score of a dense-only one looked up
 and a third, the best-sentence score (lexical.py, `LexicalResult`). Each is min-max
 scaled over the candidates, then
 `dense_weight * dense + (1 - dense_weight) * bm25 + SENTENCE_WEIGHT * sentence`.
-The weights were chosen on the COVID-QA evaluation (README, Performance).
+The weights were chosen on the COVID-QA evaluation (README, Performance). A fourth
+score is added when the question names something (doc_terms.py: "NVIDIA's") that none
+of the `NAMED_TOP` best candidates contains: the documents' BM25 weight for those
+names, so NVIDIA's own revenue table (which never says "NVIDIA") can outrank Apple's
+"Total net sales" (chosen on COVID-QA and SEC 10-Q together).
 
 Hits whose dense similarity is under `min_score` are dropped in both modes: they are
 off-topic, and an empty result lets the caller answer "not covered" without calling
@@ -26,13 +30,14 @@ Left out: re-ranking with a cross-encoder (no second model is shipped offline).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 import numpy as np
 
 from .answering import Retrieval
+from .bm25 import LexicalResult
 from .embeddings import Embedder
 from .ingest import check_model
 from .lexical import Lexical
@@ -48,6 +53,15 @@ CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA
 # (1 - dense_weight) * BM25 (see lexical.py, LexicalResult). Chosen on COVID-QA:
 # +1.5 points of answer_in_context@4000 at 0.5; flat between 0.35 and 0.75.
 SENTENCE_WEIGHT = 0.5
+# The document weight of the question's naming words (doc_terms.py) that none of the
+# NAMED_TOP best candidates contains, min-max scaled like the others, at this weight.
+# Measured (both datasets, one index each): SEC 10-Q doc_hit@5 0.692 -> 0.815 and
+# figure_in_context@4000 0.150 -> 0.173, COVID-QA unchanged (0.7601). Applied to every
+# candidate instead, it gave SEC up to 0.944 but cost COVID-QA 0.5 to 2.5 points: there
+# "SARS-CoV-2" names dozens of articles, and the passage usually says it itself. A top
+# of 5 gave SEC 0.846 and cost COVID-QA one question; 10, and weights 0.5 to 1, less.
+NAMED_WEIGHT = 0.75
+NAMED_TOP = 3
 
 
 class SearchOverrides(TypedDict, total=False):
@@ -91,26 +105,56 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
+def named_prior(
+    chunks: Sequence[Chunk],
+    fused: np.ndarray,
+    named: Mapping[str, Mapping[str, float]],
+    has: Mapping[str, frozenset[str]],
+) -> np.ndarray | None:
+    """For each candidate, the summed document weight (`LexicalResult.named`) of the
+    naming words that none of the `NAMED_TOP` best candidates by `fused` contains;
+    None when every naming word is in one of them (or the question has none)."""
+    if not named or not chunks:
+        return None
+    top = {chunks[i].id for i in np.argsort(-fused, kind="stable")[:NAMED_TOP].tolist()}
+    missing = [t for t in named if not has.get(t, frozenset()) & top]
+    if not missing:
+        return None
+    return np.asarray(
+        [sum(named[t].get(c.doc_id, 0.0) for t in missing) for c in chunks], dtype=np.float32
+    )
+
+
 def fuse(
     chunks: Sequence[Chunk],
     dense: np.ndarray,
     lexical: np.ndarray,
     dense_weight: float,
     sentence: np.ndarray | None = None,
+    names: LexicalResult | None = None,
 ) -> list[Hit]:
     """Candidates with their scores -> hits, best first.
 
     Each score is min-max scaled over the candidates; the fused score is
-    `w * dense + (1 - w) * lexical + SENTENCE_WEIGHT * sentence`, divided by its
-    largest possible value so it stays within 0..1. `dense_weight` 1 ranks by the
-    dense score alone and 0 by BM25 alone (the sentence score is then left out).
+    `w * dense + (1 - w) * lexical + SENTENCE_WEIGHT * sentence`, plus
+    `NAMED_WEIGHT * named_prior(...)` when `names` (the lexical search) gives one,
+    divided by its largest possible value so it stays within 0..1. `dense_weight` 1
+    ranks by the dense score alone and 0 by BM25 alone (the others are then left out).
     """
     if not chunks:
         return []
     w = min(max(dense_weight, 0.0), 1.0)
     fused = w * _minmax(dense) + (1.0 - w) * _minmax(lexical)
-    if sentence is not None and 0.0 < w < 1.0:
-        fused = (fused + SENTENCE_WEIGHT * _minmax(sentence)) / (1.0 + SENTENCE_WEIGHT)
+    if 0.0 < w < 1.0:
+        total = 1.0
+        if sentence is not None:
+            fused = fused + SENTENCE_WEIGHT * _minmax(sentence)
+            total += SENTENCE_WEIGHT
+        prior = named_prior(chunks, fused, names.named, names.has) if names else None
+        if prior is not None:
+            fused = fused + NAMED_WEIGHT * _minmax(prior)
+            total += NAMED_WEIGHT
+        fused = fused / total
     # Ties (e.g. w = 1 with equal dense scores) keep the stronger raw score first.
     order = np.lexsort((-(dense if w >= 0.5 else lexical), -fused))
     return [
@@ -172,6 +216,7 @@ def search(
         np.asarray([lex.bm25.get(i, 0.0) for i in ids], dtype=np.float32),
         options.dense_weight,
         np.asarray([lex.sentence.get(i, 0.0) for i in ids], dtype=np.float32),
+        lex,
     )
     t4 = time.perf_counter()
     t["search"] = t2 - t1

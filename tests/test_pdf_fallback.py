@@ -100,3 +100,25 @@ def test_truncated_pdf_is_rejected() -> None:
     good = make_pdf([text_ops([LINE])])
     with pytest.raises(ExtractionError, match="not a readable PDF"):
         load("cut.pdf", good[: good.index(b"xref")])
+
+
+def test_pdfium_can_be_the_first_reader() -> None:
+    from dataclasses import replace
+
+    from rag.errors import ConfigError
+    from rag.ingest.pdfium import Pdf
+    from rag.settings import DEFAULT_READ, Settings
+
+    data = _two_pages_second_a85()
+    doc = load("a85.pdf", data, options=replace(DEFAULT_READ, pdf_text="pdfium"))
+    check_blocks(doc)
+    pdf = Pdf(data, None)
+    try:
+        assert doc.texts == (pdf.text(0), pdf.text(1))
+    finally:
+        pdf.close()
+    assert doc.warnings == ()  # pdfium reads the /A85 page: nothing fell back
+    chosen = Settings.from_env({"DOCCHAT_PDF_TEXT": "pdfium"}, None).read_options()
+    assert chosen.pdf_text == "pdfium"
+    with pytest.raises(ConfigError, match="DOCCHAT_PDF_TEXT"):
+        Settings.from_env({"DOCCHAT_PDF_TEXT": "mupdf"}, None).read_options()

@@ -170,7 +170,7 @@ def _pages(
     words: list[list[layout.Word]] = []
     for index in range(n_pages):
         page_no = index + 1
-        text, failure = _page_text(reader, pdf, index)
+        text, failure = _page_text(reader, pdf, index, options.pdf_text == "pdfium")
         if failure:
             errors.append(f"page {page_no}: {failure}")
             warnings.append(f"page {page_no}: {failure}")
@@ -253,8 +253,15 @@ def _pages(
                  _context(context))  # fmt: skip
 
 
-def _page_text(reader: Any, pdf: Pdf | None, index: int) -> tuple[str, str]:
-    """(the page's text layer, "" or what failed): pypdf's, else pdfium's."""
+def _page_text(reader: Any, pdf: Pdf | None, index: int, pdfium_first: bool) -> tuple[str, str]:
+    """(the page's text layer, "" or what failed): pypdf's, else pdfium's (pdfium's
+    first, then pypdf's, with `pdfium_first`)."""
+    if pdfium_first and pdf is not None:
+        try:
+            return pdf.text(index), ""
+        except Exception as e:  # pypdf may still read it
+            text, failure = _page_text(reader, None, index, False)
+            return text, failure or f"read with pypdf (pdfium: {reason(e)})"
     failure = ""
     if reader is not None:
         try:

@@ -1,0 +1,85 @@
+"""Which documents a question names: BM25 over whole documents, for the words that name.
+
+A chunk rarely says whose it is. "How has NVIDIA's total net sales trended?" finds,
+by its words, Apple's income statement ("Total net sales"), while NVIDIA's own table
+says "Revenue" and never "NVIDIA": the name is in the document, not in the chunk. So
+besides chunk-level BM25 (bm25.py), each document as a whole is scored for the
+question's *naming* words (`named_words`: capitalized words and acronyms, e.g.
+"NVIDIA", "Apple's", "MERS-CoV"), with BM25 over documents (a document's term
+frequencies summed over its chunks, headers included; Lucene idf over documents).
+A name found in all documents weighs nothing; one found in a few weighs much.
+
+`DocumentWeights` holds those per-(term, document) weights, built with the chunk
+index and from the same term ids; retrieval.py uses them only for a name that none of
+the best fused candidates contains (there the chunks already carry it; see
+`retrieval.NAMED_TOP` for what was measured).
+
+Left out: names the question spells differently from the documents ("MSFT" for
+"Microsoft"), and dates ("Q1 2023" is a quarter that a filing calls "April 1, 2023").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_WORD_RE = re.compile(r"[\w&'-]+", re.UNICODE)
+# Document-level BM25 parameters: bm25s/Lucene's defaults, as for chunks. 0.5 to 5 for
+# k1 and 0.3 to 1 for b moved no measure by more than a question on either dataset.
+K1 = 1.2
+B = 0.75
+
+
+def named_words(query: str) -> list[str]:
+    """The words of `query` that name something: capitalized ones, except that the
+    first word counts only when more capitals follow ("NVIDIA", "MERS-CoV"; not
+    "Summarize", which a sentence starts with)."""
+    return [
+        w
+        for i, w in enumerate(_WORD_RE.findall(query))
+        if w[:1].isupper() and (i > 0 or any(c.isupper() for c in w[1:]))
+    ]
+
+
+@dataclass
+class DocumentWeights:
+    """BM25 weight of each (word, document) pair, word-major: the documents of word
+    `t` are `docs[ptr[t]:ptr[t+1]]`, with `weights` alongside."""
+
+    n_docs: int = 0
+    ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    docs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    @classmethod
+    def build(cls, doc_tokens: Sequence[np.ndarray], n_words: int) -> DocumentWeights:
+        """From each document's term ids (all its chunks' words, repeats kept)."""
+        n_docs = len(doc_tokens)
+        if not n_docs or not n_words:
+            return cls(n_docs=n_docs, ptr=np.zeros(n_words + 1, np.int64))
+        lengths = np.asarray([len(t) for t in doc_tokens], dtype=np.int64)
+        tokens = np.concatenate(doc_tokens).astype(np.int64)
+        owner = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        keys, tf = np.unique(tokens * n_docs + owner, return_counts=True)  # word-major
+        words, docs = np.divmod(keys, n_docs)
+        df = np.bincount(words, minlength=n_words)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+        avg = float(lengths.mean()) or 1.0
+        norm = K1 * (1.0 - B + B * lengths[docs] / avg)
+        return cls(
+            n_docs=n_docs,
+            ptr=np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
+            docs=docs.astype(np.int32),
+            weights=(idf[words] * tf / (tf + norm)).astype(np.float32),
+        )
+
+    def of(self, word: int, names: Sequence[str]) -> dict[str, float]:
+        """The weight of `word` in each document it occurs in, by `names[document]`."""
+        if not 0 <= word < len(self.ptr) - 1:
+            return {}
+        part = slice(self.ptr[word], self.ptr[word + 1])
+        docs, weights = self.docs[part].tolist(), self.weights[part].tolist()
+        return {names[d]: w for d, w in zip(docs, weights, strict=True)}

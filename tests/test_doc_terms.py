@@ -1,0 +1,89 @@
+"""The question's naming words, their weight in whole documents, and their use in fusion."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rag import Chunk
+from rag.bm25 import LexicalIndex
+from rag.doc_terms import K1, B, DocumentWeights, named_words
+from rag.retrieval import NAMED_TOP, fuse
+
+
+def chunk(doc: str, i: int, text: str) -> Chunk:
+    # Neutral file names: a chunk's file name is indexed with it (bm25.chunk_header).
+    return Chunk(doc_id=doc, file=f"report-{len(doc)}{doc[:1]}.txt", index=i, text=text,
+                 start=0, end=len(text))  # fmt: skip
+
+
+def test_named_words_are_capitalized_words_but_not_a_plain_first_word() -> None:
+    assert named_words("How has NVIDIA's total net sales trended?") == ["NVIDIA's"]
+    assert named_words("Summarize the risk factors to Intel") == ["Intel"]
+    assert named_words("MERS-CoV incubation period") == ["MERS-CoV"]
+    assert named_words("what is the incubation period") == []
+
+
+def test_document_weights_are_bm25_over_whole_documents() -> None:
+    docs = [np.asarray([0, 0, 1]), np.asarray([1, 2]), np.asarray([1])]
+    w = DocumentWeights.build(docs, n_words=3)
+    names = ["a", "b", "c"]
+    avg = 2.0
+    for word in range(3):
+        df = sum(word in d.tolist() for d in docs)
+        idf = math.log1p((3 - df + 0.5) / (df + 0.5))
+        expected = {}
+        for name, d in zip(names, docs, strict=True):
+            tf = d.tolist().count(word)
+            if tf:
+                expected[name] = idf * tf / (tf + K1 * (1 - B + B * len(d) / avg))
+        got = w.of(word, names)
+        assert got.keys() == expected.keys()
+        assert all(math.isclose(got[k], v, rel_tol=1e-5) for k, v in expected.items())
+    assert w.of(7, names) == {} and DocumentWeights.build([], 0).of(0, []) == {}
+
+
+def test_lexical_search_reports_naming_words_and_who_contains_them() -> None:
+    idx = LexicalIndex()
+    idx.add("apple", [chunk("apple", 0, "Apple designs phones."), chunk("apple", 1, "Net sales.")])
+    idx.add("nvidia", [chunk("nvidia", 0, "NVIDIA sells chips."), chunk("nvidia", 1, "Revenue.")])
+    r = idx.search("NVIDIA's net sales", 5, also=["nvidia:1"])
+    assert set(r.named) == {"nvidia"}
+    assert set(r.named["nvidia"]) == {"nvidia"} and r.named["nvidia"]["nvidia"] > 0
+    assert "nvidia:1" in r.bm25 and "nvidia:1" not in r.has["nvidia"]
+
+
+def test_a_name_no_top_chunk_carries_lifts_the_document_that_has_it() -> None:
+    # NVIDIA's own table never says "NVIDIA"; Apple's wording matches the question.
+    idx = LexicalIndex()
+    apple = [chunk("apple", i, f"Total net sales of the quarter, {i}.") for i in range(4)]
+    nvidia = [chunk("nvidia", i, f"Revenue of the quarter, {i}.") for i in range(4)]
+    nvidia[0] = chunk("nvidia", 0, "NVIDIA Corporation, quarterly report.")
+    idx.add("apple", apple)
+    idx.add("nvidia", nvidia)
+    chunks = [*apple, *nvidia[1:]]
+    r = idx.search("NVIDIA total net sales", 10, also=[c.id for c in chunks])
+    dense = np.asarray([0.50] * 4 + [0.52] * 3, dtype=np.float32)
+    lexical = np.asarray([r.bm25.get(c.id, 0.0) for c in chunks], dtype=np.float32)
+    plain = fuse(chunks, dense, lexical, 0.4)
+    named = fuse(chunks, dense, lexical, 0.4, names=r)
+    assert {h.chunk.doc_id for h in plain[:NAMED_TOP]} == {"apple"}
+    assert {h.chunk.doc_id for h in named[:NAMED_TOP]} == {"nvidia"}
+    assert all(0.0 <= h.score <= 1.0 for h in named)
+    # Dense alone and BM25 alone are left as they were.
+    assert fuse(chunks, dense, lexical, 1.0, names=r) == fuse(chunks, dense, lexical, 1.0)
+    assert fuse(chunks, dense, lexical, 0.0, names=r) == fuse(chunks, dense, lexical, 0.0)
+
+
+def test_a_name_a_top_chunk_carries_changes_nothing() -> None:
+    idx = LexicalIndex()
+    docs = {"mers": ["MERS spreads from camels.", "Camels carry it."],
+            "review": ["SARS and MERS fatality rates.", "Coronaviruses in general."]}  # fmt: skip
+    chunks = [chunk(d, i, t) for d, texts in docs.items() for i, t in enumerate(texts)]
+    for d in docs:
+        idx.add(d, [c for c in chunks if c.doc_id == d])
+    r = idx.search("fatality rate of MERS", 10, also=[c.id for c in chunks])
+    dense = np.asarray([0.3, 0.2, 0.6, 0.1], dtype=np.float32)
+    lexical = np.asarray([r.bm25.get(c.id, 0.0) for c in chunks], dtype=np.float32)
+    assert fuse(chunks, dense, lexical, 0.4, names=r) == fuse(chunks, dense, lexical, 0.4)
