@@ -92,10 +92,12 @@ class Settings:
     ocr: bool = True  # read pages without a text layer, and image files, by OCR
     ocr_languages: str = "en"  # comma-separated; the packaged model reads en and ch
     # Pages are rendered at this resolution for OCR. benchmarks/ocr.py, 6 English pages
-    # (results/ocr.json): CER 2.1 % at 100 dpi (but 32 % on small type), 6.9 % at 150,
-    # 5.9 % at 200, 3.4 % at 300. RapidOCR reduces pages to 2000 px on the longer side
-    # (about 180 dpi for Letter), so 300 costs rendering, not OCR time; the loss at
-    # 150-200 is lines its detector misses on dense pages, not dropped spaces.
+    # (results/ocr.json, quiet machine): CER 2.3 % at 100 dpi (but 32 % on small type),
+    # 7.2 % at 150, 5.9 % at 200, 2.7 % at 250, 3.4 % at 300; 2.7 s per page at 250 and
+    # 300. RapidOCR reduces pages to 2000 px on the longer side (about 180 dpi for
+    # Letter), so the curve is a matter of which lines its detector finds after that
+    # resize, not of detail: it is not monotonic. 250 is best on those 10 pages, but
+    # finds no text at all on the image page of imagemagick-images.pdf, which 300 reads.
     ocr_dpi: int = 300
     # PDF tables as Markdown tables. Off by default: on the SEC 10-Q set the Markdown
     # tables scored below pypdf's rows of text on every measure (README, Performance).

@@ -1,8 +1,9 @@
-"""One upload as a pipeline: file i is written while file i+1 is embedded and i+2 is read.
+"""One upload as a pipeline: file i is written while i+1 is embedded and i+2, i+3 are read.
 
 `run_upload` drives the files of one upload through `prepare` (extract, split,
 embed) and a commit in a writer thread, with at most one write in flight so memory
-stays bounded, and prefetches the next file in an extraction worker meanwhile.
+stays bounded, and prefetches the next `READ_AHEAD` files in extraction workers
+meanwhile.
 Results are reported in file order from the calling thread. `DocChat` supplies the
 wiring (its store, embedder and per-collection write lock) as callables.
 
@@ -20,6 +21,7 @@ import contextlib
 import functools
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +31,7 @@ from ..errors import RagError
 from ..models import IngestResult, Upload
 from ..settings import Settings
 from ..store import Store
-from .extract import prefetch
+from .extract import READ_AHEAD, prefetch
 from .stages import IngestProgress, Prepared
 
 if TYPE_CHECKING:  # the engine calls this module; only its type is needed here
@@ -101,19 +103,25 @@ def run_upload(
 ) -> list[IngestResult]:
     """One result per file, in order (see `DocChat.ingest_many`).
 
-    `files` is consumed lazily, one ahead: the next file is prefetched (unless it
-    carries an error) while the current one is prepared.
+    `files` is consumed lazily, `READ_AHEAD` ahead: the next files are prefetched
+    (unless they carry an error) while the current one is prepared.
     """
     upload = _Upload(max_chunks, on_result)
     items = iter(files)
-    upcoming = next(items, None)
+    upcoming: deque[Upload] = deque()
+
+    def look_ahead() -> None:  # the file to prepare next, and READ_AHEAD being read
+        while len(upcoming) < 1 + READ_AHEAD and (u := next(items, None)) is not None:
+            upcoming.append(u)
+            if len(upcoming) > 1 and not u.error:
+                prefetch_next(u)
+
     with ThreadPoolExecutor(1, thread_name_prefix="docchat-writer") as writer:
         try:
-            while upcoming is not None:
-                i, f, upcoming = len(upload.results), upcoming, next(items, None)
+            look_ahead()
+            while upcoming:
+                i, f = len(upload.results), upcoming.popleft()
                 upload.results.append(None)
-                if upcoming is not None and not upcoming.error:
-                    prefetch_next(upcoming)
                 ready: Prepared | IngestResult
                 if f.error:
                     ready = IngestResult(file=f.name, status="rejected", reason=f.error)
@@ -126,6 +134,7 @@ def run_upload(
                 else:
                     upload.results[i] = ready
                 upload.flush()
+                look_ahead()
         except BaseException:
             # Stopped (Ctrl-C, a stopped Streamlit run) or a bug: report nothing more.
             upload.abandon()
