@@ -253,7 +253,14 @@ class LexicalIndex:
         self._post_rows = pair_rows.astype(np.int32)
         self._indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._idf = idf[:n_words]
-        self._named = DocumentWeights.build([d.tokens for d in docs], n_words)
+        words_only = pair_terms < n_words  # the postings of words come first
+        self._named = DocumentWeights.build(
+            pair_terms[words_only],
+            self._row_doc[pair_rows[words_only]],
+            tf[words_only],
+            np.asarray([len(d.tokens) for d in docs], dtype=np.int64),
+            n_words,
+        )
         self.dirty = False
 
     # -- search ----------------------------------------------------------------------

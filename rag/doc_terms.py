@@ -10,7 +10,7 @@ frequencies summed over its chunks, headers included; Lucene idf over documents)
 A name found in all documents weighs nothing; one found in a few weighs much.
 
 `DocumentWeights` holds those per-(term, document) weights, built with the chunk
-index and from the same term ids; retrieval.py uses them only for a name that none of
+index from its postings (summed per document); retrieval.py uses them only for a name that none of
 the best fused candidates contains (there the chunks already carry it; see
 `retrieval.NAMED_TOP` for what was measured).
 
@@ -55,25 +55,36 @@ class DocumentWeights:
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @classmethod
-    def build(cls, doc_tokens: Sequence[np.ndarray], n_words: int) -> DocumentWeights:
-        """From each document's term ids (all its chunks' words, repeats kept)."""
-        n_docs = len(doc_tokens)
-        if not n_docs or not n_words:
+    def build(
+        cls,
+        words: np.ndarray,
+        docs: np.ndarray,
+        tf: np.ndarray,
+        doc_lengths: np.ndarray,
+        n_words: int,
+    ) -> DocumentWeights:
+        """From the chunk index's postings of words: each (word, chunk) pair's word,
+        document and term frequency, sorted by word and then by chunk, with the chunks of
+        a document next to each other (bm25.py builds them so); `doc_lengths` are the
+        documents' term counts. A document's frequency of a word is the sum over its
+        chunks, so no pass over the tokens is needed."""
+        n_docs = len(doc_lengths)
+        if not n_docs or not n_words or not len(words):
             return cls(n_docs=n_docs, ptr=np.zeros(n_words + 1, np.int64))
-        lengths = np.asarray([len(t) for t in doc_tokens], dtype=np.int64)
-        tokens = np.concatenate(doc_tokens).astype(np.int64)
-        owner = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        keys, tf = np.unique(tokens * n_docs + owner, return_counts=True)  # word-major
-        words, docs = np.divmod(keys, n_docs)
+        keys = words.astype(np.int64) * n_docs + docs
+        starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        doc_tf = np.add.reduceat(tf.astype(np.float64), starts)
+        words, docs = words[starts].astype(np.int64), docs[starts].astype(np.int64)
         df = np.bincount(words, minlength=n_words)
         idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+        lengths = np.asarray(doc_lengths, dtype=np.float64)
         avg = float(lengths.mean()) or 1.0
         norm = K1 * (1.0 - B + B * lengths[docs] / avg)
         return cls(
             n_docs=n_docs,
             ptr=np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
             docs=docs.astype(np.int32),
-            weights=(idf[words] * tf / (tf + norm)).astype(np.float32),
+            weights=(idf[words] * doc_tf / (doc_tf + norm)).astype(np.float32),
         )
 
     def of(self, word: int, names: Sequence[str]) -> dict[str, float]:

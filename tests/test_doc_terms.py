@@ -27,7 +27,11 @@ def test_named_words_are_capitalized_words_but_not_a_plain_first_word() -> None:
 
 def test_document_weights_are_bm25_over_whole_documents() -> None:
     docs = [np.asarray([0, 0, 1]), np.asarray([1, 2]), np.asarray([1])]
-    w = DocumentWeights.build(docs, n_words=3)
+    # Postings as bm25.py gives them: (word, chunk) pairs by word, here one chunk each.
+    owner = np.repeat(np.arange(3), [len(d) for d in docs])
+    keys, tf = np.unique(np.concatenate(docs) * 3 + owner, return_counts=True)
+    words, rows = np.divmod(keys, 3)
+    w = DocumentWeights.build(words, rows, tf, np.asarray([len(d) for d in docs]), n_words=3)
     names = ["a", "b", "c"]
     avg = 2.0
     for word in range(3):
@@ -41,7 +45,8 @@ def test_document_weights_are_bm25_over_whole_documents() -> None:
         got = w.of(word, names)
         assert got.keys() == expected.keys()
         assert all(math.isclose(got[k], v, rel_tol=1e-5) for k, v in expected.items())
-    assert w.of(7, names) == {} and DocumentWeights.build([], 0).of(0, []) == {}
+    none = np.zeros(0, np.int64)
+    assert w.of(7, names) == {} and DocumentWeights.build(none, none, none, none, 0).of(0, []) == {}
 
 
 def test_lexical_search_reports_naming_words_and_who_contains_them() -> None:
