@@ -26,6 +26,7 @@ import streamlit as st
 
 from rag import (
     Answer,
+    Chunk,
     Conversations,
     DocChat,
     Embedder,
@@ -35,9 +36,11 @@ from rag import (
     Turn,
     escape_markdown,
     highlight,
+    link_citations,
     safe_markdown,
     source_label,
     supporting_span,
+    text_view_html,
 )
 
 # Tests set this to build the engine with a fast fake embedder; nothing else does.
@@ -230,7 +233,7 @@ def render_turn(turn: Turn, index: int, *, latest: bool) -> None:
     render_question(turn.question)
     with st.chat_message("assistant"):
         if turn.answer.text:
-            st.markdown(safe_markdown(turn.answer.text))
+            st.markdown(answer_markdown(turn.answer, index))
         render_answer_details(turn.answer, index, stopped=turn.stopped, latest=latest)
 
 
@@ -262,19 +265,84 @@ def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: 
         render_sources(answer, index, latest=latest)
 
 
+def answer_markdown(answer: Answer, index: int) -> str:
+    """The answer, safe, its citations [n] linked to the sources below it."""
+    known = {s.n for s in answer.sources}
+    return link_citations(
+        safe_markdown(answer.text), lambda n: source_anchor(index, n) if n in known else None
+    )
+
+
+def source_anchor(index: int, n: int) -> str:
+    return f"source-{index}-{n}"
+
+
 def render_sources(answer: Answer, index: int, *, latest: bool) -> None:
-    """One expander per source, labelled [n] like the citations in the answer."""
+    """One expander per source, labelled [n] like the citations in the answer: the
+    chunk's text beside its page (PDFs, images) or the text around it."""
     st.markdown("**Sources**")
     for s in answer.sources:
         cited = s.n in answer.cited
-        with st.expander(
-            source_title(s, cited=cited),
-            expanded=latest and (cited or (not answer.cited and s.n == 1)),
-        ):
+        # An anchor for the answer's [n] links: an id DocChat writes, nothing else.
+        st.markdown(f'<div id="{source_anchor(index, s.n)}"></div>', unsafe_allow_html=True)
+        opened = latest and (cited or (not answer.cited and s.n == 1))
+        with st.expander(source_title(s, cited=cited), expanded=opened):
             span = supporting_span(answer.text, s.n, s.chunk.text) if answer.text else None
-            st.markdown(highlight(s.chunk.text, span))
-            if span is not None:
-                st.caption("In bold: the sentence that best supports the answer.")
+            render_source_view(s.chunk, f"{index}-{s.n}", span, shown=opened)
+
+
+def render_source_view(
+    c: Chunk, key: str, span: tuple[int, int] | None, *, shown: bool = True,
+    with_text: bool = True,
+) -> None:
+    """A chunk where it stands: its page with the passage marked (rendered when the
+    toggle is on: on for the source opened first), or the text around it."""
+    app = engine()
+    collection = active_collection()
+    if c.page is None:
+        text_col, view_col = st.columns(2) if with_text else (None, st.container())
+        if text_col is not None:
+            text_col.markdown(highlight(c.text, span))
+        try:
+            around = app.text_view(c, sentence=span, collection=collection)
+        except RagError as e:
+            view_col.warning(escape_markdown(str(e)))
+            return
+        with view_col:
+            st.caption("In its document (marked):")
+            st.html(text_view_html(around))
+        return
+    text_col, view_col = st.columns([2, 3]) if with_text else (None, st.container())
+    if text_col is not None:
+        text_col.markdown(highlight(c.text, span))
+        if span is not None:
+            text_col.caption("In bold: the sentence that best supports the answer.")
+    if not view_col.toggle("Show the page", value=shown, key=f"pv-on-{key}"):
+        return
+    page_key = f"pv-page-{key}"
+    page = int(st.session_state.get(page_key, c.page))
+    on_page = page == c.page
+    try:
+        view = app.page_view(c.doc_id, page, chunk=c.index if on_page else None,
+                             sentence=span if on_page else None, collection=collection)  # fmt: skip
+    except RagError as e:
+        view_col.warning(escape_markdown(str(e)))
+        return
+    how = ", read by OCR" if view.ocr else ""
+    marked = ": the passage is marked" if on_page else ""
+    view_col.image(view.png, caption=f"Page {view.page} of {view.pages}{how}{marked}",
+                   use_container_width=True)  # fmt: skip
+    b1, b2, b3 = view_col.columns(3)
+    step = None
+    if b1.button("Previous page", key=f"pv-prev-{key}", disabled=view.page <= 1):
+        step = view.page - 1
+    if b2.button("Next page", key=f"pv-next-{key}", disabled=view.page >= view.pages):
+        step = view.page + 1
+    if b3.button("The passage", key=f"pv-back-{key}", disabled=on_page):
+        step = c.page
+    if step is not None:
+        st.session_state[page_key] = step
+        st.rerun()
 
 
 def source_title(s: Source, *, cited: bool) -> str:

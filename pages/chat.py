@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import streamlit as st
 
 from pages import _ui
-from rag import LLMError, RagError, SafeMarkdownStream, escape_markdown, safe_markdown
+from rag import LLMError, RagError, SafeMarkdownStream, escape_markdown
 
 app = _ui.engine()
 convs = _ui.conversations()
@@ -124,7 +124,7 @@ if question and question.strip():
                     pass  # the stream's answer carries the error and the sources
             answer = stream.result()
             if answer.text:
-                box.markdown(safe_markdown(answer.text))  # images as text, once complete
+                box.markdown(_ui.answer_markdown(answer, index))  # safe, citations linked
             else:
                 box.empty()
         _ui.render_answer_details(answer, index, stopped=False, latest=True)

@@ -231,3 +231,5 @@ for c in chunks[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
     where = " · ".join(p for p in (c.location, c.section and f"section {c.section}") if p)
     st.caption(f"Chunk {c.index + 1} · {escape_markdown(where)} · {c.tokens} tokens")
     st.text(c.text)
+    with st.expander("Where it stands" if c.page is None else f"Where it stands ({c.location})"):
+        _ui.render_source_view(c, f"lib-{c.index}", None, shown=False, with_text=False)

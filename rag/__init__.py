@@ -55,7 +55,14 @@ from .finetune.qa_file import import_pairs
 from .generation import LLM, Completion
 from .ingest.loaders import SUPPORTED_EXTENSIONS, load
 from .ingest.splitting import split
-from .markdown import SafeMarkdownStream, escape_markdown, highlight, safe_markdown
+from .markdown import (
+    SafeMarkdownStream,
+    escape_markdown,
+    highlight,
+    link_citations,
+    safe_markdown,
+    text_view_html,
+)
 from .models import (
     Answer,
     Block,
@@ -68,6 +75,7 @@ from .models import (
     Source,
     Upload,
 )
+from .page_view import PageView, TextView
 from .prompts import build_prompt
 from .query import clean_query
 from .question_set import read_question_set
@@ -112,6 +120,7 @@ __all__ = [
     "LimitExceededError",
     "LoadedDocument",
     "NoTextError",
+    "PageView",
     "PasswordRequiredError",
     "QAPair",
     "RagError",
@@ -123,6 +132,7 @@ __all__ = [
     "Source",
     "Store",
     "StoreUnavailableError",
+    "TextView",
     "TrainingSet",
     "Turn",
     "UnsupportedFileError",
@@ -146,6 +156,7 @@ __all__ = [
     "highlight",
     "import_pairs",
     "journal_path",
+    "link_citations",
     "load",
     "load_embedder",
     "load_journal",
@@ -158,6 +169,7 @@ __all__ = [
     "source_label",
     "split",
     "supporting_span",
+    "text_view_html",
     "validate_examples",
     "validate_pairs",
 ]

@@ -31,6 +31,7 @@ from .ingest.splitting import check_sizes
 from .ingest.stages import IngestProgress, Prepared, commit, prepare
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
+from .page_view import PageView, PageViews, TextView, text_view
 from .query import clean_query
 from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
@@ -58,6 +59,14 @@ class DocChat:
         self.llm: LLM | None = open_llm(settings) if llm is _UNSET else cast(LLM | None, llm)
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        options = settings.read_options()
+        self.page_views = PageViews(
+            Path(settings.data_dir) / "page_views",
+            max_bytes=int(settings.page_cache_mb * 1_000_000),
+            dpi=settings.page_view_dpi,
+            ocr_dpi=options.ocr_dpi,
+            ocr_languages=options.ocr_languages,
+        )
 
     # -- resources ----------------------------------------------------------------
 
@@ -124,7 +133,10 @@ class DocChat:
     def delete_collection(self, name: str) -> None:
         with self._write_lock(name):
             key = self.store.collection_key(name)
+            docs = self.store.documents(name)
             self.store.delete_collection(name)
+            for d in docs:
+                self.page_views.drop(d.doc_id)
             self.lexical.drop(key)
             self.conversations.delete(name)
 
@@ -239,6 +251,7 @@ class DocChat:
         with self._write_lock(name):
             info = self.store.delete_document(name, doc)
             self.lexical.sync(name)
+            self.page_views.drop(info.doc_id)
             return info
 
     def chunks(self, doc: str, *, collection: str | None = None) -> list[Chunk]:
@@ -249,6 +262,40 @@ class DocChat:
     def original(self, doc: str, *, collection: str | None = None) -> tuple[DocumentInfo, bytes]:
         info = self.store.document(self._name(collection), doc)
         return info, self.store.original(info.doc_id)
+
+    def page_view(
+        self,
+        doc: str,
+        page: int,
+        *,
+        chunk: int | None = None,
+        sentence: tuple[int, int] | None = None,
+        collection: str | None = None,
+    ) -> PageView:
+        """Page `page` of a PDF or image document, rendered, with chunk `chunk` (its
+        index) marked and `sentence` (a span of the chunk's text) marked stronger."""
+        name = self._name(collection)
+        info = self.store.document(name, doc)
+        if info.kind not in ("pdf", "image"):
+            raise DocumentNotFoundError(f"{info.name} has no pages to show.")
+        chunks = self.store.chunks_of(name, info.doc_id)
+        marked = None
+        if chunk is not None:
+            marked = next((c for c in chunks if c.index == chunk), None)
+            if marked is None:
+                raise DocumentNotFoundError(f"{info.name} has no chunk {chunk}.")
+            page = marked.page or page
+        on_page = [c for c in chunks if c.page == page]
+        data = self.store.original(info.doc_id)
+        return self.page_views.view(info.doc_id, data, info.kind, page, on_page, marked, sentence)
+
+    def text_view(
+        self, chunk: Chunk, *, sentence: tuple[int, int] | None = None,
+        collection: str | None = None,
+    ) -> TextView:
+        """A chunk of a document without pages, in the text around it."""
+        return text_view(self.store.chunks_of(self._name(collection), chunk.doc_id), chunk,
+                         sentence)  # fmt: skip
 
     def disk_bytes(self) -> int:
         """Bytes on disk under the data dir: the local index, the originals, the rest."""

@@ -15,6 +15,10 @@ document, so nothing it writes may become an image, a link or a tag:
 - `escape_markdown(text)` shows text literally (document chunks, file names,
   questions): every ASCII punctuation character is backslash-escaped, whitespace
   folded. `highlight(text, span)` does that with one span in bold.
+- `link_citations(markdown, anchor)` turns the citations of a safe answer ([1],
+  [2, 3]) into links to the sources under it (in-page anchors DocChat writes).
+- `text_view_html(view)` is a source's surrounding text as inert HTML (every
+  character escaped), the chunk marked, for `st.html`.
 
 How constructs are broken: a zero-width space (U+200B) after every `]` (no `](`,
 `]:` or `][`: no inline or reference link or image, no footnote), after every `<`
@@ -29,8 +33,14 @@ nothing), and LaTeX (KaTeX runs untrusted, so `\\href` and images are off).
 
 from __future__ import annotations
 
+import html
 import re
 import string
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .page_view import TextView
 
 ZWSP = "\u200b"
 _MAX_HELD = 200  # characters an unclosed "[" may hold back a stream before giving up
@@ -122,3 +132,52 @@ def highlight(text: str, span: tuple[int, int] | None) -> str:
     # whatever punctuation the escaped sentence starts or ends with.
     parts = [escape_markdown(before), f"**{escape_markdown(middle)}**", escape_markdown(after)]
     return " ".join(p for p in parts if p)
+
+
+# A citation as `safe_markdown` leaves it: "[1]" or "[2, 3]" and the zero-width space.
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]" + ZWSP)
+
+
+def link_citations(markdown: str, anchor: Callable[[int], str | None]) -> str:
+    """`markdown` (from `safe_markdown`) with each cited number linked to `#anchor(n)`;
+    numbers `anchor` returns None for (no such source) stay plain. The anchors are
+    DocChat's own ids, so no link leaves the page."""
+
+    def one(n: str) -> str:
+        target = anchor(int(n))
+        return f"[{n}](#{target})" if target else n
+
+    def group(m: re.Match[str]) -> str:
+        numbers = re.sub(r"\d+", lambda d: one(d.group(0)), m.group(1))
+        return f"\\[{numbers}\\]"
+
+    return _CITATION.sub(group, markdown)
+
+
+_MARK = "background: rgba(255, 214, 0, 0.35); color: inherit"
+_STRONG = "background: rgba(255, 120, 0, 0.45); color: inherit"
+
+
+def text_view_html(view: TextView) -> str:
+    """The text around a chunk as HTML with nothing of the document's own markup
+    (every character escaped), the chunk marked and its supporting sentence stronger;
+    code with line numbers."""
+    chunk = html.escape(view.chunk)
+    if view.sentence is not None:
+        a, b = view.sentence
+        parts = (view.chunk[:a], view.chunk[a:b], view.chunk[b:])
+        chunk = (f"{html.escape(parts[0])}<mark style=\"{_STRONG}\">{html.escape(parts[1])}"
+                 f"</mark>{html.escape(parts[2])}")  # fmt: skip
+    marked = f"<mark style=\"{_MARK}\">{chunk}</mark>"
+    body = f"{html.escape(view.before)}{marked}{html.escape(view.after)}"
+    if view.first_line is None:
+        style = "white-space: pre-wrap; font-family: sans-serif; line-height: 1.5"
+        return f"<div style=\"{style}\">{body}</div>"
+    # Line numbers: one per line of the whole stretch (marks may span lines).
+    lines = body.split("\n")
+    width = len(str(view.first_line + len(lines)))
+    numbered = "\n".join(
+        f"<span style=\"opacity: 0.5\">{view.first_line + k:>{width}}</span>  {line}"
+        for k, line in enumerate(lines)
+    )
+    return f"<pre style=\"white-space: pre-wrap\">{numbered}</pre>"

@@ -157,8 +157,10 @@ class Source(_Plain):
         return self.hit.chunk
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat: the number, the chunk's fields, and the score."""
-        return {"n": self.n, **self.chunk.to_dict(), "score": round(self.hit.score, 4)}
+        """Flat: the number, the chunk's fields, the score, and the chunk's index as
+        `chunk` (what `python -m rag show DOC --chunk I` takes)."""
+        d = {"n": self.n, **self.chunk.to_dict(), "score": round(self.hit.score, 4)}
+        return {**d, "chunk": self.chunk.index}
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ ENV_NAMES: dict[str, str] = {
     "ocr_dpi": "DOCCHAT_OCR_DPI",
     "pdf_tables": "DOCCHAT_PDF_TABLES",
     "pdf_text": "DOCCHAT_PDF_TEXT",
+    "page_view_dpi": "DOCCHAT_PAGE_VIEW_DPI",
+    "page_cache_mb": "DOCCHAT_PAGE_CACHE_MB",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 
@@ -107,6 +109,10 @@ class Settings:
     # (pypdf: 1.3 s per MB of content stream, 93 s of the 1,037 pages) and its text
     # ranked slightly better there; pypdf stays the default reader (README, Performance).
     pdf_text: str = "pypdf"
+    # A source's page is shown at this resolution: 110 dpi is a Letter page 935 px wide,
+    # the chat column's width on a laptop screen, with 8-point type still legible.
+    page_view_dpi: int = 110
+    page_cache_mb: float = 200.0  # rendered source pages kept on disk (oldest dropped)
 
     @property
     def llm_configured(self) -> bool:

@@ -253,7 +253,8 @@ def test_chat_streams_an_answer_with_sources_and_follow_ups(
     at.switch_page("pages/chat.py").run()
     ask(at, "What do cats eat?")
     answer = texts(at.chat_message[1].markdown)[0]
-    assert answer.startswith("According to the documents [1]")
+    # The citation links to source 1 under the answer (an in-page anchor).
+    assert answer.startswith("According to the documents \\[[1](#source-0-1)\\]")
     assert "prompt: about" in " ".join(texts(at.caption))
     assert [e.label.split(" ")[0] for e in at.expander][:2] == ["\\[1\\]", "\\[2\\]"]
 
@@ -312,7 +313,9 @@ def test_model_output_cannot_load_images_or_links(
     ask(at, "What do cats eat?")
     shown = texts(at.chat_message[1].markdown)[0]
     assert "[image: pixel]" in shown
-    assert "](" not in shown and "<img" not in shown and "http://" not in shown
+    # The one link left is the citation's, to its source on this page.
+    assert shown.count("](") == shown.count("](#source-") == 1
+    assert "<img" not in shown and "http://" not in shown
     assert "www." not in shown
 
 

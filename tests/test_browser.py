@@ -15,6 +15,7 @@ In CI (CI=true) a missing Chromium or Playwright fails the test; elsewhere it sk
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.conftest import ROOT, SAMPLES, free_port, missing, need_shared
 from tests.fake_openai import FakeOpenAIServer
@@ -210,6 +212,16 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             expect(page.get_by_role("button", name="Download as Markdown")).to_be_visible()
             _settle(page)
             page.screenshot(path=ARTIFACTS / "4-chat-answer.png", full_page=True)
+
+            # Source 1 opens on its page, rendered, with the passage marked.
+            caption = f"Page {first['page']} of 14: the passage is marked"
+            expect(label.get_by_text(caption)).to_be_visible(timeout=30_000)
+            image = label.get_by_test_id("stImage").locator("img").first
+            expect(image).to_be_visible()
+            shot = Image.open(io.BytesIO(image.screenshot(path=ARTIFACTS / "5-source-page.png")))
+            pixels = shot.convert("RGB").getdata()
+            marked = sum(1 for r, _, b in pixels if r > 200 and b < 170 and r - b > 60)
+            assert marked > 2000, f"no highlight on the page image ({marked} marked pixels)"
 
             # A long answer can be stopped: what arrived is kept, and marked.
             request.node.stash[LLM].token_delay = 0.4

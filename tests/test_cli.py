@@ -58,6 +58,21 @@ def test_tracemonkey_done_when(tmp_path: Path) -> None:
 
     search = json.loads(rag(data, "search", "trace trees", "--top-k", "3", "--json").stdout)
     assert len(search) == 3 and search[0]["n"] == 1
+    assert all(s["chunk"] == s["index"] for s in search)
+
+    # `show` writes the page a source stands on, its chunk marked (the page alone too).
+    out = data.parent / "page.png"
+    first = search[0]
+    shown = rag(data, "show", "tracemonkey.pdf", "--chunk", str(first["chunk"]),
+                "--out", str(out), "--json")  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    meta = json.loads(shown.stdout)
+    assert meta["page"] == first["page"] and meta["chunk"] == first["chunk"] and meta["boxes"]
+    assert out.read_bytes().startswith(b"\x89PNG")
+    alone = rag(data, "show", "tracemonkey.pdf", "--page", "3", "--out", str(out))
+    assert alone.returncode == 0 and alone.stdout.startswith("page 3 of 14:")
+    missing_page = rag(data, "show", "tracemonkey.pdf", "--page", "99", "--out", str(out))
+    assert missing_page.returncode == 1 and "no page 99" in missing_page.stderr
 
     broken = rag(data, "ingest", str(BROKEN))
     assert broken.returncode == 0, broken.stderr

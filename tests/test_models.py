@@ -36,8 +36,9 @@ def test_each_to_dict_covers_every_field() -> None:
     assert set(doc.to_dict()) == names(DocumentInfo)
     assert set(col.to_dict()) == names(CollectionInfo)
     assert set(result.to_dict()) == names(IngestResult)
-    # Source is flat: its number, its chunk's fields, its score.
-    assert set(SOURCE.to_dict()) == {"n", "score"} | names(Chunk)
+    # Source is flat: its number, its chunk's fields, its score, its chunk's index as
+    # `chunk` (what `show --chunk` takes).
+    assert set(SOURCE.to_dict()) == {"n", "score", "chunk"} | names(Chunk)
     # Answer names its text "answer"; everything else keeps its field name.
     assert set(answer.to_dict()) == names(Answer) - {"text"} | {"answer"}
     assert doc.to_dict()["warnings"] == ["w"]  # JSON-ready: tuples as lists

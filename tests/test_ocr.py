@@ -139,6 +139,24 @@ def test_scans_are_indexed_and_found_first(indexed: tuple[DocChat, list[IngestRe
     assert all(c.location == "page 1, read by OCR" for c in texts)
 
 
+def test_a_scanned_source_opens_on_its_page_with_the_ocr_lines_marked(
+    indexed: tuple[DocChat, list[IngestResult]],
+) -> None:
+    chat, results = indexed
+    by_file = {r.file: r for r in results}
+    for name in ("scan.pdf", "scan.png"):
+        _, [hit] = chat.search(SENTENCE, top_k=1, doc_ids=[by_file[name].doc_id])
+        c = hit.chunk
+        view = chat.page_view(c.doc_id, 1, chunk=c.index, sentence=(0, 30))
+        assert view.ocr and view.page == 1 and view.pages == 1
+        assert view.boxes and view.sentence_boxes
+        assert all(0 <= b[0] < b[2] <= 1 and 0 <= b[1] < b[3] <= 1 for b in view.boxes)
+        # The sentence is inside the chunk's marks: the first band holds its start.
+        first = view.boxes[0]
+        s = view.sentence_boxes[0]
+        assert first[0] - 0.01 <= s[0] and abs(first[1] - s[1]) < 0.01
+
+
 def test_ocr_off_rejects_images_and_reports_scans_as_textless(
     scans: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

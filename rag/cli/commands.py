@@ -126,6 +126,19 @@ def cmd_delete(app: DocChat, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(app: DocChat, args: argparse.Namespace) -> int:
+    view = app.page_view(args.doc, args.page, chunk=args.chunk, collection=args.collection)
+    Path(args.out).write_bytes(view.png)
+    if args.json:
+        boxes = [list(b) for b in view.boxes]
+        _print_json({"doc_id": view.doc_id, "page": view.page, "pages": view.pages,
+                     "chunk": view.chunk, "out": args.out, "boxes": boxes})  # fmt: skip
+    else:
+        marked = f", chunk {view.chunk} marked" if view.chunk is not None else ""
+        print(f"page {view.page} of {view.pages}{marked}: {args.out}")
+    return 0
+
+
 def cmd_collections(app: DocChat, args: argparse.Namespace) -> int:
     return _print_rows(
         app.collections(),
@@ -161,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("delete", cmd_delete, "delete a document (id, id prefix or name)")
     sp.add_argument("doc")
     add("collections", cmd_collections, "list collections")
+    sp = add("show", cmd_show, "write a page of a document as PNG, a chunk marked on it")
+    sp.add_argument("doc", help="document id, id prefix or name")
+    sp.add_argument("--page", type=int, default=1, help="page number (1-based)")
+    sp.add_argument(
+        "--chunk", type=int, default=None,
+        help="chunk index to mark (`chunk` in search --json); its page is shown",
+    )  # fmt: skip
+    sp.add_argument("--out", required=True, help="where to write the PNG")
     return p
 
 

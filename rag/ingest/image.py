@@ -41,27 +41,13 @@ def read(
 ) -> Pages:
     if not options.ocr:
         raise NoTextError(f"{name}: an image is read by OCR, and OCR is turned off.")
-    from PIL import Image, ImageOps, ImageSequence
-
-    Image.MAX_IMAGE_PIXELS = _MAX_PIXELS
-    try:
-        image = Image.open(BytesIO(data))
-        frames = [
-            _rgb(ImageOps.exif_transpose(f) or f)
-            for f in itertools.islice(ImageSequence.Iterator(image), _MAX_FRAMES)
-        ]
-    except MemoryError:
-        raise
-    except Image.UnidentifiedImageError as e:  # its text names a BytesIO object
-        raise ExtractionError(f"{name}: not a readable image (unknown or broken image data)") from e
-    except Exception as e:  # truncated, unknown or hostile image data
-        raise ExtractionError(f"{name}: not a readable image ({reason(e)})") from e
+    pictures = frames(data, name)
     texts: list[str] = []
     blocks: list[Block] = []
     warnings: list[str] = []
-    for k, frame in enumerate(frames):
+    for k, frame in enumerate(pictures):
         if progress is not None:
-            progress("ocr", k + 1, len(frames))
+            progress("ocr", k + 1, len(pictures))
         try:
             text = ocr.text_of(ocr.read_image(frame, options.ocr_languages))
         except RagError:
@@ -76,6 +62,26 @@ def read(
     if not blocks:
         raise NoTextError(f"{name}: OCR found no text in this image.")
     return Pages(tuple(texts), tuple(blocks), "", tuple(warnings))
+
+
+def frames(data: bytes, name: str = "The image") -> list[np.ndarray]:
+    """The frames of an image file as RGB arrays, as OCR reads them (the page view
+    shows and reads the same ones)."""
+    from PIL import Image, ImageOps, ImageSequence
+
+    Image.MAX_IMAGE_PIXELS = _MAX_PIXELS
+    try:
+        image = Image.open(BytesIO(data))
+        return [
+            _rgb(ImageOps.exif_transpose(f) or f)
+            for f in itertools.islice(ImageSequence.Iterator(image), _MAX_FRAMES)
+        ]
+    except MemoryError:
+        raise
+    except Image.UnidentifiedImageError as e:  # its text names a BytesIO object
+        raise ExtractionError(f"{name}: not a readable image (unknown or broken image data)") from e
+    except Exception as e:  # truncated, unknown or hostile image data
+        raise ExtractionError(f"{name}: not a readable image ({reason(e)})") from e
 
 
 def _rgb(frame: Any) -> np.ndarray:

@@ -3,7 +3,8 @@
 pdfium (Chrome's PDF library) repairs broken cross-reference tables, reads brotli,
 ASCII85 and JBIG2 streams and legacy filter names that pypdf refuses, gives every
 character with its box (for tables and layout), and renders pages to images (for
-OCR). Everything leaves this module as plain values: `Word`s, numpy images, strings.
+OCR). Everything leaves this module as plain values: `Word`s, `PageChars`, numpy
+images, strings.
 
 pdfium is not thread-safe; extraction runs one file at a time per worker process,
 so nothing here is shared between threads.
@@ -15,7 +16,9 @@ beyond its character order.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,24 @@ from .layout import Word
 # ("81 ,434"): a space narrower than this share of the text's height is not one.
 _KERNING = 0.12
 _GAP = 0.8  # a gap wider than this share of the height splits words without a space
+
+
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1: shares of the shown page, top-down
+
+
+@dataclass(frozen=True)
+class PageChars:
+    """pdfium's characters of a page, one per character index, with their boxes.
+
+    `text[i]` is character i (pdfium's generated spaces and line breaks included);
+    `boxes[i]` is its box as shares of the page as rendered (crop box and /Rotate
+    applied, 0-1 from the top-left corner), or None for a character without one.
+    """
+
+    text: str
+    boxes: tuple[Rect | None, ...]
+    width: float  # the page as shown, in points
+    height: float
 
 
 class Pdf:
@@ -58,6 +79,55 @@ class Pdf:
         with self._textpage(index) as (textpage, _):
             return str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
 
+    def chars(self, index: int) -> PageChars:
+        """Page `index`'s characters with their boxes (see `PageChars`)."""
+        import pypdfium2.raw as c
+
+        page = self._doc[index]
+        try:
+            width, height = page.get_size()
+            to_share = _to_share(page, width, height)
+            # pdfium finds lines in the shown orientation: on a page turned by 90 or 180
+            # degrees it interleaves the lines of columns. Its characters are read with
+            # the page unturned (boxes are in page space either way; `to_share` already
+            # holds the turned page's transform), then the page is turned back.
+            turned = page.get_rotation()
+            if turned:
+                page.set_rotation(0)
+            textpage = page.get_textpage()
+            if turned:
+                page.set_rotation(turned)
+            try:
+                n = max(textpage.count_chars(), 0)
+                chars: list[str] = []
+                boxes: list[Rect | None] = []
+                rect = c.FS_RECTF()
+                for i in range(n):
+                    code = c.FPDFText_GetUnicode(textpage, i)
+                    chars.append(chr(code) if 0 < code < 0x110000 else "\ufffd")
+                    # The loose box spans the font's ascent to descent: one height per
+                    # line, so a highlight reads as a band, not as ragged glyph boxes.
+                    if not c.FPDFText_GetLooseCharBox(textpage, i, rect) or (
+                        rect.right <= rect.left or rect.top <= rect.bottom
+                    ):
+                        boxes.append(None)
+                        continue
+                    boxes.append(to_share(rect.left, rect.bottom, rect.right, rect.top))
+            finally:
+                textpage.close()
+            return PageChars("".join(chars), tuple(boxes), width, height)
+        finally:
+            page.close()
+
+    def page_size(self, index: int) -> tuple[float, float]:
+        """Page `index` as shown (crop box, /Rotate applied), in points."""
+        page = self._doc[index]
+        try:
+            width, height = page.get_size()
+            return float(width), float(height)
+        finally:
+            page.close()
+
     @contextlib.contextmanager
     def _textpage(self, index: int) -> Iterator[tuple[Any, float]]:
         """Page `index`'s text page and the page's height, closed after use."""
@@ -83,6 +153,34 @@ class Pdf:
             return image
         finally:
             page.close()
+
+
+# Device coordinates are integers: map on a large virtual bitmap, then take shares.
+_DEVICE = 100_000
+
+
+def _to_share(page: Any, width: float, height: float) -> Any:
+    """A function from page-space boxes to `Rect`s, through pdfium's own display
+    transform (the one rendering uses: crop box and /Rotate). It is affine, so three
+    points fix it and each box costs arithmetic, not calls into pdfium."""
+    import pypdfium2.raw as c
+
+    def device(x: float, y: float) -> tuple[float, float]:
+        dx, dy = ctypes.c_int(), ctypes.c_int()
+        c.FPDF_PageToDevice(page, 0, 0, _DEVICE, _DEVICE, 0, x, y, dx, dy)
+        return dx.value / _DEVICE, dy.value / _DEVICE
+
+    ox, oy = device(0.0, 0.0)
+    ax, ay = device(1000.0, 0.0)
+    bx, by = device(0.0, 1000.0)
+    m = ((ax - ox) / 1000, (bx - ox) / 1000, (ay - oy) / 1000, (by - oy) / 1000)
+
+    def share(left: float, bottom: float, right: float, top: float) -> Rect:
+        xs = [ox + m[0] * x + m[1] * y for x, y in ((left, bottom), (right, top))]
+        ys = [oy + m[2] * x + m[3] * y for x, y in ((left, bottom), (right, top))]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    return share
 
 
 def _words(textpage: Any, page_height: float) -> list[Word]:
