@@ -22,6 +22,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
+	$(BIN)/python -m rag check-bind $${DOCCHAT_HOST:-127.0.0.1}
 	$(BIN)/streamlit run app.py --server.address=$${DOCCHAT_HOST:-127.0.0.1} --server.port=$${DOCCHAT_PORT:-8501}
 
 lint: $(VENV)/.installed-dev

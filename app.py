@@ -3,7 +3,12 @@
 `streamlit run app.py` starts here on every rerun; the page the user is on runs at
 `page.run()`. Adding a page is one line in PAGES.
 
-Left out: authentication (run it on localhost or behind an authenticating proxy).
+With no sign-in configured (`DOCCHAT_AUTH` unset) it serves only on a loopback
+address: elsewhere every page is refused with the line that says what to set
+(`make run` checks the same before it starts the server).
+
+Left out: sign-in pages (issue 13 is in progress: the rules and accounts are in
+`rag/access.py` and `rag/accounts.py`).
 """
 
 from __future__ import annotations
@@ -11,8 +16,16 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
+from rag import RagError
+from rag.access import check_bind
 
 st.set_page_config(page_title="DocChat", page_icon="💬", layout="wide")
+
+try:
+    check_bind(str(st.get_option("server.address") or ""), _ui.current_settings().auth)
+except RagError as e:
+    st.error(str(e))
+    st.stop()
 
 # No page icons: a page's icon becomes the favicon, and a ":material/...:" favicon is
 # fetched from fonts.gstatic.com (DocChat stays offline); emoji need an emoji font.

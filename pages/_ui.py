@@ -171,6 +171,8 @@ def sidebar() -> None:
         )
         state = "loaded" if app.embedder_loaded else "loads on first use"
         st.caption(f"**Embeddings:** {escape_markdown(app.settings.embedding_model)} ({state})")
+        if app.settings.auth in ("", "none"):
+            st.caption("Single-user mode, no sign-in.")
 
 
 # -- small formatters -----------------------------------------------------------------------

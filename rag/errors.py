@@ -66,3 +66,15 @@ class ConfigError(RagError):
 
 class DatasetError(RagError):
     """A question/answer set cannot be read, or fails validation (fine-tuning data)."""
+
+
+class AccessDeniedError(RagError):
+    """The acting user may not do this with this collection (`access.check`)."""
+
+
+class AccountError(RagError):
+    """An account cannot be added or changed as asked (name taken, short password)."""
+
+
+class SignInError(RagError):
+    """A sign-in failed: wrong name or password, or slowed down or locked after failures."""

@@ -6,7 +6,7 @@ pdfium's characters (`alignment.align`, cached on disk), and the characters it m
 to are drawn as bands, one per run of a line: light for the chunk, stronger for
 the sentence that supports the answer. Pages read by OCR, and image files, are read
 again by OCR on first view (the same engine and resolution give the same text) and
-marked with the boxes of its lines, shared out over their characters.
+marked with the engine's character boxes (each band one line high).
 
 Rendered pages are cached on disk by (document, page, chunk, sentence) under one
 directory per document (dropped with the document), and the cache is bounded: past
@@ -14,7 +14,7 @@ directory per document (dropped with the document), and the cache is bounded: pa
 
 Left out: rendering in the extraction worker (a page of an indexed file is rendered
 here, in-process: the file already passed the worker's limits when it was read),
-word boxes of OCR (its lines' boxes are shared out by character), annotations.
+annotations.
 """
 
 from __future__ import annotations
@@ -206,6 +206,11 @@ def ocr_chars(lines: Sequence[ocr.OcrLine], width: int, height: int) -> PageChar
         if k:
             boxes.append(None)  # the line break
         x0, top, x1, bottom = line.box
+        if len(line.chars) == len(line.text):  # the engine's own character boxes
+            for c in line.chars:
+                band = None if c is None else (c[0] / width, top / height, c[2] / width)
+                boxes.append(None if band is None else (*band, bottom / height))
+            continue
         n = max(len(line.text), 1)
         for j, ch in enumerate(line.text):
             if ch.isspace():
@@ -296,7 +301,7 @@ class PageViews:
             if not 1 <= page <= len(frames):
                 raise ExtractionError(f"The image has no frame {page}.")
             image = frames[page - 1]
-            lines = ocr.read_image(image, self.ocr_languages)
+            lines = ocr.read_image(image, self.ocr_languages, char_boxes=True)
             return image, ocr_chars(lines, image.shape[1], image.shape[0]), len(frames)
         try:
             pdf = Pdf(data, None)
@@ -309,7 +314,7 @@ class PageViews:
             image = pdf.render(page - 1, self.dpi)
             if read_by_ocr:
                 scan = pdf.render(page - 1, self.ocr_dpi)
-                lines = ocr.read_image(scan, self.ocr_languages)
+                lines = ocr.read_image(scan, self.ocr_languages, char_boxes=True)
                 chars = ocr_chars(lines, scan.shape[1], scan.shape[0])
             else:
                 chars = pdf.chars(page - 1)

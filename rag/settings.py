@@ -56,6 +56,8 @@ ENV_NAMES: dict[str, str] = {
     "pdf_text": "DOCCHAT_PDF_TEXT",
     "page_view_dpi": "DOCCHAT_PAGE_VIEW_DPI",
     "page_cache_mb": "DOCCHAT_PAGE_CACHE_MB",
+    "auth": "DOCCHAT_AUTH",
+    "session_hours": "DOCCHAT_SESSION_HOURS",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 
@@ -113,6 +115,10 @@ class Settings:
     # the chat column's width on a laptop screen, with 8-point type still legible.
     page_view_dpi: int = 110
     page_cache_mb: float = 200.0  # rendered source pages kept on disk (oldest dropped)
+    # Who may sign in: "" (unset: single-user mode, on 127.0.0.1 only), "none" (single-
+    # user behind an authenticating proxy), "accounts", "oidc" or "accounts,oidc".
+    auth: str = ""
+    session_hours: float = 12.0  # a sign-in lasts this long
 
     @property
     def llm_configured(self) -> bool:

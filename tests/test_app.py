@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
@@ -55,6 +56,9 @@ def llm(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer
 
 
 def start(page: str | None = None) -> AppTest:
+    # As `make run` serves it: app.py refuses a non-loopback (or unset) address when no
+    # sign-in is configured.
+    st_config.set_option("server.address", "127.0.0.1")
     at = AppTest.from_file(ROOT / "app.py", default_timeout=60).run()
     if page:
         at.switch_page(page).run()

@@ -157,6 +157,29 @@ def test_a_scanned_source_opens_on_its_page_with_the_ocr_lines_marked(
         assert first[0] - 0.01 <= s[0] and abs(first[1] - s[1]) < 0.01
 
 
+def test_ocr_marks_are_the_characters_of_the_text(
+    scans: dict[str, bytes], read: dict[str, Any]
+) -> None:
+    """The page view's OCR marks: the engine's character boxes, read again, pair up
+    with the indexed text character for character (same engine, same resolution)."""
+    from rag.alignment import align
+    from rag.ingest.image import frames
+    from rag.ingest.ocr import read_image, text_of
+    from rag.page_view import bands, ocr_chars, text_inside
+
+    doc, _ = read["scan.png"]
+    [image] = frames(scans["scan.png"])
+    lines = read_image(image, char_boxes=True)
+    assert text_of(lines) == doc.texts[0]  # the same text as at indexing
+    assert sum(1 for line in lines if len(line.chars) == len(line.text)) >= len(lines) - 1
+    chars = ocr_chars(lines, image.shape[1], image.shape[0])
+    mapping = align(doc.texts[0], chars.text)
+    start = doc.texts[0].index(SENTENCE[:20])
+    end = start + len(SENTENCE)
+    marked = text_inside(chars, bands(chars, [mapping[i] for i in range(start, end)]))
+    assert "".join(marked.split()) == "".join(doc.texts[0][start:end].split())
+
+
 def test_ocr_off_rejects_images_and_reports_scans_as_textless(
     scans: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..access import check_bind
 from ..engine import DocChat
 from ..errors import RagError
 from ..models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
 from ..settings import Settings
 from .eval import main as eval_main
 from .finetune import main as finetune_main
+from .users import main as users_main
 
 Row = TypeVar("Row", DocumentInfo, CollectionInfo)
 
@@ -139,6 +141,13 @@ def cmd_show(app: DocChat, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_bind_main(argv: Sequence[str]) -> int:
+    """`python -m rag check-bind ADDRESS`: exit 1 with the reason if DocChat must not
+    serve on ADDRESS with the configured sign-in (`make run` calls it first)."""
+    check_bind(argv[0] if argv else "", Settings.from_env().auth)
+    return 0
+
+
 def cmd_collections(app: DocChat, args: argparse.Namespace) -> int:
     return _print_rows(
         app.collections(),
@@ -189,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "finetune-data": finetune_main,
     "eval": eval_main,
+    "users": users_main,
+    "check-bind": check_bind_main,
 }
 
 

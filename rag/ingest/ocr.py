@@ -39,6 +39,9 @@ class OcrLine:
     text: str
     box: tuple[float, float, float, float]
     score: float
+    # With `read_image(..., char_boxes=True)`: each character's box (None for a space
+    # between words), one per character of `text`; else empty.
+    chars: tuple[tuple[float, float, float, float] | None, ...] = ()
 
 
 _engine: Any = None
@@ -64,19 +67,49 @@ def check_languages(languages: tuple[str, ...]) -> None:
         )
 
 
-def read_image(image: np.ndarray, languages: tuple[str, ...] = ("en",)) -> list[OcrLine]:
-    """The lines of text in an RGB image (H x W x 3, uint8), in reading order."""
+def read_image(
+    image: np.ndarray, languages: tuple[str, ...] = ("en",), *, char_boxes: bool = False
+) -> list[OcrLine]:
+    """The lines of text in an RGB image (H x W x 3, uint8), in reading order; with
+    `char_boxes`, each with its characters' boxes (the page view marks them). The text
+    is the same either way (the same recognition; the boxes come from its alignment)."""
     check_languages(languages)
-    result, _ = _get_engine()(image)
+    engine = _get_engine()
+    result, _ = engine(image, return_word_box=True) if char_boxes else engine(image)
     boxes: list[OcrLine] = []
-    for points, text, score in result or []:
-        text = " ".join(str(text).split())
-        if not text or float(score) < MIN_SCORE:
+    for entry in result or []:
+        points, raw, score = entry[0], str(entry[1]), float(entry[2])
+        text = " ".join(raw.split())
+        if not text or score < MIN_SCORE:
             continue
         xs = [float(p[0]) for p in points]
         ys = [float(p[1]) for p in points]
-        boxes.append(OcrLine(text, (min(xs), min(ys), max(xs), max(ys)), float(score)))
+        quads = entry[3] if char_boxes and len(entry) > 3 else None
+        chars = _char_boxes(raw, quads) if quads is not None else ()
+        box = (min(xs), min(ys), max(xs), max(ys))
+        boxes.append(OcrLine(text, box, score, chars if len(chars) == len(text) else ()))
     return _reading_order(boxes)
+
+
+def _char_boxes(
+    raw: str, quads: list[Any]
+) -> tuple[tuple[float, float, float, float] | None, ...]:
+    """The engine's per-character quads for `raw`, as boxes for its whitespace-folded
+    text (one None per space kept); empty when they do not pair up."""
+    if len(quads) != len(raw):
+        return ()
+    out: list[tuple[float, float, float, float] | None] = []
+    for ch, quad in zip(raw, quads, strict=True):
+        if ch.isspace():
+            if out and out[-1] is not None:
+                out.append(None)
+            continue
+        xs = [float(p[0]) for p in quad]
+        ys = [float(p[1]) for p in quad]
+        out.append((min(xs), min(ys), max(xs), max(ys)))
+    while out and out[-1] is None:
+        out.pop()
+    return tuple(out)
 
 
 def _reading_order(boxes: list[OcrLine]) -> list[OcrLine]:
@@ -174,9 +207,23 @@ def _rows(boxes: list[OcrLine]) -> list[OcrLine]:
                     max(b.box[3] for b in row),
                 ),
                 min(b.score for b in row),
+                _joined_chars(row),
             )
         )
     return lines
+
+
+def _joined_chars(row: list[OcrLine]) -> tuple[tuple[float, float, float, float] | None, ...]:
+    """The character boxes of boxes joined by spaces into one line (empty unless all
+    of them have theirs)."""
+    if not all(b.chars for b in row):
+        return ()
+    out: list[tuple[float, float, float, float] | None] = []
+    for k, b in enumerate(row):
+        if k:
+            out.append(None)
+        out.extend(b.chars)
+    return tuple(out)
 
 
 def failure(e: Exception) -> str:
