@@ -288,23 +288,28 @@ def render_sources(answer: Answer, index: int, *, latest: bool) -> None:
         # An anchor for the answer's [n] links: an id DocChat writes, nothing else.
         st.markdown(f'<div id="{source_anchor(index, s.n)}"></div>', unsafe_allow_html=True)
         opened = latest and (cited or (not answer.cited and s.n == 1))
-        with st.expander(source_title(s, cited=cited), expanded=opened):
+        # A lazy expander: its page is rendered when it is opened (a rerun), not before.
+        box = st.expander(source_title(s, cited=cited), expanded=opened,
+                          key=f"src-{index}-{s.n}", on_change="rerun")  # fmt: skip
+        with box:
             span = supporting_span(answer.text, s.n, s.chunk.text) if answer.text else None
-            render_source_view(s.chunk, f"{index}-{s.n}", span, shown=opened)
+            render_source_view(s.chunk, f"{index}-{s.n}", span, shown=box.open is not False)
 
 
 def render_source_view(
     c: Chunk, key: str, span: tuple[int, int] | None, *, shown: bool = True,
     with_text: bool = True,
 ) -> None:
-    """A chunk where it stands: its page with the passage marked (rendered when the
-    toggle is on: on for the source opened first), or the text around it."""
+    """A chunk where it stands: its page with the passage marked, or the text around
+    it; nothing but the chunk's text unless `shown` (its expander is open)."""
     app = engine()
     collection = active_collection()
     if c.page is None:
         text_col, view_col = st.columns(2) if with_text else (None, st.container())
         if text_col is not None:
             text_col.markdown(highlight(c.text, span))
+        if not shown:
+            return
         try:
             around = app.text_view(c, sentence=span, collection=collection)
         except RagError as e:
@@ -319,7 +324,7 @@ def render_source_view(
         text_col.markdown(highlight(c.text, span))
         if span is not None:
             text_col.caption("In bold: the sentence that best supports the answer.")
-    if not view_col.toggle("Show the page", value=shown, key=f"pv-on-{key}"):
+    if not shown:
         return
     page_key = f"pv-page-{key}"
     page = int(st.session_state.get(page_key, c.page))

@@ -231,5 +231,7 @@ for c in chunks[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
     where = " · ".join(p for p in (c.location, c.section and f"section {c.section}") if p)
     st.caption(f"Chunk {c.index + 1} · {escape_markdown(where)} · {c.tokens} tokens")
     st.text(c.text)
-    with st.expander("Where it stands" if c.page is None else f"Where it stands ({c.location})"):
-        _ui.render_source_view(c, f"lib-{c.index}", None, shown=False, with_text=False)
+    label = "Where it stands" if c.page is None else f"Where it stands ({c.location})"
+    box = st.expander(label, key=f"lib-src-{doc_id}-{c.index}", on_change="rerun")
+    with box:
+        _ui.render_source_view(c, f"lib-{c.index}", None, shown=bool(box.open), with_text=False)

@@ -7,18 +7,26 @@ the modules together. It holds no state of its own beyond that,
 so one instance can serve many threads (Streamlit sessions); writes to a
 collection are serialized by a per-collection lock.
 
-Left out: per-user permissions; every user of one instance sees every collection.
+One engine acts for one user (`user`, `LOCAL` in single-user mode); `as_user(u)` is
+the same engine (store, models, locks) acting for `u`. Every call on a collection
+checks `access.check` first and raises `AccessDeniedError` when the rule says no;
+`collections()` lists only those the user may read. A collection made by a signed-in
+user is theirs (`sharing.SharingStore`); `share` changes who else may use it.
+
+Left out: conversations, fine-tuning sets and jobs per user (they are per collection).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Unpack, cast
 
+from .access import LOCAL, Sharing, User, allowed, check
 from .answering import AnswerStream, Finished, Retrieval, standalone_question
 from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
@@ -35,6 +43,7 @@ from .page_view import PageView, PageViews, TextView, text_view
 from .query import clean_query
 from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
+from .sharing import SharingStore
 from .store import Store
 from .text import Message
 
@@ -49,9 +58,12 @@ class DocChat:
         embedder: Embedder | None = None,
         store: Store | None = None,
         llm: LLM | object | None = _UNSET,
+        user: User = LOCAL,
     ) -> None:
         self.settings = settings
-        self._embedder = embedder
+        self.user = user
+        # Loaded on first use and shared by every `as_user` view of this engine.
+        self._lazy: dict[str, object] = {"embedder": embedder}
         self._embedder_lock = threading.Lock()
         self.store = store if store is not None else Store(settings)
         self.lexical = Lexical(self.store, Path(settings.data_dir) / "lexical")
@@ -59,6 +71,7 @@ class DocChat:
         self.llm: LLM | None = open_llm(settings) if llm is _UNSET else cast(LLM | None, llm)
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.sharing = SharingStore(Path(settings.data_dir) / "sharing.json")
         options = settings.read_options()
         self.page_views = PageViews(
             Path(settings.data_dir) / "page_views",
@@ -70,24 +83,45 @@ class DocChat:
 
     # -- resources ----------------------------------------------------------------
 
+    def as_user(self, user: User) -> DocChat:
+        """This engine (same store, models and locks) acting for `user`."""
+        view = copy.copy(self)
+        view.user = user
+        return view
+
     @property
     def embedder(self) -> Embedder:
         with self._embedder_lock:
-            if self._embedder is None:
-                self._embedder = load_embedder(
+            if self._lazy["embedder"] is None:
+                self._lazy["embedder"] = load_embedder(
                     self.settings.embedding_model,
                     batch_size=self.settings.embedding_batch_size,
                     backend=self.settings.embedding_backend,
                 )
-            return self._embedder
+            return cast(Embedder, self._lazy["embedder"])
 
     @property
     def embedder_loaded(self) -> bool:
-        return self._embedder is not None
+        return self._lazy["embedder"] is not None
 
     def _name(self, collection: str | None) -> str:
         """The collection meant: the one given, or the settings' default."""
         return collection or self.settings.collection
+
+    def _open(self, collection: str | None, action: str) -> str:
+        """The collection meant, once the acting user may do `action` with it."""
+        name = self._name(collection)
+        check(self.user, action, self.sharing.of(name), name)
+        return name
+
+    def may(self, action: str, collection: str | None = None) -> bool:
+        """Whether the acting user may do `action` with the collection (pages hide
+        what this says no to; the calls check it again)."""
+        return allowed(self.user, action, self.sharing.of(self._name(collection)))
+
+    def share(self, collection: str, sharing: Sharing) -> None:
+        """Set who owns the collection and who else may use it (its owner or an admin)."""
+        self.sharing.set(self._open(collection, "share"), sharing)
 
     def _write_lock(self, collection: str) -> threading.Lock:
         with self._guard:
@@ -96,13 +130,14 @@ class DocChat:
     # -- collections ---------------------------------------------------------------
 
     def collections(self) -> list[CollectionInfo]:
-        return self.store.list_collections()
+        """The collections the acting user may read."""
+        return [c for c in self.store.list_collections() if self.may("read", c.name)]
 
     def collection_names(self) -> list[str]:
-        return self.store.collection_names()
+        return [n for n in self.store.collection_names() if self.may("read", n)]
 
     def collection(self, name: str | None = None) -> CollectionInfo:
-        return self.store.collection_info(self._name(name))
+        return self.store.collection_info(self._open(name, "read"))
 
     def create_collection(
         self, name: str, *, chunk_tokens: int | None = None, chunk_overlap: int | None = None
@@ -111,26 +146,32 @@ class DocChat:
         overlap = chunk_overlap if chunk_overlap is not None else self.settings.chunk_overlap
         check_sizes(size, overlap, self.embedder.max_tokens)
         e = self.embedder
-        return self.store.create_collection(
+        info = self.store.create_collection(
             name, model=e.name, dimension=e.dimension, chunk_tokens=size, chunk_overlap=overlap
         )
+        if self.user != LOCAL:  # a signed-in user's collection is theirs
+            self.sharing.set(info.name, Sharing(self.user.name))
+        return info
 
     def ensure_collection(self, name: str | None = None) -> CollectionInfo:
         name = self._name(name)
         with self._write_lock(f"create:{name}"):
             if self.store.has_collection(name):
-                return self.store.collection_info(name)
+                return self.store.collection_info(self._open(name, "upload"))
             return self.create_collection(name)
 
     def rename_collection(self, old: str, new: str) -> None:
+        self._open(old, "rename")
         # Not while a write to either name is under way (locks taken in a fixed order).
         with contextlib.ExitStack() as held:
             for name in sorted({old, new}):
                 held.enter_context(self._write_lock(name))
             self.store.rename_collection(old, new)
+            self.sharing.rename(old, new.strip())
             self.conversations.rename(old, new.strip())
 
     def delete_collection(self, name: str) -> None:
+        self._open(name, "delete_collection")
         with self._write_lock(name):
             key = self.store.collection_key(name)
             docs = self.store.documents(name)
@@ -138,6 +179,7 @@ class DocChat:
             for d in docs:
                 self.page_views.drop(d.doc_id)
             self.lexical.drop(key)
+            self.sharing.drop(name)
             self.conversations.delete(name)
 
     # -- documents ---------------------------------------------------------------------
@@ -241,13 +283,16 @@ class DocChat:
         A later `ingest` of the same file takes the result. Files already in the
         collection are not read (their ingest is a no-op); errors wait for `ingest`.
         """
-        prefetch_file(name, data, self.store, self._name(collection), self.settings, password)
+        target = self._name(collection)
+        if self.store.has_collection(target) and not self.may("upload", target):
+            return  # `ingest` will say so
+        prefetch_file(name, data, self.store, target, self.settings, password)
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
-        return self.store.documents(self._name(collection))
+        return self.store.documents(self._open(collection, "read"))
 
     def delete_document(self, doc: str, *, collection: str | None = None) -> DocumentInfo:
-        name = self._name(collection)
+        name = self._open(collection, "delete_document")
         with self._write_lock(name):
             info = self.store.delete_document(name, doc)
             self.lexical.sync(name)
@@ -255,12 +300,12 @@ class DocChat:
             return info
 
     def chunks(self, doc: str, *, collection: str | None = None) -> list[Chunk]:
-        name = self._name(collection)
+        name = self._open(collection, "read")
         info = self.store.document(name, doc)
         return self.store.chunks_of(name, info.doc_id)
 
     def original(self, doc: str, *, collection: str | None = None) -> tuple[DocumentInfo, bytes]:
-        info = self.store.document(self._name(collection), doc)
+        info = self.store.document(self._open(collection, "read"), doc)
         return info, self.store.original(info.doc_id)
 
     def page_view(
@@ -274,7 +319,7 @@ class DocChat:
     ) -> PageView:
         """Page `page` of a PDF or image document, rendered, with chunk `chunk` (its
         index) marked and `sentence` (a span of the chunk's text) marked stronger."""
-        name = self._name(collection)
+        name = self._open(collection, "read")
         info = self.store.document(name, doc)
         if info.kind not in ("pdf", "image"):
             raise DocumentNotFoundError(f"{info.name} has no pages to show.")
@@ -294,7 +339,7 @@ class DocChat:
         collection: str | None = None,
     ) -> TextView:
         """A chunk of a document without pages, in the text around it."""
-        return text_view(self.store.chunks_of(self._name(collection), chunk.doc_id), chunk,
+        return text_view(self.store.chunks_of(self._open(collection, "read"), chunk.doc_id), chunk,
                          sentence)  # fmt: skip
 
     def disk_bytes(self) -> int:
@@ -311,7 +356,7 @@ class DocChat:
     ) -> list[IngestResult]:
         """Rebuild a collection with new chunk settings (or the current embedding model),
         from the stored originals; the old index answers until the new one is swapped in."""
-        name = self._name(collection)
+        name = self._open(collection, "reindex")
         check_sizes(chunk_tokens, chunk_overlap, self.embedder.max_tokens)
         # Writes to the collection wait until the swap: an upload meanwhile would be
         # missing from the snapshot and lost with the old index.
@@ -382,7 +427,7 @@ class DocChat:
     ) -> AnswerStream:
         """An answer stream whose turn is saved to the collection's conversation when the
         stream ends: complete, failed, or stopped (use it as a context manager)."""
-        name = self._name(collection)
+        name = self._open(collection, "chat")
 
         def save(answer: Answer, stopped: bool) -> None:
             self.conversations.append(name, retrieval.question, answer, stopped=stopped)
@@ -392,7 +437,7 @@ class DocChat:
     def chat_failed(self, question: str, error: str, *, collection: str | None = None) -> Answer:
         """Save a question whose retrieval failed, with the reason; returns its answer."""
         answer = failed_answer(question, error)
-        self.conversations.append(self._name(collection), question, answer)
+        self.conversations.append(self._open(collection, "chat"), question, answer)
         return answer
 
     def stream(
@@ -433,7 +478,7 @@ class DocChat:
 
     def chunk(self, chunk_id: str, *, collection: str | None = None) -> Chunk:
         """One chunk by its id (`doc_id:index`), e.g. the source of a Q&A pair."""
-        name = self._name(collection)
+        name = self._open(collection, "read")
         found, _ = self.store.chunks_by_id(name, [chunk_id])
         if not found:
             raise DocumentNotFoundError(
@@ -443,5 +488,5 @@ class DocChat:
 
     def all_chunks(self, collection: str | None = None) -> list[Chunk]:
         """Every chunk of the collection's ready documents (what fine-tuning sets use)."""
-        return list(self.store.all_chunks(self._name(collection)))
+        return list(self.store.all_chunks(self._open(collection, "read")))
 

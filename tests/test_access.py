@@ -180,3 +180,57 @@ def test_users_command_manages_accounts(tmp_path: Path) -> None:
     assert "long password" not in (tmp_path / "accounts.json").read_text()
     assert users("remove", "ann").returncode == 0
     assert users("list").stdout.strip() == "(no users)"
+
+
+def test_the_engine_refuses_what_the_rules_forbid(tmp_path: Path) -> None:
+    from rag import DocChat, Settings
+    from rag.access import Sharing
+    from tests.fakes import HashEmbedder
+
+    settings = Settings(data_dir=tmp_path / "data", min_score=0.0)
+    base = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    ann, bob = base.as_user(User("ann")), base.as_user(User("bob"))
+    ann.create_collection("ann-notes")
+    added = ann.ingest("cats.md", b"# Cats\n\nCats eat fish.", collection="ann-notes")
+    assert added.status == "indexed"
+    doc = ann.documents("ann-notes")[0].doc_id
+    chunk = ann.chunks(doc, collection="ann-notes")[0]
+
+    # Bob was given nothing: he sees no collection and every call is refused.
+    assert "ann-notes" not in bob.collection_names() and not bob.collections()
+    calls = {
+        "collection": lambda: bob.collection("ann-notes"),
+        "documents": lambda: bob.documents("ann-notes"),
+        "chunks": lambda: bob.chunks(doc, collection="ann-notes"),
+        "original": lambda: bob.original(doc, collection="ann-notes"),
+        "search": lambda: bob.search("cats", collection="ann-notes"),
+        "retrieve": lambda: bob.retrieve("What do cats eat?", collection="ann-notes"),
+        "chat_failed": lambda: bob.chat_failed("q", "e", collection="ann-notes"),
+        "chunk": lambda: bob.chunk(chunk.id, collection="ann-notes"),
+        "all_chunks": lambda: bob.all_chunks("ann-notes"),
+        "text_view": lambda: bob.text_view(chunk, collection="ann-notes"),
+        "ingest": lambda: bob.ingest("x.md", b"x", collection="ann-notes"),
+        "delete_document": lambda: bob.delete_document(doc, collection="ann-notes"),
+        "reindex": lambda: bob.reindex(collection="ann-notes", chunk_tokens=100, chunk_overlap=10),
+        "rename": lambda: bob.rename_collection("ann-notes", "mine"),
+        "delete_collection": lambda: bob.delete_collection("ann-notes"),
+        "share": lambda: bob.share("ann-notes", Sharing("bob")),
+    }
+    for what, call in calls.items():
+        with pytest.raises(AccessDeniedError):
+            call()
+            pytest.fail(f"{what} was allowed")
+
+    # Shared with Bob as a reader: he can search and chat, not change anything.
+    ann.share("ann-notes", Sharing("ann", readers=frozenset({"bob"})))
+    assert bob.collection_names() == ["ann-notes"]
+    _, hits = bob.search("cats", collection="ann-notes")
+    assert hits and hits[0].chunk.doc_id == doc
+    assert bob.ask("What do cats eat?", collection="ann-notes").sources
+    for what in ("ingest", "delete_document", "reindex", "rename", "delete_collection", "share"):
+        with pytest.raises(AccessDeniedError):
+            calls[what]()
+    assert ann.documents("ann-notes")  # nothing was lost
+    # An administrator may do everything; single-user mode is the administrator.
+    root = base.as_user(User("root", admin=True))
+    assert base.documents("ann-notes") and root.documents("ann-notes")
