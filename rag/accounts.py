@@ -90,9 +90,9 @@ class Accounts:
     def remove(self, name: str) -> None:
         with self._lock:
             accounts, sessions = self._read()
-            self._get(accounts, name)
-            del accounts[name]
-            self._write(accounts, _without(sessions, name))
+            account = self._get(accounts, name)
+            del accounts[account.name]
+            self._write(accounts, _without(sessions, account.name))
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; every session of the user ends."""
@@ -100,8 +100,8 @@ class Accounts:
         with self._lock:
             accounts, sessions = self._read()
             account = self._get(accounts, name)
-            accounts[name] = replace(account, password_hash=_hasher().hash(password))
-            self._write(accounts, _without(sessions, name))
+            accounts[account.name] = replace(account, password_hash=_hasher().hash(password))
+            self._write(accounts, _without(sessions, account.name))
 
     def update(self, name: str, *, admin: bool | None = None, disabled: bool | None = None) -> None:
         with self._lock:
@@ -112,8 +112,9 @@ class Accounts:
                 admin=account.admin if admin is None else admin,
                 disabled=account.disabled if disabled is None else disabled,
             )
-            accounts[name] = account
-            self._write(accounts, _without(sessions, name) if account.disabled else sessions)
+            accounts[account.name] = account
+            ended = _without(sessions, account.name) if account.disabled else sessions
+            self._write(accounts, ended)
 
     # -- signing in ----------------------------------------------------------------------
 
@@ -172,6 +173,7 @@ class Accounts:
     # -- the file ------------------------------------------------------------------------
 
     def _get(self, accounts: dict[str, Account], name: str) -> Account:
+        """The account a name means (names are stored lower case, see `check_name`)."""
         account = accounts.get(name.strip().lower())
         if account is None:
             raise AccountError(f"No user named {name!r}.")

@@ -107,7 +107,7 @@ def test_accounts_hash_passwords_and_sessions_end_with_a_new_password(tmp_path: 
     accounts.sign_out(token)
     assert accounts.user_of(token) is None
     token = accounts.sign_in("ann@example.com", "battery staple")
-    accounts.remove("ann@example.com")
+    accounts.remove("Ann@Example.com")  # the name as the user typed it
     assert accounts.user_of(token) is None  # removing a user ends their sessions
     with pytest.raises(AccountError, match="at least 8"):
         accounts.add("bob", "short")
