@@ -17,20 +17,12 @@ import streamlit as st
 
 from pages import _ui
 from rag import RagError
-from rag.access import auth_modes, check_bind
-from rag.errors import ConfigError
+from rag.access import check_serving
 
 st.set_page_config(page_title="DocChat", page_icon="💬", layout="wide")
 
 try:
-    check_bind(str(st.get_option("server.address") or ""), _ui.current_settings().auth)
-    if auth_modes(_ui.current_settings().auth) - {"none"}:
-        # Better no page than pages that act as the administrator for everyone.
-        raise ConfigError(
-            "Sign-in pages (DOCCHAT_AUTH=accounts or oidc) are not in this version yet: "
-            "unset DOCCHAT_AUTH to run single-user on 127.0.0.1, or set "
-            "DOCCHAT_AUTH=none behind an authenticating proxy."
-        )
+    check_serving(str(st.get_option("server.address") or ""), _ui.current_settings().auth)
 except RagError as e:
     st.error(str(e))
     st.stop()

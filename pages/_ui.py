@@ -42,6 +42,7 @@ from rag import (
     supporting_span,
     text_view_html,
 )
+from rag.access import single_user
 
 # Tests set this to build the engine with a fast fake embedder; nothing else does.
 EMBEDDER_FACTORY: Callable[[], Embedder] | None = None
@@ -171,7 +172,7 @@ def sidebar() -> None:
         )
         state = "loaded" if app.embedder_loaded else "loads on first use"
         st.caption(f"**Embeddings:** {escape_markdown(app.settings.embedding_model)} ({state})")
-        if app.settings.auth in ("", "none"):
+        if single_user(app.settings.auth):
             st.caption("Single-user mode, no sign-in.")
 
 
@@ -302,44 +303,49 @@ def render_source_view(
 ) -> None:
     """A chunk where it stands: its page with the passage marked, or the text around
     it; nothing but the chunk's text unless `shown` (its expander is open)."""
-    app = engine()
-    collection = active_collection()
-    if c.page is None:
-        text_col, view_col = st.columns(2) if with_text else (None, st.container())
-        if text_col is not None:
-            text_col.markdown(highlight(c.text, span))
-        if not shown:
-            return
-        try:
-            around = app.text_view(c, sentence=span, collection=collection)
-        except RagError as e:
-            view_col.warning(escape_markdown(str(e)))
-            return
-        with view_col:
-            st.caption("In its document (marked):")
-            st.html(text_view_html(around))
-        return
-    text_col, view_col = st.columns([2, 3]) if with_text else (None, st.container())
+    ratio = [1, 1] if c.page is None else [2, 3]
+    text_col, view_col = st.columns(ratio) if with_text else (None, st.container())
     if text_col is not None:
         text_col.markdown(highlight(c.text, span))
         if span is not None:
             text_col.caption("In bold: the sentence that best supports the answer.")
     if not shown:
         return
+    with view_col:
+        if c.page is None:
+            _text_around(c, span)
+        else:
+            _page_of(c, key, span)
+
+
+def _text_around(c: Chunk, span: tuple[int, int] | None) -> None:
+    try:
+        around = engine().text_view(c, sentence=span, collection=active_collection())
+    except RagError as e:
+        st.warning(escape_markdown(str(e)))
+        return
+    st.caption("In its document (marked):")
+    st.html(text_view_html(around))
+
+
+def _page_of(c: Chunk, key: str, span: tuple[int, int] | None) -> None:
+    """The chunk's page with the passage marked, and buttons to step through pages."""
     page_key = f"pv-page-{key}"
     page = int(st.session_state.get(page_key, c.page))
     on_page = page == c.page
     try:
-        view = app.page_view(c.doc_id, page, chunk=c.index if on_page else None,
-                             sentence=span if on_page else None, collection=collection)  # fmt: skip
+        view = engine().page_view(
+            c.doc_id, page, chunk=c.index if on_page else None,
+            sentence=span if on_page else None, collection=active_collection(),
+        )  # fmt: skip
     except RagError as e:
-        view_col.warning(escape_markdown(str(e)))
+        st.warning(escape_markdown(str(e)))
         return
     how = ", read by OCR" if view.ocr else ""
     marked = ": the passage is marked" if on_page else ""
-    view_col.image(view.png, caption=f"Page {view.page} of {view.pages}{how}{marked}",
-                   use_container_width=True)  # fmt: skip
-    b1, b2, b3 = view_col.columns(3)
+    st.image(view.png, caption=f"Page {view.page} of {view.pages}{how}{marked}",
+             use_container_width=True)  # fmt: skip
+    b1, b2, b3 = st.columns(3)
     step = None
     if b1.button("Previous page", key=f"pv-prev-{key}", disabled=view.page <= 1):
         step = view.page - 1

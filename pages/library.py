@@ -234,4 +234,5 @@ for c in chunks[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
     label = "Where it stands" if c.page is None else f"Where it stands ({c.location})"
     box = st.expander(label, key=f"lib-src-{doc_id}-{c.index}", on_change="rerun")
     with box:
-        _ui.render_source_view(c, f"lib-{c.index}", None, shown=bool(box.open), with_text=False)
+        _ui.render_source_view(c, f"lib-{c.index}", None, shown=box.open is not False,
+                               with_text=False)  # fmt: skip

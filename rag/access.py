@@ -114,6 +114,24 @@ def check_bind(address: str, auth: str) -> None:
     )
 
 
+def single_user(auth: str) -> bool:
+    """No sign-in: `DOCCHAT_AUTH` unset or `none`."""
+    return not auth_modes(auth) - {"none"}
+
+
+def check_serving(address: str, auth: str) -> None:
+    """What the app checks before it shows any page: `check_bind`, and no sign-in
+    mode whose pages are not built yet (pages acting as the administrator for
+    everyone would be worse than none)."""
+    check_bind(address, auth)
+    if not single_user(auth):
+        raise ConfigError(
+            "Sign-in pages (DOCCHAT_AUTH=accounts or oidc) are not in this version yet: "
+            "unset DOCCHAT_AUTH to run single-user on 127.0.0.1, or set "
+            "DOCCHAT_AUTH=none behind an authenticating proxy."
+        )
+
+
 def _loopback(address: str) -> bool:
     if address in ("localhost", ""):
         return address == "localhost"

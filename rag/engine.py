@@ -332,7 +332,9 @@ class DocChat:
             page = marked.page or page
         on_page = [c for c in chunks if c.page == page]
         data = self.store.original(info.doc_id)
-        return self.page_views.view(info.doc_id, data, info.kind, page, on_page, marked, sentence)
+        return self.page_views.view(
+            info.doc_id, data, info.kind, info.pages, page, on_page, marked, sentence
+        )
 
     def text_view(
         self, chunk: Chunk, *, sentence: tuple[int, int] | None = None,

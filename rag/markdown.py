@@ -39,6 +39,8 @@ import string
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .text import CITATION
+
 if TYPE_CHECKING:
     from .page_view import TextView
 
@@ -134,8 +136,8 @@ def highlight(text: str, span: tuple[int, int] | None) -> str:
     return " ".join(p for p in parts if p)
 
 
-# A citation as `safe_markdown` leaves it: "[1]" or "[2, 3]" and the zero-width space.
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]" + ZWSP)
+# A citation (`text.CITATION`) as `safe_markdown` leaves it: the zero-width space after.
+_CITATION = re.compile(CITATION.pattern + ZWSP)
 
 
 def link_citations(markdown: str, anchor: Callable[[int], str | None]) -> str:

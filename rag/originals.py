@@ -19,6 +19,11 @@ from .files import tree_bytes, write_atomic
 _HEX = frozenset("0123456789abcdef")
 
 
+def is_doc_id(doc_id: str) -> bool:
+    """A document id as DocChat makes them (sha256 hex): safe as a file name."""
+    return bool(doc_id) and set(doc_id) <= _HEX
+
+
 class Originals:
     """Save, read and drop original files by document id."""
 
@@ -26,7 +31,7 @@ class Originals:
         self.dir = Path(files_dir)
 
     def path(self, doc_id: str) -> Path:
-        if not doc_id or not set(doc_id) <= _HEX:
+        if not is_doc_id(doc_id):
             raise DocumentNotFoundError("Invalid document id.")
         return self.dir / doc_id[:2] / doc_id
 

@@ -9,8 +9,9 @@ again by OCR on first view (the same engine and resolution give the same text) a
 marked with the engine's character boxes (each band one line high).
 
 Rendered pages are cached on disk by (document, page, chunk, sentence) under one
-directory per document (dropped with the document), and the cache is bounded: past
-`max_bytes`, the least recently shown images go first.
+directory per document (dropped with the document), the marks' boxes in a text chunk
+of the PNG itself, and the cache is bounded: past `max_bytes`, the least recently
+shown images go first.
 
 Left out: rendering in the extraction worker (a page of an indexed file is rendered
 here, in-process: the file already passed the worker's limits when it was read),
@@ -22,6 +23,7 @@ from __future__ import annotations
 import array
 import hashlib
 import io
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -36,6 +38,7 @@ from .files import tree_bytes, write_atomic
 from .ingest import ocr
 from .ingest.pdfium import PageChars, Pdf, Rect
 from .models import Chunk
+from .originals import is_doc_id
 
 _pdfium_lock = threading.Lock()  # pdfium is not thread-safe; sessions are threads
 _CHUNK_FILL = (255, 214, 0, 90)  # RGBA: the chunk, a light band the text shows through
@@ -245,40 +248,39 @@ class PageViews:
         doc_id: str,
         data: bytes,
         kind: str,
+        pages: int,
         page: int,
         page_chunks: Sequence[Chunk],
         chunk: Chunk | None = None,
         sentence: tuple[int, int] | None = None,
     ) -> PageView:
-        """Page `page` (1-based) of the document `data`, with `chunk` marked and, inside
-        it, `sentence` (offsets in the chunk's text) marked stronger."""
+        """Page `page` (1-based) of the document `data` (of `pages` pages), with
+        `chunk` marked and, inside it, `sentence` (offsets in the chunk's text) marked
+        stronger."""
+        if not 1 <= page <= pages:
+            raise ExtractionError(f"The document has no page {page} (it has {pages}).")
         spans = f"{chunk.index}:{chunk.start}:{chunk.end}" if chunk is not None else "-"
         key = f"{_CACHE_VERSION}|{kind}|{page}|{spans}|{sentence}|{self.dpi}|{self.ocr_dpi}"
         path = self._path(doc_id, "png", key)
         read_by_ocr = kind == "image" or any(c.ocr for c in page_chunks)
+        index = chunk.index if chunk is not None else None
         if path.is_file():
             os.utime(path)  # recently shown: evicted last
             png = path.read_bytes()
-            index = chunk.index if chunk else None
-            pages = self._count(data, kind)
-            return PageView(doc_id, page, pages, png, index, ocr=read_by_ocr, cached=True)
+            boxes, strong = _marks_of(png)
+            return PageView(doc_id, page, pages, png, index, boxes, strong, read_by_ocr, True)
         with _pdfium_lock:
-            image, chars, pages = self._render(data, kind, page, read_by_ocr)
-        boxes: list[Rect] = []
-        strong: list[Rect] = []
-        if chunk is not None and chars is not None:
-            text = page_text(page_chunks)
-            mapping = self._alignment(doc_id, page, text, chars)
-            boxes = bands(chars, [mapping[i] for i in range(chunk.start, chunk.end)
-                                  if i < len(mapping) and mapping[i] >= 0])  # fmt: skip
+            image, chars = self._render(data, kind, page, read_by_ocr)
+        boxes, strong = (), ()
+        if chunk is not None:
+            mapping = self._alignment(doc_id, page, page_text(page_chunks), chars)
+            boxes = tuple(bands(chars, _mapped(mapping, chunk.start, chunk.end)))
             if sentence is not None:
                 s0, s1 = chunk.start + sentence[0], chunk.start + sentence[1]
-                strong = bands(chars, [mapping[i] for i in range(s0, min(s1, chunk.end))
-                                       if i < len(mapping) and mapping[i] >= 0])  # fmt: skip
+                strong = tuple(bands(chars, _mapped(mapping, s0, min(s1, chunk.end))))
         png = _draw(image, boxes, strong)
         self._keep(path, png)
-        return PageView(doc_id, page, pages, png, chunk.index if chunk else None,
-                        tuple(boxes), tuple(strong), ocr=read_by_ocr)  # fmt: skip
+        return PageView(doc_id, page, pages, png, index, boxes, strong, read_by_ocr)
 
     def drop(self, doc_id: str) -> None:
         """Forget every cached image and alignment of a document."""
@@ -295,42 +297,25 @@ class PageViews:
 
     def _render(
         self, data: bytes, kind: str, page: int, read_by_ocr: bool
-    ) -> tuple[np.ndarray, PageChars | None, int]:
+    ) -> tuple[np.ndarray, PageChars]:
+        """The page's image and its characters (page within the document's count)."""
         if kind == "image":
-            frames = _image_frames(data)
-            if not 1 <= page <= len(frames):
-                raise ExtractionError(f"The image has no frame {page}.")
-            image = frames[page - 1]
+            image = _image_frames(data)[page - 1]
             lines = ocr.read_image(image, self.ocr_languages, char_boxes=True)
-            return image, ocr_chars(lines, image.shape[1], image.shape[0]), len(frames)
+            return image, ocr_chars(lines, image.shape[1], image.shape[0])
         try:
             pdf = Pdf(data, None)
         except Exception as e:  # indexed once, so this is a changed or corrupt file
             raise ExtractionError(f"The PDF cannot be opened to show its page ({e}).") from e
         try:
-            pages = len(pdf)
-            if not 1 <= page <= pages:
-                raise ExtractionError(f"The document has no page {page} (it has {pages}).")
             image = pdf.render(page - 1, self.dpi)
             if read_by_ocr:
                 scan = pdf.render(page - 1, self.ocr_dpi)
                 lines = ocr.read_image(scan, self.ocr_languages, char_boxes=True)
-                chars = ocr_chars(lines, scan.shape[1], scan.shape[0])
-            else:
-                chars = pdf.chars(page - 1)
-            return image, chars, pages
+                return image, ocr_chars(lines, scan.shape[1], scan.shape[0])
+            return image, pdf.chars(page - 1)
         finally:
             pdf.close()
-
-    def _count(self, data: bytes, kind: str) -> int:
-        if kind == "image":
-            return len(_image_frames(data))
-        with _pdfium_lock:
-            pdf = Pdf(data, None)
-            try:
-                return len(pdf)
-            finally:
-                pdf.close()
 
     # -- the disk cache ----------------------------------------------------------------
 
@@ -348,7 +333,7 @@ class PageViews:
         return mapping
 
     def _folder(self, doc_id: str) -> Path:
-        if not doc_id or not all(c in "0123456789abcdef" for c in doc_id):
+        if not is_doc_id(doc_id):
             raise ExtractionError("Invalid document id.")
         return self.dir / doc_id
 
@@ -374,9 +359,28 @@ class PageViews:
             total -= sizes[f].st_size
 
 
+def _mapped(mapping: list[int], start: int, end: int) -> list[int]:
+    """pdfium's characters for the page text's characters `start` to `end`."""
+    return [j for j in mapping[start:end] if j >= 0]
+
+
+_MARKS = "docchat-marks"  # the PNG text chunk that keeps a cached image's boxes
+
+
+def _marks_of(png: bytes) -> tuple[tuple[Rect, ...], tuple[Rect, ...]]:
+    """The boxes `_draw` kept in the image (read from its header, not its pixels)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        raw = json.loads(getattr(image, "text", {}).get(_MARKS, "[[], []]"))
+    boxes, strong = (tuple(tuple(float(v) for v in r) for r in rs) for rs in raw)
+    return boxes, strong  # type: ignore[return-value]
+
+
 def _draw(image: np.ndarray, boxes: Sequence[Rect], strong: Sequence[Rect]) -> bytes:
-    """The page image with the bands drawn over it, as PNG bytes."""
-    from PIL import Image, ImageDraw
+    """The page image with the bands drawn over it, as PNG bytes (the bands kept in a
+    text chunk too, so a cached view says what it marks)."""
+    from PIL import Image, ImageDraw, PngImagePlugin
 
     base = Image.fromarray(image).convert("RGBA")
     overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
@@ -385,9 +389,13 @@ def _draw(image: np.ndarray, boxes: Sequence[Rect], strong: Sequence[Rect]) -> b
     for rects, fill in ((boxes, _CHUNK_FILL), (strong, _SENTENCE_FILL)):
         for x0, y0, x1, y1 in rects:
             draw.rectangle((x0 * w - 1, y0 * h - 1, x1 * w + 1, y1 * h + 1), fill=fill)
+    info = PngImagePlugin.PngInfo()
+    info.add_text(_MARKS, json.dumps([list(boxes), list(strong)]))
     out = io.BytesIO()
     # Level 3: a page is about 3x faster to write than at the default 6, 10 % larger.
-    Image.alpha_composite(base, overlay).convert("RGB").save(out, "PNG", compress_level=3)
+    Image.alpha_composite(base, overlay).convert("RGB").save(
+        out, "PNG", compress_level=3, pnginfo=info
+    )
     return out.getvalue()
 
 

@@ -174,7 +174,7 @@ def test_bands_stay_within_the_shown_page_when_rotated() -> None:
     pdf = Pdf(_variant(SAMPLES / "multicolumn.pdf", rotate=270), None)
     try:
         chars = pdf.chars(0)
-        width, height = pdf.page_size(0)
+        width, height = chars.width, chars.height
     finally:
         pdf.close()
     assert width > height  # a portrait page turned on its side
@@ -219,6 +219,7 @@ def test_a_source_opens_on_its_page_marked_cached_and_dropped_with_its_document(
     assert image.width == round(612 * app.settings.page_view_dpi / 72)
     again = app.page_view(doc.doc_id, 3, chunk=chunk.index, sentence=(0, 40))
     assert again.cached and again.png == view.png
+    assert (again.boxes, again.sentence_boxes) == (view.boxes, view.sentence_boxes)
     alone = app.page_view(doc.doc_id, 4)
     assert alone.chunk is None and not alone.boxes and alone.png != view.png
     with pytest.raises(DocumentNotFoundError):

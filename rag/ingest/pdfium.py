@@ -6,8 +6,8 @@ character with its box (for tables and layout), and renders pages to images (for
 OCR). Everything leaves this module as plain values: `Word`s, `PageChars`, numpy
 images, strings.
 
-pdfium is not thread-safe; extraction runs one file at a time per worker process,
-so nothing here is shared between threads.
+pdfium is not thread-safe: extraction runs one file at a time per worker process,
+and the page view (`page_view.py`, in the app's process) holds one lock around it.
 
 Left out: forms, annotations, attachments; pdfium's own text-layout heuristics
 beyond its character order.
@@ -116,15 +116,6 @@ class Pdf:
             finally:
                 textpage.close()
             return PageChars("".join(chars), tuple(boxes), width, height)
-        finally:
-            page.close()
-
-    def page_size(self, index: int) -> tuple[float, float]:
-        """Page `index` as shown (crop box, /Rotate applied), in points."""
-        page = self._doc[index]
-        try:
-            width, height = page.get_size()
-            return float(width), float(height)
         finally:
             page.close()
 
