@@ -1,14 +1,14 @@
-"""DocChat's frame: page config, navigation over `pages/`, and the sidebar every page shares.
+"""DocChat's frame: page config, sign-in, navigation over `pages/`, and the sidebar
+every page shares.
 
 `streamlit run app.py` starts here on every rerun; the page the user is on runs at
 `page.run()`. Adding a page is one line in PAGES.
 
 With no sign-in configured (`DOCCHAT_AUTH` unset) it serves only on a loopback
 address: elsewhere every page is refused with the line that says what to set
-(`make run` checks the same before it starts the server).
-
-Left out: sign-in pages (issue 13 is in progress: the rules and accounts are in
-`rag/access.py` and `rag/accounts.py`).
+(`make run` checks the same before it starts the server). With sign-in on, a browser
+session that is not signed in gets the sign-in page and nothing else: every other
+page's URL leads there.
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from rag.access import check_serving
 st.set_page_config(page_title="DocChat", page_icon="💬", layout="wide")
 
 try:
-    check_serving(str(st.get_option("server.address") or ""), _ui.current_settings().auth)
+    check_serving(
+        str(st.get_option("server.address") or ""),
+        _ui.current_settings().auth,
+        oidc_configured=_ui.oidc_configured(),
+    )
+    _ui.shared_engine().signin.bootstrap()  # DOCCHAT_ADMIN_USER, when no admin exists
 except RagError as e:
     st.error(str(e))
     st.stop()
@@ -37,7 +42,14 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare"),
     st.Page("pages/evaluate.py", title="Evaluate"),
 ]
+USERS = st.Page("pages/users.py", title="Users")  # administrators, with sign-in on
 
-page = st.navigation(PAGES)
+user = _ui.signed_in_user()
+_ui.keep_cookie()
+if user is None:
+    st.navigation([st.Page("pages/signin.py", title="Sign in", default=True)]).run()
+    st.stop()
+admin_pages = [USERS] if user.admin and _ui.shared_engine().signin.required else []
+page = st.navigation(PAGES + admin_pages)
 _ui.sidebar()
 page.run()

@@ -7,8 +7,12 @@ conversation store are built here, once per process and settings, with
 Every piece of document or model text goes through `rag.markdown` before it reaches
 a Markdown-rendering call; nothing here uses `unsafe_allow_html`.
 
-Left out: per-user state on the server (each browser session has its own active
-collection and widgets; the data itself is shared by every session).
+Who is signed in is settled here too (`signed_in_user`): single-user mode's one user,
+a built-in account's session cookie, or `st.user` for OIDC; `engine()` is the shared
+engine acting for that user, so every page sees only what the rules let them.
+
+Left out: per-user state on the server beyond what `rag` keeps (each browser session
+has its own active collection and widgets).
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import json
 import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import streamlit as st
@@ -42,7 +48,8 @@ from rag import (
     supporting_span,
     text_view_html,
 )
-from rag.access import single_user
+from rag.access import LOCAL, User
+from rag.signin import COOKIE, Identity
 
 # Tests set this to build the engine with a fast fake embedder; nothing else does.
 EMBEDDER_FACTORY: Callable[[], Embedder] | None = None
@@ -94,19 +101,121 @@ def current_settings() -> Settings:
     return _settings(frozenset(os.environ.items()), mtime)
 
 
-def engine() -> DocChat:
-    """The shared engine (built once per settings), or an error on the page and a stop."""
+def shared_engine() -> DocChat:
+    """The shared engine (built once per settings) acting for no one in particular
+    (single-user mode's user), or an error on the page and a stop."""
     _require_app_frame()
     try:
         settings = current_settings()
         hook = getattr(EMBEDDER_FACTORY, "__qualname__", "")
-        # The key is hidden from repr(settings), so a changed key is keyed by its hash.
-        key_hash = hashlib.sha256(settings.openai_api_key.encode()).hexdigest()[:16]
+        # Secrets are hidden from repr(settings), so a changed one is keyed by its hash.
+        hidden = "\0".join(str(getattr(settings, f.name)) for f in fields(settings) if not f.repr)
+        key_hash = hashlib.sha256(hidden.encode()).hexdigest()[:16]
         return _build(f"{settings!r}|{key_hash}|{hook}", settings)
     except RagError as e:
         st.error(f"DocChat cannot start: {escape_markdown(str(e))}")
         st.stop()
         raise  # unreachable: st.stop() ends the run
+
+
+def engine() -> DocChat:
+    """The shared engine acting for the signed-in user (pages run only when one is)."""
+    user = signed_in_user()
+    if user is None:
+        st.stop()
+        raise RuntimeError("unreachable: st.stop() ends the run")
+    return shared_engine().as_user(user)
+
+
+# -- who is signed in -----------------------------------------------------------------------
+
+SESSION = "_docchat_session"  # session key of this browser session's signed cookie value
+FORGET = "_docchat_forget_cookie"  # set after signing out: the browser drops the cookie
+OIDC_ERROR = "_docchat_oidc_error"
+
+
+def _cookie() -> str:
+    return str(st.session_state.get(SESSION) or st.context.cookies.get(COOKIE) or "")
+
+
+def signed_in_user() -> User | None:
+    """The user this browser session acts as, or None (the sign-in page is shown).
+    Checked on every run: a session ended elsewhere (password changed, user removed
+    or disabled, signed out in another tab) ends here at the next click."""
+    door = shared_engine().signin
+    if not door.required:
+        return LOCAL
+    if door.passwords and not st.session_state.get(FORGET):
+        try:
+            user = door.user_of(_cookie())
+        except RagError as e:
+            st.error(escape_markdown(str(e)))
+            st.stop()
+        if user is not None:
+            return user
+    if door.oidc:
+        identity = Identity(bool(st.user.get("is_logged_in")), str(st.user.get("email") or ""))
+        try:
+            return door.oidc_user(identity)
+        except RagError as e:
+            st.session_state[OIDC_ERROR] = str(e)
+    return None
+
+
+def sign_in(name: str, password: str) -> None:
+    """Sign in with a built-in account (`RagError` says why not); the caller reruns."""
+    cookie = shared_engine().signin.sign_in(name, password, client=st.context.ip_address or "")
+    st.session_state[SESSION] = cookie
+    st.session_state.pop(FORGET, None)
+
+
+def sign_out() -> None:
+    """End the session here and in the browser (and Streamlit's own, for OIDC)."""
+    shared_engine().signin.sign_out(_cookie())
+    st.session_state.pop(SESSION, None)
+    st.session_state[FORGET] = True
+    if st.user.get("is_logged_in"):
+        st.logout()
+        st.stop()  # not a rerun: its URL change would cancel the browser's way to /auth/logout
+    st.rerun()
+
+
+def _auth_secrets() -> dict[str, object]:
+    """The secrets' `[auth]` section (Streamlit's `st.login` settings), or empty."""
+    try:
+        return dict(st.secrets.get("auth", {}))
+    except FileNotFoundError:  # no secrets file at all (StreamlitSecretNotFoundError)
+        return {}
+
+
+def oidc_configured() -> bool:
+    return bool(_auth_secrets())
+
+
+def oidc_providers() -> list[tuple[str, str]]:
+    """The identity providers of the secrets' `[auth]` section, as (name for
+    `st.login`, label): one unnamed provider, or one per `[auth.<name>]` table."""
+    named = [k for k, v in _auth_secrets().items() if hasattr(v, "keys")]
+    return [(k, k.replace("_", " ").title()) for k in named] or [("", "single sign-on")]
+
+
+def keep_cookie() -> None:
+    """The browser keeps this session's cookie (or drops it after signing out).
+
+    The cookie is written by a script in a same-origin frame (Streamlit itself only
+    reads cookies, `st.context.cookies`); what it holds is signed by the server and
+    names a session the server can end, so the browser holding it is all it does.
+    """
+    value, age = st.session_state.get(SESSION), 0
+    if value:
+        age = int(shared_engine().settings.session_hours * 3600)
+    elif not st.session_state.get(FORGET):
+        return
+    secure = "; Secure" if str(st.context.url or "").startswith("https:") else ""
+    cookie = f"{COOKIE}={value or ''}; Path=/; Max-Age={age}; SameSite=Strict{secure}"
+    with st.sidebar:
+        st.iframe(f"<script>parent.document.cookie = {json.dumps(cookie)};</script>",
+                  height=1)  # fmt: skip
 
 
 def conversations() -> Conversations:
@@ -128,7 +237,12 @@ def collection_names(app: DocChat) -> list[str]:
 def active_collection() -> str:
     """The collection the pages work on (it may not exist yet: then it is created on upload)."""
     name = st.session_state.get(ACTIVE)
-    return str(name) if name else engine().settings.collection
+    if name:
+        return str(name)
+    app = engine()
+    if app.signin.required and not app.may("read", app.settings.collection):
+        return app.user.name  # a signed-in user's own first collection, by their name
+    return app.settings.collection
 
 
 def set_active_collection(name: str) -> None:
@@ -172,8 +286,13 @@ def sidebar() -> None:
         )
         state = "loaded" if app.embedder_loaded else "loads on first use"
         st.caption(f"**Embeddings:** {escape_markdown(app.settings.embedding_model)} ({state})")
-        if single_user(app.settings.auth):
+        if not app.signin.required:
             st.caption("Single-user mode, no sign-in.")
+        else:
+            role = " (administrator)" if app.user.admin else ""
+            st.caption(f"Signed in as **{escape_markdown(app.user.name)}**{role}")
+            if st.button("Sign out", key="_sign_out"):
+                sign_out()
 
 
 # -- small formatters -----------------------------------------------------------------------

@@ -22,13 +22,13 @@ from rag import (
     safe_markdown,
 )
 
+app: DocChat = _ui.engine()
 st.title("Compare: RAG and fine-tuning")
 st.caption(
     "One question, four answers: the base model and a fine-tuned model, each alone "
     "and with RAG (the sources your documents give it)."
 )
 
-app: DocChat = _ui.engine()
 llm = app.llm
 state = st.session_state
 

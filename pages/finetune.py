@@ -51,6 +51,7 @@ the model itself, from question/answer examples.
 
 COLUMNS = ["use", "question", "answer", "file", "page", "kind", "chunk_id", "doc_id"]
 
+app: DocChat = _ui.engine()
 st.title("Fine-tuning studio")
 st.caption(
     "Turn a collection into question/answer training data, fine-tune a model on it, "
@@ -59,7 +60,6 @@ st.caption(
 with st.expander("RAG or fine-tuning? When each fits"):
     st.markdown(GUIDE)
 
-app: DocChat = _ui.engine()
 llm = app.llm
 state = st.session_state
 state.setdefault("ft_table", pd.DataFrame(columns=COLUMNS))  # the review table's input

@@ -1,7 +1,9 @@
 """Library: manage collections and their documents, and browse the chunks of a document.
 
-Collections: create, rename, delete (confirmed), re-index with new chunk settings;
-per collection its embedding model, chunk settings, counts and stored file size.
+Collections: create, rename, delete (confirmed), re-index with new chunk settings,
+share (with sign-in on); per collection its embedding model, chunk settings, counts
+and stored file size. Only what the user's role allows is offered (the engine checks
+again: `rag.access`).
 Documents of the active collection: a table, then for a chosen one: download the
 original, delete it (confirmed), and page through its chunks with a text search.
 
@@ -17,6 +19,7 @@ import streamlit as st
 
 from pages import _ui
 from rag import RagError, escape_markdown
+from rag.access import EDITOR, READER, Sharing
 
 PAGE_SIZE = 10
 
@@ -85,56 +88,85 @@ if info is None:
     st.stop()
 
 st.subheader(f"Collection: {escape_markdown(active)}")
+if app.signin.required:
+    st.caption(f"Your role: {app.role(active)}")
+if app.signin.required and app.may("share", active):
+    with st.expander("Sharing"):
+        current = app.sharing_of(active)
+        others = [n for n in app.user_names() if n != current.owner]
+        roles = {"nobody else": "", "reader": READER, "editor": EDITOR}
+        with st.form(f"share-{active}"):
+            st.caption(f"Owner: {escape_markdown(current.owner)}. Readers search and chat; "
+                       "editors also upload, delete documents and re-index.")  # fmt: skip
+            readers = st.multiselect("Readers", others, sorted(current.readers & set(others)))
+            editors = st.multiselect("Editors", others, sorted(current.editors & set(others)))
+            everyone = st.radio("Everyone signed in", list(roles), horizontal=True,
+                                index=list(roles.values()).index(current.everyone))  # fmt: skip
+            if st.form_submit_button("Save sharing"):
+                try:
+                    app.share(active, Sharing(current.owner, frozenset(readers),
+                                              frozenset(editors), roles[everyone]))  # fmt: skip
+                except RagError as e:
+                    st.error(escape_markdown(str(e)))
+                else:
+                    state["library_note"] = f"Sharing of {active} saved."
+                    st.rerun()
+if not app.may("upload", active):
+    st.caption("You may read this collection; its owner manages it.")
 manage_rename, manage_reindex, manage_delete = st.columns(3)
-
-with manage_rename:
-    new_name = st.text_input("Rename to", value=active, key=f"rename-{active}")
-    if st.button("Rename", disabled=new_name.strip() in ("", active)):
-        try:
-            app.rename_collection(active, new_name)
-        except RagError as e:
-            st.error(escape_markdown(str(e)))
-        else:
-            _ui.set_active_collection(new_name.strip())
-            st.rerun()
-
-with manage_reindex:
-    r1, r2 = st.columns(2)
-    new_tokens = int(
-        r1.number_input("Chunk tokens", 16, 512, info.chunk_tokens, 10, key=f"rt-{active}")
-    )
-    new_overlap = int(r2.number_input("Overlap", 0, 256, info.chunk_overlap, 5, key=f"ro-{active}"))
-    if st.button("Re-index", help="Rebuild every document from its stored original."):
-        done = _ui.reindex(app, active, new_tokens, new_overlap)
-        if done is not None:
-            state["library_note"] = f"Re-indexed {done} document(s)."
-            st.rerun()
-
-with manage_delete:
-    st.write("")  # align with the inputs beside it
-    confirm_key = f"confirm-delete-{active}"
-    if not state.get(confirm_key):
-        if st.button("Delete collection\u2026", type="secondary"):
-            state[confirm_key] = True
-            st.rerun()
-    else:
-        st.warning(
-            f"Delete **{escape_markdown(active)}** with its {info.documents} document(s) "
-            "and its conversation? This cannot be undone."
-        )
-        yes, no = st.columns(2)
-        if yes.button("Yes, delete", type="primary"):
+if app.may("rename", active):
+    with manage_rename:
+        new_name = st.text_input("Rename to", value=active, key=f"rename-{active}")
+        if st.button("Rename", disabled=new_name.strip() in ("", active)):
             try:
-                app.delete_collection(active)
+                app.rename_collection(active, new_name)
             except RagError as e:
                 st.error(escape_markdown(str(e)))
             else:
-                state.pop(confirm_key, None)
-                state["library_note"] = f"Deleted the collection {active}."
+                _ui.set_active_collection(new_name.strip())
                 st.rerun()
-        if no.button("Cancel"):
-            state.pop(confirm_key, None)
-            st.rerun()
+
+if app.may("reindex", active):
+    with manage_reindex:
+        r1, r2 = st.columns(2)
+        new_tokens = int(
+            r1.number_input("Chunk tokens", 16, 512, info.chunk_tokens, 10, key=f"rt-{active}")
+        )
+        new_overlap = int(
+            r2.number_input("Overlap", 0, 256, info.chunk_overlap, 5, key=f"ro-{active}")
+        )
+        if st.button("Re-index", help="Rebuild every document from its stored original."):
+            done = _ui.reindex(app, active, new_tokens, new_overlap)
+            if done is not None:
+                state["library_note"] = f"Re-indexed {done} document(s)."
+                st.rerun()
+
+if app.may("delete_collection", active):
+    with manage_delete:
+        st.write("")  # align with the inputs beside it
+        confirm_key = f"confirm-delete-{active}"
+        if not state.get(confirm_key):
+            if st.button("Delete collection\u2026", type="secondary"):
+                state[confirm_key] = True
+                st.rerun()
+        else:
+            st.warning(
+                f"Delete **{escape_markdown(active)}** with its {info.documents} document(s) "
+                "and its conversation? This cannot be undone."
+            )
+            yes, no = st.columns(2)
+            if yes.button("Yes, delete", type="primary"):
+                try:
+                    app.delete_collection(active)
+                except RagError as e:
+                    st.error(escape_markdown(str(e)))
+                else:
+                    state.pop(confirm_key, None)
+                    state["library_note"] = f"Deleted the collection {active}."
+                    st.rerun()
+            if no.button("Cancel"):
+                state.pop(confirm_key, None)
+                st.rerun()
 
 # -- documents ------------------------------------------------------------------------------
 
@@ -191,7 +223,9 @@ actions.download_button(
     key=f"dl-{doc_id}",
 )
 delete_key = f"confirm-doc-{doc_id}"
-if not state.get(delete_key):
+if not app.may("delete_document", active):
+    pass  # a reader: nothing to delete
+elif not state.get(delete_key):
     if actions.button("Delete document\u2026", key=f"del-{doc_id}"):
         state[delete_key] = True
         st.rerun()

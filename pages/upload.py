@@ -43,6 +43,13 @@ target = left.selectbox(
 if target == NEW:
     target = left.text_input("Name of the new collection", key="up_new_name").strip()
 exists = target in names
+if not exists and target and app.exists_elsewhere(target):
+    st.warning(f"The name {escape_markdown(target)} is taken: choose another.")
+    st.stop()
+if exists and not app.may("upload", target):
+    st.info(f"You may read {escape_markdown(target)} but not add to it: ask its owner "
+            "for the editor role, or upload into a collection of your own.")  # fmt: skip
+    st.stop()
 
 # Chunk settings: a new collection takes them as they are; an existing one keeps its
 # own unless it is re-indexed with the new values.

@@ -119,16 +119,15 @@ def single_user(auth: str) -> bool:
     return not auth_modes(auth) - {"none"}
 
 
-def check_serving(address: str, auth: str) -> None:
-    """What the app checks before it shows any page: `check_bind`, and no sign-in
-    mode whose pages are not built yet (pages acting as the administrator for
-    everyone would be worse than none)."""
+def check_serving(address: str, auth: str, *, oidc_configured: bool) -> None:
+    """What the app checks before it shows any page: `check_bind`, and that OIDC sign-in
+    has the `[auth]` settings Streamlit's `st.login` needs."""
     check_bind(address, auth)
-    if not single_user(auth):
+    if "oidc" in auth_modes(auth) and not oidc_configured:
         raise ConfigError(
-            "Sign-in pages (DOCCHAT_AUTH=accounts or oidc) are not in this version yet: "
-            "unset DOCCHAT_AUTH to run single-user on 127.0.0.1, or set "
-            "DOCCHAT_AUTH=none behind an authenticating proxy."
+            "DOCCHAT_AUTH includes oidc, but .streamlit/secrets.toml has no [auth] section "
+            "(st.login needs redirect_uri, cookie_secret, client_id, client_secret and "
+            "server_metadata_url): see the README, Teams."
         )
 
 

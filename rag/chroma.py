@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from .datalock import lock_data_dir
 from .errors import CollectionNotFoundError, RagError, StoreUnavailableError
-from .settings import Settings
+from .settings import ENV_NAMES, Settings
 
 _SERVER_TIMEOUT_S = 30.0  # server mode: a request unanswered this long means an outage
 _R = TypeVar("_R")
@@ -31,6 +31,15 @@ def connect(settings: Settings) -> Any:
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.server_mode and settings.chroma_token:
+        # Chroma's own token authentication (README, Teams): sent as
+        # "Authorization: Bearer <token>" on every request; the token is never logged.
+        chroma_settings = ChromaSettings(
+            anonymized_telemetry=False,
+            allow_reset=False,
+            chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+            chroma_client_auth_credentials=settings.chroma_token,
+        )
     try:
         if settings.server_mode:
             client = chromadb.HttpClient(
@@ -80,6 +89,12 @@ def translate(e: Exception, settings: Settings, *, connecting: bool = False) -> 
             f"Cannot open the index under {settings.data_dir} ({type(e).__name__}: {e})."
         )
     server = f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+    if type(e).__name__ == "ChromaAuthError":
+        given = "a token it does not accept" if settings.chroma_token else "no token"
+        return StoreUnavailableError(
+            f"The {server} refused DocChat: it sent {given}. Set {ENV_NAMES['chroma_token']} "
+            "to the server's token."
+        )
     if "timeout" in type(e).__name__.lower():
         return StoreUnavailableError(
             f"The {server} did not answer within "

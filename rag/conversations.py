@@ -19,6 +19,7 @@ tab keeps its own turns until it reloads).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -163,29 +164,56 @@ def _turns(messages: Sequence[dict[str, Any]]) -> tuple[Turn, ...]:
     return tuple(turns)
 
 
-class Conversations:
-    """One conversation per collection, as JSON files under `<data_dir>/conversations/`."""
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
-    def __init__(self, data_dir: Path) -> None:
+
+def _read(path: Path, collection: str) -> Conversation:
+    """The conversation in a file, or an empty one (also when the file is unreadable)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        turns = _turns(raw["messages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        # A damaged history must not lock a user out of chatting; start afresh.
+        return Conversation(collection)
+    return Conversation(collection, turns)
+
+
+class Conversations:
+    """One conversation per collection and user, as JSON files under
+    `<data_dir>/conversations/` (single-user mode's at the top, as before accounts;
+    each signed-in user's in a folder of their own). `for_user` gives a user's view."""
+
+    def __init__(self, data_dir: Path, owner: str = "") -> None:
         self.dir = Path(data_dir) / "conversations"
+        self.owner = owner  # "" is single-user mode's one user
         self._lock = threading.Lock()
 
+    def for_user(self, owner: str) -> Conversations:
+        view = copy.copy(self)
+        view.owner = owner
+        return view
+
+    def _folder(self, owner: str) -> Path:
+        return self.dir / "users" / _digest(owner)[:16] if owner else self.dir
+
     def _path(self, collection: str) -> Path:
-        return self.dir / (hashlib.sha256(collection.encode()).hexdigest()[:32] + ".json")
+        return self._folder(self.owner) / (_digest(collection)[:32] + ".json")
+
+    def _owners(self) -> list[Path]:
+        """Every folder of conversations: single-user mode's and each user's."""
+        users = self.dir / "users"
+        return [self.dir, *(sorted(users.iterdir()) if users.is_dir() else [])]
 
     def load(self, collection: str) -> Conversation:
         """The saved conversation, or an empty one (also when the file is unreadable)."""
-        try:
-            raw = json.loads(self._path(collection).read_text(encoding="utf-8"))
-            turns = _turns(raw["messages"])
-        except (OSError, ValueError, KeyError, TypeError):
-            # A damaged history must not lock a user out of chatting; start afresh.
-            return Conversation(collection)
-        return Conversation(collection, turns)
+        return _read(self._path(collection), collection)
 
     def save(self, conv: Conversation) -> None:
+        self._write(self._path(conv.collection), conv)
+
+    def _write(self, path: Path, conv: Conversation) -> None:
         data = {"format": FORMAT, "collection": conv.collection, "messages": _messages(conv)}
-        path = self._path(conv.collection)
         try:
             write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
         except OSError as e:
@@ -205,13 +233,21 @@ class Conversations:
             self._path(collection).unlink(missing_ok=True)
 
     def delete(self, collection: str) -> None:
-        """Forget a deleted collection's conversation."""
-        self.clear(collection)
+        """Forget a deleted collection's conversations (every user's)."""
+        name = _digest(collection)[:32] + ".json"
+        with self._lock:
+            for folder in self._owners():
+                (folder / name).unlink(missing_ok=True)
 
     def rename(self, old: str, new: str) -> None:
-        """Follow a collection rename (an existing conversation under `new` is replaced)."""
+        """Follow a collection rename, for every user (an existing conversation under
+        `new` is replaced)."""
+        old_name, new_name = (_digest(c)[:32] + ".json" for c in (old, new))
         with self._lock:
-            conv = self.load(old)
-            if conv.turns:
-                self.save(Conversation(new, conv.turns))
-            self._path(old).unlink(missing_ok=True)
+            for folder in self._owners():
+                path = folder / old_name
+                if path.is_file():
+                    conv = _read(path, old)
+                    if conv.turns:
+                        self._write(folder / new_name, Conversation(new, conv.turns))
+                    path.unlink(missing_ok=True)

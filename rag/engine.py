@@ -13,7 +13,11 @@ checks `access.check` first and raises `AccessDeniedError` when the rule says no
 `collections()` lists only those the user may read. A collection made by a signed-in
 user is theirs (`sharing.SharingStore`); `share` changes who else may use it.
 
-Left out: conversations, fine-tuning sets and jobs per user (they are per collection).
+Each user has their own conversations; `signin` is the front door (sessions, OIDC
+identities) and `users` the administrators' account management.
+
+Fine-tuning jobs are per user too (sets and evaluation runs live in the browser
+session that made them).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Unpack, cast
 
-from .access import LOCAL, Sharing, User, allowed, check
+from .access import LOCAL, Sharing, User, allowed, check, role_of
 from .answering import AnswerStream, Finished, Retrieval, standalone_question
 from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
@@ -44,6 +48,7 @@ from .query import clean_query
 from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
 from .sharing import SharingStore
+from .signin import SignIn, UserAdmin, open_accounts
 from .store import Store
 from .text import Message
 
@@ -72,6 +77,7 @@ class DocChat:
         self._write_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.sharing = SharingStore(Path(settings.data_dir) / "sharing.json")
+        self.signin = SignIn(settings, open_accounts(settings))
         options = settings.read_options()
         self.page_views = PageViews(
             Path(settings.data_dir) / "page_views",
@@ -87,7 +93,13 @@ class DocChat:
         """This engine (same store, models and locks) acting for `user`."""
         view = copy.copy(self)
         view.user = user
+        view.conversations = self.conversations.for_user("" if user == LOCAL else user.name)
         return view
+
+    @property
+    def users(self) -> UserAdmin:
+        """Account management, for administrators (`AccessDeniedError` for others)."""
+        return UserAdmin(self.signin.accounts, self.user)
 
     @property
     def embedder(self) -> Embedder:
@@ -118,6 +130,22 @@ class DocChat:
         """Whether the acting user may do `action` with the collection (pages hide
         what this says no to; the calls check it again)."""
         return allowed(self.user, action, self.sharing.of(self._name(collection)))
+
+    def role(self, collection: str | None = None) -> str:
+        """The acting user's role on the collection ("" when none)."""
+        return role_of(self.user, self.sharing.of(self._name(collection))) or ""
+
+    def sharing_of(self, collection: str | None = None) -> Sharing:
+        return self.sharing.of(self._open(collection, "read"))
+
+    def exists_elsewhere(self, collection: str) -> bool:
+        """Whether a collection of that name exists that the acting user may not read
+        (a name is unique across users)."""
+        return self.store.has_collection(collection) and not self.may("read", collection)
+
+    def user_names(self) -> list[str]:
+        """Who a collection can be shared with: every enabled account."""
+        return [a.name for a in self.signin.accounts.list() if not a.disabled]
 
     def share(self, collection: str, sharing: Sharing) -> None:
         """Set who owns the collection and who else may use it (its owner or an admin)."""
@@ -466,17 +494,19 @@ class DocChat:
 
     # -- fine-tuning ---
 
-    _fine_tune_jobs: FineTuneJobs | None = None  # built on first use, then kept
-
     def fine_tune_jobs(self) -> FineTuneJobs:
-        """The fine-tuning jobs of this data dir, on the LLM's server (one per instance)."""
+        """The acting user's fine-tuning jobs on the LLM's server (built once per user,
+        shared by every `as_user` view)."""
         llm = self.llm
         if llm is None:
             raise ConfigError("Fine-tuning needs an LLM: set OPENAI_API_KEY or OPENAI_BASE_URL.")
+        owner = "" if self.user == LOCAL else self.user.name
         with self._guard:  # sessions opening the page at once get the same one
-            if self._fine_tune_jobs is None:
-                self._fine_tune_jobs = FineTuneJobs(llm, self.settings.data_dir)
-            return self._fine_tune_jobs
+            jobs = self._lazy.get(f"jobs:{owner}")
+            if not isinstance(jobs, FineTuneJobs):
+                jobs = FineTuneJobs(llm, self.settings.data_dir, owner)
+                self._lazy[f"jobs:{owner}"] = jobs
+            return jobs
 
     def chunk(self, chunk_id: str, *, collection: str | None = None) -> Chunk:
         """One chunk by its id (`doc_id:index`), e.g. the source of a Q&A pair."""

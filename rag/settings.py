@@ -58,6 +58,10 @@ ENV_NAMES: dict[str, str] = {
     "page_cache_mb": "DOCCHAT_PAGE_CACHE_MB",
     "auth": "DOCCHAT_AUTH",
     "session_hours": "DOCCHAT_SESSION_HOURS",
+    "admin_user": "DOCCHAT_ADMIN_USER",
+    "admin_password": "DOCCHAT_ADMIN_PASSWORD",
+    "cookie_secret": "DOCCHAT_COOKIE_SECRET",
+    "chroma_token": "DOCCHAT_CHROMA_TOKEN",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 
@@ -119,6 +123,12 @@ class Settings:
     # user behind an authenticating proxy), "accounts", "oidc" or "accounts,oidc".
     auth: str = ""
     session_hours: float = 12.0  # a sign-in lasts this long
+    # The first administrator, made once when accounts are on and none exists (for
+    # OIDC: the e-mail that is an administrator).
+    admin_user: str = ""
+    admin_password: str = field(default="", repr=False)
+    cookie_secret: str = field(default="", repr=False)  # signs session cookies
+    chroma_token: str = field(default="", repr=False)  # a Chroma server's auth token
 
     @property
     def llm_configured(self) -> bool:

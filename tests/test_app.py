@@ -55,17 +55,6 @@ def llm(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer
         yield server
 
 
-def test_sign_in_modes_refuse_to_serve_until_their_pages_exist(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """DOCCHAT_AUTH=accounts must not serve pages that act as the administrator."""
-    monkeypatch.setenv("DOCCHAT_AUTH", "accounts")
-    st_config.set_option("server.address", "127.0.0.1")
-    at = AppTest.from_file(ROOT / "app.py", default_timeout=60).run()
-    assert any("not in this version yet" in e.value for e in at.error)
-    assert not at.sidebar.selectbox  # nothing else was shown
-
-
 def start(page: str | None = None) -> AppTest:
     # As `make run` serves it: app.py refuses a non-loopback (or unset) address when no
     # sign-in is configured.

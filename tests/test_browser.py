@@ -62,6 +62,16 @@ async ([name, b64]) => {
 """
 
 
+def need_browser() -> None:
+    """Debian's Chromium and Playwright, or a skip (a failure in CI: `missing`)."""
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} is not installed")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("playwright is not installed")
+
+
 # The fake LLM of the running app, for the test that requested `app_url`.
 LLM = pytest.StashKey[FakeOpenAIServer]()
 
@@ -74,18 +84,26 @@ def app_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[st
         yield from _serve(tmp_path, llm)
 
 
-def _serve(tmp_path: Path, llm: FakeOpenAIServer) -> Iterator[tuple[str, Path]]:
-    port = free_port()
+def _serve(
+    tmp_path: Path,
+    llm: FakeOpenAIServer | None,
+    extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+    port: int | None = None,
+) -> Iterator[tuple[str, Path]]:
+    """`streamlit run app.py` on a free port (or `port`), with the fake LLM when given."""
+    port = port or free_port()
     data = tmp_path / "data"
     env = {
         **os.environ,
         "DOCCHAT_DATA_DIR": str(data),
-        "OPENAI_BASE_URL": llm.base_url,
-        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": llm.base_url if llm else "",
+        "OPENAI_API_KEY": "test-key" if llm else "",
         "DOCCHAT_CHAT_MODEL": "gpt-4o-mini",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
+        **(extra_env or {}),
     }
     log = (tmp_path / "streamlit.log").open("w")
     # fmt: off
@@ -95,6 +113,7 @@ def _serve(tmp_path: Path, llm: FakeOpenAIServer) -> Iterator[tuple[str, Path]]:
         "--server.port", str(port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        *extra_args,
     ]
     # fmt: on
     proc = subprocess.Popen(

@@ -12,15 +12,10 @@ import getpass
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from ..accounts import Accounts
 from ..errors import AccountError
 from ..settings import Settings
-
-
-def accounts_of(settings: Settings) -> Accounts:
-    return Accounts(Path(settings.data_dir) / "accounts.json", session_hours=settings.session_hours)
+from ..signin import open_accounts
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -45,7 +40,7 @@ def main(argv: Sequence[str]) -> int:
     pw.add_argument("name")
     pw.add_argument("--password-stdin", action="store_true")
     args = p.parse_args(list(argv))
-    accounts = accounts_of(Settings.from_env())
+    accounts = open_accounts(Settings.from_env())
     if args.command == "add":
         account = accounts.add(args.name, _password(args), admin=args.admin)
         print(f"added {account.name}{' (administrator)' if account.admin else ''}")

@@ -14,6 +14,7 @@ the jobs started from this data dir).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -72,11 +73,15 @@ class JobEvent:
 
 
 class FineTuneJobs:
-    """Start and follow fine-tuning jobs; `history()` lists the ones started here."""
+    """Start and follow fine-tuning jobs; `history()` lists the ones `owner` started
+    here (each signed-in user has their own records; "" is single-user mode's)."""
 
-    def __init__(self, llm: LLM, data_dir: Path) -> None:
+    def __init__(self, llm: LLM, data_dir: Path, owner: str = "") -> None:
         self.llm = llm
-        self.records = data_dir / "finetune" / "jobs.json"
+        folder = Path(data_dir) / "finetune"
+        if owner:
+            folder = folder / "users" / hashlib.sha256(owner.encode()).hexdigest()[:16]
+        self.records = folder / "jobs.json"
         self.server = llm.server
 
     # ---- calls ---------------------------------------------------------------

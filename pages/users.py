@@ -1,0 +1,84 @@
+"""Users (administrators only): add a user, reset a password, make or unmake an
+administrator, disable, remove. The rules (administrators only, never leaving no
+administrator) are in `rag.signin.UserAdmin`; this page renders.
+
+Left out: e-mail invitations, groups.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui
+from rag import RagError, escape_markdown
+
+app = _ui.engine()
+users = app.users
+
+st.title("Users")
+try:
+    accounts = users.list()
+except RagError as e:
+    st.error(escape_markdown(str(e)))
+    st.stop()
+
+st.dataframe(
+    [
+        {
+            "user": a.name,
+            "role": "administrator" if a.admin else "user",
+            "sign-in": "password" if a.password_hash else "identity provider",
+            "state": "disabled" if a.disabled else "active",
+            "since": _ui.when(a.created),
+        }
+        for a in accounts
+    ],
+    hide_index=True,
+    width="stretch",
+)
+
+
+def done(message: str) -> None:
+    st.session_state["_users_done"] = message
+    st.rerun()
+
+
+if message := st.session_state.pop("_users_done", None):
+    st.success(escape_markdown(message))
+
+with st.expander("Add a user", expanded=not accounts), st.form("add_user", clear_on_submit=True):
+    name = st.text_input("User name")
+    password = st.text_input("Password", type="password", autocomplete="new-password")
+    admin = st.checkbox("Administrator")
+    if st.form_submit_button("Add"):
+        try:
+            users.add(name, password, admin=admin)
+        except RagError as e:
+            st.error(escape_markdown(str(e)))
+        else:
+            done(f"Added {name.strip().lower()}.")
+
+if accounts:
+    st.subheader("Change a user")
+    names = [a.name for a in accounts]
+    pick = st.selectbox("User", names, key="_users_pick")
+    account = next(a for a in accounts if a.name == pick)
+    try:
+        c1, c2, c3 = st.columns(3)
+        if c1.button("Make user" if account.admin else "Make administrator"):
+            users.set_role(account.name, admin=not account.admin)
+            done(f"{account.name} is now {'a user' if account.admin else 'an administrator'}.")
+        if c2.button("Enable" if account.disabled else "Disable"):
+            users.set_disabled(account.name, not account.disabled)
+            done(f"{account.name} is {'enabled' if account.disabled else 'disabled'}.")
+        if c3.button("Remove", disabled=account.name == app.user.name):
+            users.remove(account.name)
+            done(f"Removed {account.name}; their sessions ended.")
+        if account.password_hash:
+            with st.form("reset_password", clear_on_submit=True):
+                new = st.text_input("New password", type="password", autocomplete="new-password")
+                if st.form_submit_button("Reset the password"):
+                    users.reset_password(account.name, new)
+                    done(f"New password set for {account.name}; their sessions ended.")
+    except RagError as e:
+        st.error(escape_markdown(str(e)))
