@@ -41,6 +41,7 @@ PAGES = [
     st.Page("pages/finetune.py", title="Fine-tuning"),
     st.Page("pages/compare.py", title="Compare"),
     st.Page("pages/evaluate.py", title="Evaluate"),
+    st.Page("pages/api_keys.py", title="API"),
 ]
 USERS = st.Page("pages/users.py", title="Users")  # administrators, with sign-in on
 

@@ -118,6 +118,29 @@ def shared_engine() -> DocChat:
         raise  # unreachable: st.stop() ends the run
 
 
+@st.cache_resource(show_spinner=False)
+def _api(key: str, _app: DocChat, host: str, port: int) -> str:
+    """Start the HTTP API beside the app, once per process and settings (`key`);
+    returns its address, or why it did not start."""
+    from rag.api import serve_in_thread
+
+    try:
+        serve_in_thread(_app, host, port)
+    except RagError as e:
+        return f"not started: {e}"
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://{shown}:{port}/v1"
+
+
+def api_address() -> str:
+    """Where the API beside the app answers ("" when `DOCCHAT_API=false`)."""
+    app = shared_engine()
+    if not app.settings.api:
+        return ""
+    host = str(st.get_option("server.address") or "127.0.0.1")
+    return _api(f"{app.settings!r}|{host}", app, host, app.settings.api_port)
+
+
 def engine() -> DocChat:
     """The shared engine acting for the signed-in user (pages run only when one is)."""
     user = signed_in_user()
@@ -286,6 +309,8 @@ def sidebar() -> None:
         )
         state = "loaded" if app.embedder_loaded else "loads on first use"
         st.caption(f"**Embeddings:** {escape_markdown(app.settings.embedding_model)} ({state})")
+        if api := api_address():
+            st.caption(f"**API:** {escape_markdown(api)}")
         if not app.signin.required:
             st.caption("Single-user mode, no sign-in.")
         else:

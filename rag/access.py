@@ -105,7 +105,7 @@ def check_bind(address: str, auth: str) -> None:
     """Refuse to serve beyond this machine with no sign-in configured: an unset
     `DOCCHAT_AUTH` means single-user mode, which is only safe on a loopback address.
     (An explicit `none` allows it, for a deployment behind an authenticating proxy.)"""
-    if auth_modes(auth) or _loopback(address):
+    if auth_modes(auth) or loopback(address):
         return
     raise ConfigError(
         f"DocChat listens on {address or 'every address'} with no sign-in: set "
@@ -131,7 +131,8 @@ def check_serving(address: str, auth: str, *, oidc_configured: bool) -> None:
         )
 
 
-def _loopback(address: str) -> bool:
+def loopback(address: str) -> bool:
+    """Whether an address to listen on is this machine only."""
     if address in ("localhost", ""):
         return address == "localhost"
     try:

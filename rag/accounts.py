@@ -75,6 +75,10 @@ class Accounts:
         with self._lock:
             return sorted(self._read()[0].values(), key=lambda a: a.name)
 
+    def get(self, name: str) -> Account | None:
+        with self._lock:
+            return self._read()[0].get(name.strip().lower())
+
     def add(self, name: str, password: str, *, admin: bool = False) -> Account:
         name = check_name(name)
         _check_password(password)

@@ -41,6 +41,7 @@ from .generation import LLM, open_llm
 from .ingest.pipeline import prefetch_file, read_paths, rebuild, run_upload
 from .ingest.splitting import check_sizes
 from .ingest.stages import IngestProgress, Prepared, commit, prepare
+from .keys import ApiKey, open_keys
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
 from .page_view import PageView, PageViews, TextView, text_view
@@ -78,6 +79,7 @@ class DocChat:
         self._guard = threading.Lock()
         self.sharing = SharingStore(Path(settings.data_dir) / "sharing.json")
         self.signin = SignIn(settings, open_accounts(settings))
+        self.keys = open_keys(settings.data_dir)
         options = settings.read_options()
         self.page_views = PageViews(
             Path(settings.data_dir) / "page_views",
@@ -137,6 +139,18 @@ class DocChat:
 
     def sharing_of(self, collection: str | None = None) -> Sharing:
         return self.sharing.of(self._open(collection, "read"))
+
+    # -- API keys (the acting user's own) ---------------------------------------------------
+
+    def api_keys(self) -> list[ApiKey]:
+        return self.keys.list(self.user.name)
+
+    def create_api_key(self, name: str = "") -> tuple[ApiKey, str]:
+        """A new key for the acting user: its record and the key, shown once."""
+        return self.keys.create(self.user.name, name)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        self.keys.revoke(key_id, self.user.name)
 
     def exists_elsewhere(self, collection: str) -> bool:
         """Whether a collection of that name exists that the acting user may not read

@@ -44,6 +44,10 @@ class CollectionNotFoundError(RagError):
     """No collection has that name."""
 
 
+class ModelNotFoundError(CollectionNotFoundError):
+    """The API was asked for a model that is not docchat/<collection> (or the embedder)."""
+
+
 class CollectionExistsError(RagError):
     """A collection with that name already exists."""
 

@@ -62,6 +62,8 @@ ENV_NAMES: dict[str, str] = {
     "admin_password": "DOCCHAT_ADMIN_PASSWORD",
     "cookie_secret": "DOCCHAT_COOKIE_SECRET",
     "chroma_token": "DOCCHAT_CHROMA_TOKEN",
+    "api": "DOCCHAT_API",
+    "api_port": "DOCCHAT_API_PORT",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 
@@ -129,6 +131,8 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     cookie_secret: str = field(default="", repr=False)  # signs session cookies
     chroma_token: str = field(default="", repr=False)  # a Chroma server's auth token
+    api: bool = True  # `make run` also serves the HTTP API (rag/api), on api_port
+    api_port: int = 8502
 
     @property
     def llm_configured(self) -> bool:

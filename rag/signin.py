@@ -25,10 +25,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .access import User, auth_modes
+from .access import LOCAL, User, auth_modes
 from .accounts import Account, Accounts, check_name
 from .errors import AccessDeniedError, AccountError, SignInError
 from .files import write_atomic
+from .keys import ApiKeys
 from .settings import Settings
 
 COOKIE = "docchat_session"  # the cookie that carries a built-in account's session
@@ -151,6 +152,28 @@ class SignIn:
         if account.disabled:
             raise SignInError(f"The account {name!r} is disabled: ask an administrator.")
         return account.user
+
+
+def api_user(door: SignIn, key: str, keys: ApiKeys, *, loopback: bool) -> User:
+    """Who an API request acts as: single-user mode's user when sign-in is off and the
+    API listens on this machine only (no key needed); otherwise the owner of the API
+    key, who must still be an enabled account (`SignInError` otherwise)."""
+    if not door.required and loopback:
+        return LOCAL  # any key or none: clients that insist on sending one still work
+    if not key:
+        raise SignInError(
+            "This API needs a key: send 'Authorization: Bearer <key>' (make one on the "
+            "Users page or with: python -m rag keys add USER)."
+        )
+    name = keys.user_of(key)
+    if name is None:
+        raise SignInError("Invalid API key.")
+    if not door.required:
+        return LOCAL
+    account = door.accounts.get(name)
+    if account is None or account.disabled:
+        raise SignInError("The API key's user no longer exists or is disabled.")
+    return account.user
 
 
 def open_accounts(settings: Settings) -> Accounts:

@@ -12,6 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# The app starts the HTTP API beside itself on port 8502 (DOCCHAT_API); app processes
+# and AppTest runs of the tests do not, unless a test asks (with a port of its own).
+os.environ["DOCCHAT_API"] = "false"
 
 from rag import DocChat, Settings
 from tests.fakes import HashEmbedder

@@ -21,6 +21,7 @@ from ..models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
 from ..settings import Settings
 from .eval import main as eval_main
 from .finetune import main as finetune_main
+from .serve import keys_main, serve_main
 from .users import main as users_main
 
 Row = TypeVar("Row", DocumentInfo, CollectionInfo)
@@ -200,6 +201,8 @@ EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "eval": eval_main,
     "users": users_main,
     "check-bind": check_bind_main,
+    "serve": serve_main,
+    "keys": keys_main,
 }
 
 

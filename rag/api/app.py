@@ -1,0 +1,248 @@
+"""The HTTP API: OpenAI-compatible endpoints over the collections, and native ones for
+collections, documents, jobs and search. `create_app(engine, host=...)` builds it;
+`python -m rag serve` runs it under uvicorn.
+
+Every request acts as one user: the owner of the API key in `Authorization: Bearer`
+(`rag.keys`), or single-user mode's user when sign-in is off and the API listens on
+a loopback address. The engine applies the same access rules as the app. Every
+failure is OpenAI's error shape with its status (`_STATUS`), never a traceback.
+
+Left out: the Assistants, Files and Responses APIs; `n` > 1; token-level usage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
+
+from .. import errors
+from ..access import loopback
+from ..engine import DocChat
+from ..keys import ApiKeys, open_keys
+from ..models import Source
+from ..signin import api_user
+from . import shapes
+
+# Status and OpenAI error type of each error (the first match in order counts).
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (errors.SignInError, 401, "authentication_error"),
+    (errors.ModelNotFoundError, 404, "invalid_request_error"),
+    (errors.AccessDeniedError, 403, "permission_error"),
+    (errors.CollectionNotFoundError, 404, "not_found_error"),
+    (errors.DocumentNotFoundError, 404, "not_found_error"),
+    (errors.LimitExceededError, 413, "invalid_request_error"),
+    (errors.LLMError, 502, "api_error"),
+    (errors.StoreUnavailableError, 503, "api_error"),
+    (errors.RagError, 400, "invalid_request_error"),
+]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The text of the message (the text parts of a multi-part content)."""
+        if isinstance(self.content, list):
+            parts = [p for p in self.content if p.get("type") == "text"]
+            return "\n".join(str(p.get("text", "")) for p in parts)
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI's other fields are accepted, unused
+    model: str
+    messages: list[ChatMessage]
+    stream: bool = False
+    temperature: float | None = None
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    input: str | list[str]
+    encoding_format: str = "float"
+
+
+class NewCollection(BaseModel):
+    name: str
+    chunk_tokens: int | None = None
+    chunk_overlap: int | None = None
+
+
+class SearchRequest(BaseModel):
+    query: str
+    top_k: int | None = None
+
+
+def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None = None) -> FastAPI:
+    """The API over `engine` (its settings decide sign-in), listening on `host`."""
+    from fastapi_offline import FastAPIOffline
+
+    keys = keys or open_keys(engine.settings.data_dir)
+    on_loopback = loopback(host)
+    # The docs pages' scripts are served from the package (fastapi-offline), not a CDN.
+    api = FastAPIOffline(title="DocChat API", version="1", description=__doc__)
+
+    def caller(request: Request) -> DocChat:
+        header = request.headers.get("authorization", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        return engine.as_user(api_user(engine.signin, key, keys, loopback=on_loopback))
+
+    @api.exception_handler(errors.RagError)
+    async def refused(request: Request, e: errors.RagError) -> JSONResponse:
+        for kind, status, name in _STATUS:
+            if isinstance(e, kind):
+                code = "model_not_found" if isinstance(e, errors.ModelNotFoundError) else None
+                return JSONResponse(shapes.error(str(e), name, code), status_code=status)
+        raise AssertionError("unreachable: RagError is the last entry")
+
+    @api.exception_handler(Exception)
+    async def failed(request: Request, e: Exception) -> JSONResponse:
+        # A bug: the client gets a plain 500 in the error shape; the server's log has
+        # the traceback (Starlette logs what reaches this handler).
+        return JSONResponse(shapes.error("Internal error.", "api_error"), status_code=500)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        message = f"Invalid request: {first.get('msg', 'bad input')}" + (
+            f" ({where})" if where else ""
+        )
+        return JSONResponse(shapes.error(message, "invalid_request_error"), status_code=422)
+
+    @api.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        kind = "not_found_error" if e.status_code == 404 else "invalid_request_error"
+        return JSONResponse(shapes.error(str(e.detail), kind), status_code=e.status_code)
+
+    # -- OpenAI-compatible ---------------------------------------------------------------
+
+    @api.get("/v1/models")
+    def list_models(request: Request) -> dict[str, Any]:
+        return shapes.models(caller(request).collections())
+
+    @api.get("/v1/models/{model:path}")
+    def get_model(model: str, request: Request) -> dict[str, Any]:
+        app = caller(request)
+        info = app.collection(_collection_of(model))
+        return shapes.models([info])["data"][0]
+
+    @api.post("/v1/chat/completions", response_model=None)
+    def chat(body: ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
+        app = caller(request)
+        name = _collection_of(body.model)
+        app.collection(name)  # 404 / 403 before anything else
+        turns = [m for m in body.messages if m.role in ("user", "assistant")]
+        if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
+            raise errors.RagError("The last message must be the user's question.")
+        history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
+        retrieval = app.retrieve(turns[-1].text(), collection=name, history=history)
+        stream = app.stream(retrieval, temperature=body.temperature)
+        cid = shapes.completion_id()
+        if not body.stream:
+            with stream:
+                return shapes.completion(stream.run(), body.model, cid)
+        return StreamingResponse(_sse(stream, body.model, cid), media_type="text/event-stream")
+
+    @api.post("/v1/embeddings")
+    def embed(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
+        app = caller(request)
+        embedder = app.embedder
+        if body.model.startswith(shapes.MODEL_PREFIX):
+            info = app.collection(_collection_of(body.model))
+            if info.model != embedder.name:
+                raise errors.RagError(
+                    f"{body.model} was embedded with {info.model}; this server embeds with "
+                    f"{embedder.name}."
+                )
+        elif body.model != embedder.name:
+            raise _not_found(f"The model {body.model!r} does not exist: use {embedder.name!r} "
+                             "or docchat/<collection>.")  # fmt: skip
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if not texts or len(texts) > 2048:
+            raise errors.RagError("Give 1 to 2048 texts to embed.")
+        if body.encoding_format not in ("float", "base64"):
+            raise errors.RagError("encoding_format is float or base64.")
+        tokens = sum(len(embedder.token_spans(t)) for t in texts)
+        vectors = embedder.embed(texts)
+        return shapes.embeddings(vectors, body.model, tokens, body.encoding_format)
+
+    # -- native ----------------------------------------------------------------------------
+
+    @api.get("/v1/collections")
+    def collections(request: Request) -> dict[str, Any]:
+        return {"data": [c.to_dict() for c in caller(request).collections()]}
+
+    @api.post("/v1/collections", status_code=201)
+    def create_collection(body: NewCollection, request: Request) -> dict[str, Any]:
+        info = caller(request).create_collection(
+            body.name, chunk_tokens=body.chunk_tokens, chunk_overlap=body.chunk_overlap
+        )
+        return info.to_dict()
+
+    @api.get("/v1/collections/{name}/documents")
+    def documents(name: str, request: Request) -> dict[str, Any]:
+        return {"data": [d.to_dict() for d in caller(request).documents(name)]}
+
+    @api.delete("/v1/collections/{name}/documents/{doc}")
+    def delete_document(name: str, doc: str, request: Request) -> dict[str, Any]:
+        return caller(request).delete_document(doc, collection=name).to_dict()
+
+    @api.post("/v1/collections/{name}/search")
+    def search(name: str, body: SearchRequest, request: Request) -> dict[str, Any]:
+        app = caller(request)
+        top_k = body.top_k if body.top_k is not None else app.settings.top_k
+        if not 1 <= top_k <= 100:
+            raise errors.RagError("top_k is 1 to 100.")
+        query, hits = app.search(body.query, collection=name, top_k=top_k)
+        results = [shapes.source(s) for s in _numbered(hits)]
+        return {"query": query, "data": results}
+
+    return api
+
+
+def _numbered(hits: list[Any]) -> list[Source]:
+    return [Source(i + 1, h) for i, h in enumerate(hits)]
+
+
+def _not_found(message: str) -> errors.ModelNotFoundError:
+    return errors.ModelNotFoundError(message)
+
+
+def _collection_of(model: str) -> str:
+    if not model.startswith(shapes.MODEL_PREFIX) or not model[len(shapes.MODEL_PREFIX):]:
+        raise _not_found(f"The model {model!r} does not exist: the models are "
+                         "docchat/<collection> (GET /v1/models).")  # fmt: skip
+    return model[len(shapes.MODEL_PREFIX):]
+
+
+def _sse(stream: Any, model: str, cid: str) -> Iterator[str]:
+    """The answer as server-sent events in OpenAI's chunk shape; the last chunk carries
+    the sources. A failure after the first byte is an error event (the status is sent)."""
+
+    def event(data: dict[str, Any]) -> str:
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    with stream:
+        yield event(shapes.chunk(model, cid, {"role": "assistant", "content": ""}))
+        try:
+            for delta in stream:
+                yield event(shapes.chunk(model, cid, {"content": delta}))
+        except errors.RagError as e:
+            yield event(shapes.error(str(e), "api_error"))
+            yield "data: [DONE]\n\n"
+            return
+        answer = stream.result()
+    yield event(shapes.chunk(model, cid, {}, "stop", answer))
+    yield "data: [DONE]\n\n"
+

@@ -1,0 +1,125 @@
+"""DocChat's results in OpenAI's shapes (chat completions, their stream chunks, model
+lists, embeddings, errors), converted once, here.
+
+The sources of an answer travel in an extra `sources` field (on the response, and on
+the last chunk of a stream), which OpenAI clients keep and otherwise ignore.
+
+Left out: tool calls, logprobs, `n` > 1 (one answer per question).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from ..models import Answer, CollectionInfo, Source
+
+MODEL_PREFIX = "docchat/"  # a collection as a model: docchat/<collection>
+
+
+def model_name(collection: str) -> str:
+    return MODEL_PREFIX + collection
+
+
+def source(s: Source) -> dict[str, Any]:
+    c = s.chunk
+    return {
+        "n": s.n,
+        "file": c.file,
+        "page": c.page,
+        "section": c.section,
+        "start": c.start,
+        "end": c.end,
+        "score": round(s.hit.score, 4),
+        "text": c.text,
+    }
+
+
+def models(collections: list[CollectionInfo], owned_by: str = "docchat") -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": model_name(c.name),
+                "object": "model",
+                "created": int(c.created),
+                "owned_by": owned_by,
+            }
+            for c in collections
+        ],
+    }
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    completion = len(answer.text.split())  # words: the engine counts no output tokens
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": answer.prompt_tokens + completion,
+    }
+
+
+def completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def completion(answer: Answer, model: str, cid: str) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _usage(answer),
+        "sources": [source(s) for s in answer.sources],
+        "docchat": {"mode": answer.mode, "query": answer.query, "cited": list(answer.cited)},
+    }
+
+
+def chunk(model: str, cid: str, delta: dict[str, str], finish: str | None = None,
+          answer: Answer | None = None) -> dict[str, Any]:  # fmt: skip
+    """One `chat.completion.chunk`; the last one (with `answer`) carries the sources."""
+    out: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if answer is not None:
+        out["sources"] = [source(s) for s in answer.sources]
+        out["usage"] = _usage(answer)
+        out["docchat"] = {"mode": answer.mode, "query": answer.query, "cited": list(answer.cited)}
+    return out
+
+
+def embeddings(vectors: np.ndarray, model: str, tokens: int, encoding: str) -> dict[str, Any]:
+    """OpenAI's embeddings list; `encoding` "base64" is float32 little-endian, as the
+    official client asks for by default."""
+    data = []
+    for i, v in enumerate(vectors):
+        if encoding == "base64":
+            value: Any = base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
+        else:
+            value = [float(x) for x in v]
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}

@@ -1,0 +1,82 @@
+"""`python -m rag serve [--host H] [--port P]`: the HTTP API under uvicorn, and
+`python -m rag keys add|list|revoke`: API keys from the command line.
+
+The API refuses to listen beyond this machine with no sign-in configured, as the app
+does (`access.check_bind`). A key is printed once, when it is made.
+
+Left out: TLS (put a proxy that terminates HTTPS in front), several worker processes
+of the API itself (one process serves; requests run in its thread pool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from ..access import LOCAL, check_bind
+from ..engine import DocChat
+from ..errors import AccountError
+from ..keys import open_keys
+from ..settings import Settings
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    settings = Settings.from_env()
+    p = argparse.ArgumentParser(prog="python -m rag serve", description="the DocChat HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=settings.api_port)
+    args = p.parse_args(argv)
+    check_bind(args.host, settings.auth)
+    import uvicorn
+
+    from ..api import create_app
+
+    engine = DocChat(settings)
+    print(f"DocChat API on http://{args.host}:{args.port}/v1 (docs: /docs)", flush=True)
+    uvicorn.run(create_app(engine, host=args.host), host=args.host, port=args.port,
+                log_level="warning")  # fmt: skip
+    return 0
+
+
+def keys_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m rag keys", description="API keys")
+    sub = p.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="make a key for a user (printed once)")
+    add.add_argument("user", help=f"an account's name ({LOCAL.name!r} in single-user mode)")
+    add.add_argument("--name", default="", help="what the key is for")
+    ls = sub.add_parser("list", help="list keys (ids, never the keys)")
+    ls.add_argument("user", nargs="?")
+    ls.add_argument("--json", action="store_true")
+    rm = sub.add_parser("revoke", help="remove a key by its id")
+    rm.add_argument("id")
+    args = p.parse_args(argv)
+    settings = Settings.from_env()
+    keys = open_keys(settings.data_dir)
+    if args.command == "add":
+        user = _known_user(settings, args.user)
+        record, key = keys.create(user, args.name)
+        print(key)
+        print(f"(key {record.id} for {user}: shown once, keep it secret)", flush=True)
+    elif args.command == "list":
+        rows = keys.list(args.user)
+        if args.json:
+            print(json.dumps([r.__dict__ for r in rows], indent=1))
+        for r in [] if args.json else rows:
+            print(f"{r.id}  {r.user}  {r.name}")
+    else:
+        keys.revoke(args.id)
+        print(f"revoked {args.id}")
+    return 0
+
+
+def _known_user(settings: Settings, name: str) -> str:
+    from ..signin import SignIn, open_accounts
+
+    door = SignIn(settings, open_accounts(settings))
+    if not door.required:
+        return LOCAL.name
+    account = door.accounts.get(name)
+    if account is None:
+        raise AccountError(f"No user named {name!r}.")
+    return account.name
