@@ -207,9 +207,12 @@ def test_keys_and_access_rules(team: tuple[Served, str, str]) -> None:
     doc = h.get("/v1/collections/ann-notes/documents").json()["data"][0]
     gone = h.delete(f"/v1/collections/ann-notes/documents/{doc['doc_id']}")
     assert gone.status_code == 403 and error_of(gone)["type"] == "permission_error"
-    assert served.engine.as_user(served.engine.signin.accounts.get("bob").user).role(  # type: ignore[union-attr]
-        "ann-notes"
-    ) == READER
+    assert (
+        served.engine.as_user(served.engine.signin.accounts.get("bob").user).role(  # type: ignore[union-attr]
+            "ann-notes"
+        )
+        == READER
+    )
     # A removed user's key stops working at once.
     served.engine.signin.accounts.remove("bob")
     with pytest.raises(openai.AuthenticationError):
@@ -255,3 +258,32 @@ def test_rag_serve_command(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.mark.browser
+def test_docs_page_works_offline_in_chromium(single: Served) -> None:
+    """Swagger UI renders every endpoint from this server alone (no CDN)."""
+    from tests.test_browser import CHROMIUM, LAUNCH_ARGS, need_browser
+
+    need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page()
+            remote: list[str] = []
+            page.on(
+                "request", lambda r: None if r.url.startswith(single.url) else remote.append(r.url)
+            )
+            page.goto(f"{single.url}/docs")
+            expect(page.get_by_text("/v1/chat/completions").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("/v1/embeddings").first).to_be_visible()
+            # Interactive: open an operation and try it against the server.
+            page.get_by_text("/v1/models", exact=True).first.click()
+            page.get_by_role("button", name="Try it out").click()
+            page.get_by_role("button", name="Execute").click()
+            expect(page.get_by_text("docchat/default").first).to_be_visible()
+            assert not remote, remote
+        finally:
+            browser.close()
