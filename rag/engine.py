@@ -95,8 +95,13 @@ class DocChat:
         """This engine (same store, models and locks) acting for `user`."""
         view = copy.copy(self)
         view.user = user
-        view.conversations = self.conversations.for_user("" if user == LOCAL else user.name)
+        view.conversations = self.conversations.for_user(view._owner)
         return view
+
+    @property
+    def _owner(self) -> str:
+        """Whose conversations and jobs these are ("" is single-user mode's user)."""
+        return "" if self.user == LOCAL else self.user.name
 
     @property
     def users(self) -> UserAdmin:
@@ -514,7 +519,7 @@ class DocChat:
         llm = self.llm
         if llm is None:
             raise ConfigError("Fine-tuning needs an LLM: set OPENAI_API_KEY or OPENAI_BASE_URL.")
-        owner = "" if self.user == LOCAL else self.user.name
+        owner = self._owner
         with self._guard:  # sessions opening the page at once get the same one
             jobs = self._lazy.get(f"jobs:{owner}")
             if not isinstance(jobs, FineTuneJobs):

@@ -12,6 +12,7 @@ JSON shape differs (rounded numbers, a flattened chunk).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -155,6 +156,11 @@ class Source(_Plain):
     @property
     def chunk(self) -> Chunk:
         return self.hit.chunk
+
+    @classmethod
+    def numbered(cls, hits: Sequence[Hit]) -> list[Source]:
+        """Hits as sources numbered from 1, in order."""
+        return [cls(n=i, hit=h) for i, h in enumerate(hits, start=1)]
 
     def to_dict(self) -> dict[str, Any]:
         """Flat: the number, the chunk's fields, the score, and the chunk's index as

@@ -123,14 +123,17 @@ class SignIn:
             raise SignInError("Sign-in with a password is not enabled here.")
         return sign(self.accounts.sign_in(name, password, client), self._secret)
 
+    def _token(self, cookie: str) -> str | None:
+        """The session token a cookie carries, when this server signed it."""
+        return unsign(cookie, self._secret) if cookie and self.passwords else None
+
     def user_of(self, cookie: str) -> User | None:
         """The user a session cookie belongs to, or None."""
-        token = unsign(cookie, self._secret) if cookie and self.passwords else None
+        token = self._token(cookie)
         return self.accounts.user_of(token) if token else None
 
     def sign_out(self, cookie: str) -> None:
-        token = unsign(cookie, self._secret) if cookie and self.passwords else None
-        if token:
+        if token := self._token(cookie):
             self.accounts.sign_out(token)
 
     # -- OIDC ----------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def api_user(door: SignIn, key: str, keys: ApiKeys, *, loopback: bool) -> User:
     if not key:
         raise SignInError(
             "This API needs a key: send 'Authorization: Bearer <key>' (make one on the "
-            "Users page or with: python -m rag keys add USER)."
+            "API page or with: python -m rag keys add USER)."
         )
     name = keys.user_of(key)
     if name is None:
@@ -224,6 +227,7 @@ class UserAdmin:
 
     def _keep_an_admin(self, name: str) -> None:
         name = name.strip().lower()
-        others = [a for a in self.accounts.list() if a.admin and not a.disabled and a.name != name]
-        if not others and any(a.name == name and a.admin for a in self.accounts.list()):
+        accounts = self.accounts.list()
+        others = [a for a in accounts if a.admin and not a.disabled and a.name != name]
+        if not others and any(a.name == name and a.admin for a in accounts):
             raise AccountError("That would leave no administrator: make another one first.")

@@ -166,8 +166,10 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
                     f"{embedder.name}."
                 )
         elif body.model != embedder.name:
-            raise _not_found(f"The model {body.model!r} does not exist: use {embedder.name!r} "
-                             "or docchat/<collection>.")  # fmt: skip
+            raise errors.ModelNotFoundError(
+                f"The model {body.model!r} does not exist: use {embedder.name!r} or "
+                "docchat/<collection>."
+            )
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
         if not texts or len(texts) > 2048:
             raise errors.RagError("Give 1 to 2048 texts to embed.")
@@ -205,24 +207,18 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         if not 1 <= top_k <= 100:
             raise errors.RagError("top_k is 1 to 100.")
         query, hits = app.search(body.query, collection=name, top_k=top_k)
-        results = [shapes.source(s) for s in _numbered(hits)]
+        results = [shapes.source(s) for s in Source.numbered(hits)]
         return {"query": query, "data": results}
 
     return api
 
 
-def _numbered(hits: list[Any]) -> list[Source]:
-    return [Source(i + 1, h) for i, h in enumerate(hits)]
-
-
-def _not_found(message: str) -> errors.ModelNotFoundError:
-    return errors.ModelNotFoundError(message)
-
-
 def _collection_of(model: str) -> str:
     if not model.startswith(shapes.MODEL_PREFIX) or not model[len(shapes.MODEL_PREFIX):]:
-        raise _not_found(f"The model {model!r} does not exist: the models are "
-                         "docchat/<collection> (GET /v1/models).")  # fmt: skip
+        raise errors.ModelNotFoundError(
+            f"The model {model!r} does not exist: the models are docchat/<collection> "
+            "(GET /v1/models)."
+        )
     return model[len(shapes.MODEL_PREFIX):]
 
 

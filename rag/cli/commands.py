@@ -86,7 +86,7 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
 
 def cmd_search(app: DocChat, args: argparse.Namespace) -> int:
     query, hits = app.search(args.query, collection=args.collection, top_k=args.top_k)
-    sources = [Source(n=i, hit=h) for i, h in enumerate(hits, start=1)]
+    sources = Source.numbered(hits)
     if args.json:
         _print_json([s.to_dict() for s in sources])
         return 0
