@@ -66,10 +66,16 @@ def synthetic_chunks(sentences: list[str], n: int, seed: int) -> list[str]:
     return out
 
 
-def add_chunks(app: DocChat, collection: str, texts: list[str], first_doc: int, dim: int) -> None:
+def add_chunks(
+    app: DocChat, collection: str, sentences: list[str], n: int, first_doc: int, dim: int
+) -> None:
+    """Add `n` synthetic chunks as documents of DOC_CHUNKS chunks each. The texts are
+    made one document at a time (all 1M at once would hold 0.8 GB of strings while
+    memory is measured)."""
     rng = np.random.default_rng(first_doc)
-    for d in range(0, len(texts), DOC_CHUNKS):
-        part = texts[d : d + DOC_CHUNKS]
+    t0 = time.perf_counter()
+    for d in range(0, n, DOC_CHUNKS):
+        part = synthetic_chunks(sentences, min(DOC_CHUNKS, n - d), first_doc * DOC_CHUNKS + d)
         doc_id = f"{first_doc + d // DOC_CHUNKS:064x}"
         name = f"synthetic-{doc_id[-6:]}.txt"
         chunks, pos = [], 0
@@ -91,6 +97,9 @@ def add_chunks(app: DocChat, collection: str, texts: list[str], first_doc: int, 
         app.store.begin_document(collection, info)
         app.store.add_chunks(collection, chunks, vectors)
         app.store.finish_document(collection, info)
+        if (d + len(part)) % 100_000 == 0:
+            print(f"  +{d + len(part)} chunks in {time.perf_counter() - t0:.0f} s, "
+                  f"RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def pct(values: list[float], p: float) -> float:
@@ -138,8 +147,9 @@ def main() -> int:
         have = 0
         for size in sizes:
             t0 = time.perf_counter()
-            texts = synthetic_chunks(sentences, size - have, size)
-            add_chunks(app, info.name, texts, have // DOC_CHUNKS + 1, info.dimension)
+            add_chunks(
+                app, info.name, sentences, size - have, have // DOC_CHUNKS + 1, info.dimension
+            )
             insert_s = time.perf_counter() - t0
             have = size
             row = {"chunks": app.collection().chunks, "insert_s": round(insert_s, 1)}

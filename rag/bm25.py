@@ -48,6 +48,11 @@ B = 0.75
 # infection"); pairs reward that. At 0.4 they added about 2 points of
 # answer_in_context@4000; at 1.0 they add nothing.
 BIGRAM_WEIGHT = 0.4
+# Chunks per block of the BM25 build (`LexicalIndex._build`). Its temporary arrays
+# take about 25 MB per 1,000 chunks of a block (measured at 100k chunks: build peak
+# 1.57 GB with blocks of 50k, 0.71 GB with 10k, 2.1 GB built at once); smaller
+# blocks cost more passes of Python overhead (blocks of 1 chunk: 2x the time).
+BUILD_BLOCK_ROWS = 10_000
 _TERMS: dict[str, str] = {}  # word -> its stem, "" for a stop word (a cache)
 _TERMS_MAX = 1_000_000
 
@@ -197,20 +202,17 @@ class LexicalIndex:
 
     # -- build ---------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self, block_rows: int = BUILD_BLOCK_ROWS) -> None:
         names = list(self.docs)
         docs = [self.docs[n] for n in names]
         self._doc_names = names
         self._row_ids = [f"{n}:{i}" for n in names for i in self.docs[n].indexes.tolist()]
         self._rows = {cid: r for r, cid in enumerate(self._row_ids)}
         n_rows = len(self._row_ids)
-        self._row_doc = np.repeat(
-            np.arange(len(docs), dtype=np.int32),
-            np.asarray([len(d.indexes) for d in docs], dtype=np.int64),
-        )
+        doc_rows = np.asarray([len(d.indexes) for d in docs], dtype=np.int64)
+        self._row_doc = np.repeat(np.arange(len(docs), dtype=np.int32), doc_rows)
         lengths = _cat([d.lengths for d in docs], np.int64)
         words = _cat([d.tokens for d in docs], np.int32)
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
         row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
         # Sentences: where each starts in `words` and how many terms it has; row r
@@ -227,37 +229,101 @@ class LexicalIndex:
         self._row_sentences = ptr
         self._words = words
 
+        # The postings are made block by block (whole documents, about `block_rows`
+        # chunks each), so the temporary arrays stay the size of one block: built at
+        # once, they peaked at 2.1 GB for 100k chunks and took the 1M-chunk benchmark
+        # (benchmarks/query.py) past 24 GB. Each block's postings are made twice
+        # (pass 1 counts, pass 2 places), so the final arrays are allocated once.
+        # Blocks end on document boundaries, so each (word, document) pair of the
+        # document weights falls in one block.
+        cuts, size = [0], 0
+        for d, n in enumerate(doc_rows.tolist()):
+            size += n
+            if size >= block_rows:
+                cuts, size = [*cuts, d + 1], 0
+        if cuts[-1] != len(docs):
+            cuts.append(len(docs))
+        first_row = np.concatenate([[0], np.cumsum(doc_rows)]).astype(np.int64)
+        blocks = [(int(first_row[a]), int(first_row[b])) for a, b in itertools.pairwise(cuts)]
+
+        def tokens_of(r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+            """(term ids, block-local row of each) of rows r0:r1."""
+            t0 = int(row_start[r0]) if r0 < n_rows else len(words)
+            t1 = int(row_start[r1]) if r1 < n_rows else len(words)
+            local = np.repeat(np.arange(r1 - r0, dtype=np.int64), lengths[r0:r1])
+            return words[t0:t1], local
+
+        def pair_keys(w: np.ndarray, local: np.ndarray) -> np.ndarray:
+            same = local[1:] == local[:-1]
+            return (w[:-1].astype(np.int64) << 32 | w[1:].astype(np.int64))[same]
+
         # Word pairs are terms too, numbered after the words. They are derived here
         # from the stored word ids (neighbours within one chunk), never stored: a
         # vocabulary of pair strings would take hundreds of MB at 100k chunks.
         n_words = len(self.vocab)
-        same = rows[1:] == rows[:-1]
-        keys = (words[:-1].astype(np.int64) << 32 | words[1:].astype(np.int64))[same]
-        self._pair_keys, pair_ids = np.unique(keys, return_inverse=True)
-        terms = np.concatenate([words.astype(np.int64), n_words + pair_ids.astype(np.int64)])
-        all_rows = np.concatenate([rows, rows[1:][same]])
-        n_terms = max(n_words + len(self._pair_keys), 1)
-        boost = np.ones(n_terms, dtype=np.float64)
-        boost[n_words:] = BIGRAM_WEIGHT
-        # Term frequency of each (term, row) pair; sorting by term gives the CSC order.
-        pairs, tf = np.unique(terms * n_rows + all_rows, return_counts=True)
-        pair_terms, pair_rows = np.divmod(pairs, max(n_rows, 1))
-        df = np.bincount(pair_terms, minlength=n_terms)
+        keys = np.zeros(0, np.int64)
+        for r0, r1 in blocks:
+            keys = np.union1d(keys, pair_keys(*tokens_of(r0, r1)))
+        self._pair_keys = keys
+        n_terms = max(n_words + len(keys), 1)
+
+        def postings(r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            """(term, row, term frequency) of rows r0:r1, by term, then row."""
+            w, local = tokens_of(r0, r1)
+            pids = np.searchsorted(keys, pair_keys(w, local))
+            terms = np.concatenate([w.astype(np.int64), n_words + pids])
+            rows = np.concatenate([local, local[1:][local[1:] == local[:-1]]])
+            span = max(r1 - r0, 1)
+            pairs, tf = np.unique(terms * span + rows, return_counts=True)
+            t, r = np.divmod(pairs, span)
+            return t, r + r0, tf
+
+        # Pass 1: document frequency of each term, and each (word, document) pair's
+        # frequency for the document weights (doc_terms.py).
+        df = np.zeros(n_terms, dtype=np.int64)
+        named: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for r0, r1 in blocks:
+            t, r, tf = postings(r0, r1)
+            if not len(t):
+                continue
+            df += np.bincount(t, minlength=n_terms)
+            w = t < n_words  # the postings of words come first
+            doc = self._row_doc[r[w]].astype(np.int64)
+            key = t[w] * max(len(docs), 1) + doc
+            starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+            named.append((t[w][starts], doc[starts], np.add.reduceat(tf[w], starts)))
         # BM25, Lucene variant (as bm25s' "lucene"): idf = ln(1 + (N - df + .5)/(df + .5)),
         # tf part = tf / (tf + k1 * (1 - b + b * len / avg_len)).
         idf = np.log1p((n_rows - df + 0.5) / (df + 0.5))
+        boost = np.ones(n_terms, dtype=np.float64)
+        boost[n_words:] = BIGRAM_WEIGHT
         avg = float(lengths.mean()) if n_rows and lengths.sum() else 1.0
-        norm = K1 * (1.0 - B + B * lengths[pair_rows] / avg)
-        weight = boost[pair_terms] * idf[pair_terms] * tf / (tf + norm)
-        self._post_weights = weight.astype(np.float32)
-        self._post_rows = pair_rows.astype(np.int32)
-        self._indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+
+        # Pass 2: each block's weights into their places in the term-major (CSC)
+        # arrays; blocks come in row order, so each term's rows stay sorted.
+        self._post_rows = np.zeros(int(indptr[-1]), dtype=np.int32)
+        self._post_weights = np.zeros(int(indptr[-1]), dtype=np.float32)
+        fill = indptr[:-1].copy()
+        for r0, r1 in blocks:
+            t, r, tf = postings(r0, r1)
+            run = np.flatnonzero(np.concatenate([[True], t[1:] != t[:-1]]))
+            rank = np.arange(len(t)) - np.repeat(run, np.diff(np.append(run, len(t))))
+            at = fill[t] + rank
+            norm = K1 * (1.0 - B + B * lengths[r] / avg)
+            self._post_rows[at] = r
+            self._post_weights[at] = boost[t] * idf[t] * tf / (tf + norm)
+            fill += np.bincount(t, minlength=n_terms)
+        self._indptr = indptr
         self._idf = idf[:n_words]
-        words_only = pair_terms < n_words  # the postings of words come first
+        # Named postings: blocks in document order, each by word then document; a
+        # stable sort by word keeps the documents of a word in order.
+        nw, nd, ntf = (_cat([p[i] for p in named], np.int64) for i in range(3))
+        order = np.argsort(nw, kind="stable")
         self._named = DocumentWeights.build(
-            pair_terms[words_only],
-            self._row_doc[pair_rows[words_only]],
-            tf[words_only],
+            nw[order],
+            nd[order],
+            ntf[order],
             np.asarray([len(d.tokens) for d in docs], dtype=np.int64),
             n_words,
         )

@@ -76,6 +76,31 @@ def test_word_pairs_and_best_sentence() -> None:
     assert "x:9" not in r.sentence
 
 
+def test_built_in_blocks_equals_built_at_once() -> None:
+    # The build goes block by block to bound its memory (bm25.py, BUILD_BLOCK_ROWS);
+    # blocks of one chunk, of a few, and one block must give the same index.
+    texts = [CATS.decode(), DOGS.decode(), BIRDS.decode(), "", "Cats and dogs. Birds."]
+    docs = {
+        f"d{n}": [chunk(f"d{n}", i, texts[(n + i) % len(texts)]) for i in range(n % 4)]
+        for n in range(9)
+    }
+    built = []
+    for rows in (1, 3, 10**9):
+        idx = LexicalIndex()
+        for doc, chunks in docs.items():
+            idx.add(doc, chunks)
+        idx._build(rows)
+        built.append(idx)
+    names = ("_indptr", "_post_rows", "_post_weights", "_pair_keys", "_idf", "_row_doc")
+    for idx in built[:-1]:
+        for name in names:
+            assert np.array_equal(getattr(idx, name), getattr(built[-1], name)), name
+        for name in ("ptr", "docs", "weights"):
+            assert np.array_equal(getattr(idx._named, name), getattr(built[-1]._named, name))
+        assert idx.search("do cats eat fish", 5) == built[-1].search("do cats eat fish", 5)
+    assert built[0].search("birds", 3).top
+
+
 def test_index_save_load_round_trip_and_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     idx = LexicalIndex()
     idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "")])
