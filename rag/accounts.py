@@ -68,6 +68,11 @@ class Accounts:
         self._clock = clock
         self._lock = threading.Lock()
         self._failures: dict[str, _Failures] = {}
+        # The last read of the file, by its (inode, mtime, size): each page run asks
+        # who is signed in several times (app, sidebar, page), and every write
+        # replaces the file (a new inode), so a changed file is always read again.
+        self._cache: tuple[tuple[int, int, int], dict[str, Account], dict[str, Any]] | None
+        self._cache = None
 
     # -- accounts ----------------------------------------------------------------------
 
@@ -197,14 +202,19 @@ class Accounts:
         return account
 
     def _read(self) -> tuple[dict[str, Account], dict[str, dict[str, Any]]]:
+        """Copies of the accounts and sessions (callers change them, then `_write`)."""
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            st = self.path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if self._cache is None or self._cache[0] != stamp:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                accounts = {a["name"]: Account(**a) for a in raw.get("accounts", [])}
+                self._cache = (stamp, accounts, dict(raw.get("sessions", {})))
         except FileNotFoundError:
             return {}, {}
         except (OSError, ValueError) as e:
             raise AccountError(f"The accounts file cannot be read ({type(e).__name__}).") from e
-        accounts = {a["name"]: Account(**a) for a in raw.get("accounts", [])}
-        return accounts, dict(raw.get("sessions", {}))
+        return dict(self._cache[1]), dict(self._cache[2])
 
     def _write(self, accounts: dict[str, Account], sessions: dict[str, dict[str, Any]]) -> None:
         data = {

@@ -49,6 +49,20 @@ def test_sign_in_gives_a_signed_session_that_sign_out_ends(tmp_path: Path) -> No
         d.sign_in("ann", "not-the-password")
 
 
+def test_another_process_s_changes_are_seen_at_once(tmp_path: Path) -> None:
+    # Accounts keeps its last read of the file (rag/accounts.py, `_read`); a change by
+    # another instance (another process) must still count at the next call.
+    here, there = door(tmp_path), door(tmp_path)
+    here.accounts.add("ann", "ann-password")
+    cookie = here.sign_in("ann", "ann-password")
+    assert here.user_of(cookie) == there.user_of(cookie) == User("ann")
+    there.accounts.update("ann", disabled=True)
+    assert here.user_of(cookie) is None
+    there.accounts.update("ann", disabled=False)
+    there.sign_out(cookie)
+    assert here.user_of(cookie) is None
+
+
 def test_first_administrator_once(tmp_path: Path) -> None:
     d = door(tmp_path, admin_user="Root", admin_password="root-password")
     assert d.needs_first_admin()
