@@ -280,3 +280,22 @@ def test_a_broken_image_is_rejected_with_a_message_for_people() -> None:
     expected = r"bad\.png: not a readable image \(unknown or broken"
     with pytest.raises(ExtractionError, match=expected):
         load("bad.png", b"\x89PNG not really" * 50)
+
+
+def test_a_line_the_detector_missed_is_read_from_the_band_it_leaves() -> None:
+    # At this resolution the detector skips one line of the page (ocr.py, `_in_gaps`);
+    # the empty band it leaves is read again, and the line is back, in its place.
+    if not PAGE.exists():
+        need_shared()
+        pytest.fail(f"{PAGE} is missing from the shared data")
+    image = np.asarray(_render(PAGE))
+
+    def squeezed(lines: list[ocr.OcrLine]) -> str:
+        return "".join(ocr.text_of(lines).split())
+
+    line = "Althoughthatwaymaynotbeobviousatfirstunlessyou'reDutch."
+    assert line not in squeezed(ocr._recognize(image, False))
+    text = squeezed(ocr.read_image(image))
+    assert "obviousway" in text and text.index("obviousway") < text.index(line)
+    assert text.index(line) < text.index("Nowis")
+    assert text.count("Thereshouldbeone") == 1  # the neighbours' slivers are not added
