@@ -139,12 +139,12 @@ def test_upload_reports_each_file_and_never_indexes_twice(fake_embedder: None) -
     assert results(at) == {
         "cats.md": "indexed",
         "dogs.txt": "indexed",
-        "tool.bin": "rejected",
-        "secret.pdf": "rejected",
+        "tool.bin": "failed",
+        "secret.pdf": "failed",
     }
     errors = plain(at.error)
     assert "tool.bin" in errors and "password" in errors.lower()
-    assert "2 indexed, 2 rejected in default" in texts(at.warning)[0]
+    assert "2 indexed, 2 failed in default" in texts(at.warning)[0]
     engine = ui.engine()
     calls = engine.embedder.calls  # type: ignore[attr-defined]
 
@@ -156,7 +156,7 @@ def test_upload_reports_each_file_and_never_indexes_twice(fake_embedder: None) -
     assert results(at) == {
         "cats.md": "indexed",
         "dogs.txt": "indexed",
-        "tool.bin": "rejected",
+        "tool.bin": "failed",
         "secret.pdf": "indexed",
     }
     assert sorted(d.name for d in engine.documents("default")) == [
@@ -194,7 +194,7 @@ def test_library_lists_browses_and_manages(fake_embedder: None, env: Path) -> No
     collections = at.dataframe[0].value
     assert list(collections["collection"]) == ["default"]
     assert list(collections["documents"]) == [2]
-    docs = at.dataframe[1].value
+    docs = at.dataframe[2].value  # [1]: the Uploads table
     assert list(docs["name"]) == ["cats.md", "dogs.txt"]
     assert {b.label for b in at.get("download_button")} >= {"Download original"}
 
