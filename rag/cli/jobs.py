@@ -78,7 +78,8 @@ def worker_main(argv: Sequence[str]) -> int:
         help=f"consumer threads (default: {ENV_NAMES['workers']}, at least 1)",
     )  # fmt: skip
     args = p.parse_args(argv)
-    engine = DocChat(settings)
+    # (its queue is consumed here, whatever DOCCHAT_WORKERS says about the app's threads)
+    engine = DocChat(settings.with_(workers=args.workers))
     where = "Redis" if settings.redis_url else str(Path(settings.data_dir) / "jobs.db")
     print(f"DocChat worker: {args.workers} thread(s) on the queue at {where}", flush=True)
     Workers(engine.job_queue, args.workers, embedded=False).run()
