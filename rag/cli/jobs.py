@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,6 +79,7 @@ def worker_main(argv: Sequence[str]) -> int:
         help=f"consumer threads (default: {ENV_NAMES['workers']}, at least 1)",
     )  # fmt: skip
     args = p.parse_args(argv)
+    logging.getLogger("rag.jobs").setLevel(logging.WARNING)  # a job taken back is logged
     # (its queue is consumed here, whatever DOCCHAT_WORKERS says about the app's threads)
     engine = DocChat(settings.with_(workers=args.workers))
     where = "Redis" if settings.redis_url else str(Path(settings.data_dir) / "jobs.db")
