@@ -184,6 +184,28 @@ def test_upload_into_a_new_collection_with_its_own_chunk_settings(fake_embedder:
     assert at.session_state[ui.ACTIVE] == "notes"  # the sidebar follows
 
 
+def test_upload_runs_on_the_background_workers(
+    fake_embedder: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a worker thread (as `make run` has): the page follows the job to its end."""
+    from rag.jobs import start_workers
+
+    monkeypatch.setenv("DOCCHAT_WORKERS", "1")
+    at = start()
+    workers = start_workers(ui.shared_engine())  # the ones the page started
+    assert workers is not None and workers.consumer.workers == 1
+    try:
+        upload(at, ("cats.md", CATS), ("dogs.txt", DOGS))
+        assert results(at) == {"cats.md": "indexed", "dogs.txt": "indexed"}
+        [job] = ui.engine().jobs()
+        assert job.status == "done" and job.summary() == "2 indexed of 2 file(s)"
+        at.switch_page("pages/library.py").run()
+        uploads = at.dataframe[1].value
+        assert list(uploads["status"]) == ["done"] and list(uploads["collection"]) == ["default"]
+    finally:
+        workers.stop()
+
+
 # -- library -------------------------------------------------------------------------------------
 
 
