@@ -36,6 +36,7 @@ from rag import (
     Conversations,
     DocChat,
     Embedder,
+    Job,
     RagError,
     Settings,
     Source,
@@ -49,6 +50,7 @@ from rag import (
     text_view_html,
 )
 from rag.access import LOCAL, User
+from rag.jobs import start_workers
 from rag.signin import COOKIE, Identity
 
 # Tests set this to build the engine with a fast fake embedder; nothing else does.
@@ -111,7 +113,9 @@ def shared_engine() -> DocChat:
         # Secrets are hidden from repr(settings), so a changed one is keyed by its hash.
         hidden = "\0".join(str(getattr(settings, f.name)) for f in fields(settings) if not f.repr)
         key_hash = hashlib.sha256(hidden.encode()).hexdigest()[:16]
-        return _build(f"{settings!r}|{key_hash}|{hook}", settings)
+        app = _build(f"{settings!r}|{key_hash}|{hook}", settings)
+        start_workers(app)  # this process's background workers, once (DOCCHAT_WORKERS)
+        return app
     except RagError as e:
         st.error(f"DocChat cannot start: {escape_markdown(str(e))}")
         st.stop()
@@ -339,6 +343,57 @@ def safe_file_name(name: str, suffix: str) -> str:
     """A download name made of harmless characters."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "docchat"
     return stem[:80] + suffix
+
+
+# -- background uploads ----------------------------------------------------------------------
+
+JOB_REFRESH_S = 0.5  # how often a followed job is read again
+
+
+def follow_jobs(app: DocChat, job_ids: list[str]) -> list[Job]:
+    """Each job's files with their progress ("OCR page 3/40"), redrawn until every job
+    has ended, a Cancel button beside each one still running; returns the jobs as they
+    ended. Leaving the page stops only the following: the jobs go on in the workers."""
+    jobs = [app.job(i) for i in job_ids]
+    for j in jobs:
+        if not j.finished and st.button(f"Cancel the upload of {len(j.files)} file(s)",
+                                        key=f"cancel-job-{j.id}"):  # fmt: skip
+            app.cancel_job(j.id)
+    box = st.empty()
+    while True:
+        with box.container():
+            for j in jobs:
+                if j.finished:
+                    continue
+                st.caption(f"Upload into {escape_markdown(j.collection)}: {j.status}, "
+                           f"{escape_markdown(j.summary())}")  # fmt: skip
+                for f in j.files:
+                    text = escape_markdown(f"{f.name}: {f.message or f.status}")
+                    st.progress(min(f.progress, 1.0), text=text)
+        if all(j.finished for j in jobs):
+            box.empty()
+            return jobs
+        time.sleep(JOB_REFRESH_S)
+        jobs = [app.job(i) for i in job_ids]
+
+
+def jobs_table(jobs: list[Job]) -> None:
+    """Recent uploads: one row a job."""
+    st.dataframe(
+        [
+            {
+                "started": when(j.created),
+                "collection": j.collection,
+                "status": j.status,
+                "files": j.summary(),
+                "by": j.user,
+                "details": j.error or "; ".join(f.error for f in j.files if f.error),
+            }
+            for j in jobs
+        ],
+        hide_index=True,
+        width="stretch",
+    )
 
 
 # -- re-indexing ------------------------------------------------------------------------------

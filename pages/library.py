@@ -4,6 +4,7 @@ Collections: create, rename, delete (confirmed), re-index with new chunk setting
 share (with sign-in on); per collection its embedding model, chunk settings, counts
 and stored file size. Only what the user's role allows is offered (the engine checks
 again: `rag.access`).
+Uploads: the user's running and recent background uploads (an administrator's: all).
 Documents of the active collection: a table, then for a chosen one: download the
 original, delete it (confirmed), and page through its chunks with a text search.
 
@@ -64,6 +65,14 @@ else:
         "No collections yet. Upload documents (a collection is created on the way) "
         "or create one here."
     )
+
+# Uploads run in the background (rag/jobs.py): the running and recent ones.
+if jobs := app.jobs()[:20]:
+    st.subheader("Uploads")
+    running = sum(not j.finished for j in jobs)
+    if running:
+        st.caption(f"{running} running; the Upload page shows their progress.")
+    _ui.jobs_table(jobs)
 
 with st.expander("New collection"), st.form("new_collection", clear_on_submit=True):
     name = st.text_input("Name")

@@ -1,9 +1,12 @@
 """Upload: drop many files at once into a collection, watch them being indexed, see each result.
 
-Each file's result (indexed, unchanged, rejected with the reason) is remembered in
-the session by collection and upload id, so reruns never index a file twice (the
-engine would also answer "unchanged"). A file rejected for its password is tried
-again when the password changes. One bad file never stops the others.
+The files go to the background workers as one job (`DocChat.submit_upload`); the page
+follows it, each file's progress and a Cancel button, and shows each file's result
+(indexed, unchanged, failed with the reason). Leaving the page or closing the browser
+does not stop the job: coming back shows it still running, then under Recent uploads.
+Each file's job is remembered in the session by collection and upload id, so reruns
+never submit a file twice (the engine would also answer "unchanged"). A file failed
+for its password is tried again when the password changes.
 
 Left out: uploading folders (the browser's picker takes files; the CLI takes folders).
 """
@@ -13,15 +16,16 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from rag import SUPPORTED_EXTENSIONS, IngestResult, RagError, Upload, escape_markdown
+from rag import SUPPORTED_EXTENSIONS, JobFile, RagError, Upload, escape_markdown
 
 NEW = "\u2795 New collection\u2026"
-STATUSES = ("indexed", "unchanged", "rejected")
+STATUSES = ("indexed", "unchanged", "failed", "cancelled")
 
 app = _ui.engine()
 settings = app.settings
 state = st.session_state
-state.setdefault("up_results", {})  # (collection, file_id) -> (IngestResult, password)
+# (collection, file_id) -> (job id, the file's index in it, the password it was given)
+state.setdefault("up_files", {})
 state.setdefault("up_round", 0)  # bumped to empty the drop zone
 
 st.title("Upload documents")
@@ -108,102 +112,65 @@ files = st.file_uploader(
 )
 
 
-def stage_text(name: str, stage: str, done: int, total: int) -> str:
-    shown = escape_markdown(name)
-    if stage == "embedding":
-        return f"{shown}: embedding {done}/{total} chunks"
-    if stage == "storing":
-        return f"{shown}: storing {total} chunks"
-    if stage == "ocr":
-        return f"{shown}: OCR page {done}/{total}"
-    return f"{shown}: {stage}"
-
-
-STAGE_START = {"extracting": 0.02, "splitting": 0.15, "embedding": 0.2, "storing": 0.95}
+def file_of(entry: tuple[str, int, str]) -> JobFile | None:
+    """The file an entry of `up_files` names, in its job's record (None: job gone)."""
+    try:
+        return app.job(entry[0]).files[entry[1]]
+    except RagError:
+        return None
 
 
 if files and not target:
     st.warning("Name the new collection first.")
 elif files:
-    done: dict[tuple[str, str], tuple[IngestResult, str]] = state.up_results
+    seen: dict[tuple[str, str], tuple[str, int, str]] = state.up_files
     todo = []
     for f in files:
-        seen = done.get((target, f.file_id))
-        if seen is None or (seen[0].status == "rejected" and seen[1] != password):
+        entry = seen.get((target, f.file_id))
+        ended = file_of(entry) if entry is not None else None
+        if ended is None or (ended.status == "failed" and entry and entry[2] != password):
             todo.append(f)
     if todo:
-        with st.status(f"Indexing {len(todo)} file(s)\u2026", expanded=True) as status:
-            if not app.embedder_loaded:
-                st.write("Loading the embedding model (first use only)\u2026")
-                _ = app.embedder
-            if not exists:
-                try:
+        if not exists:
+            try:
+                with st.spinner("Creating the collection (loads the embedding model on first "
+                                "use)\u2026"):  # fmt: skip
                     app.create_collection(
                         target, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
                     )
-                except RagError as e:
-                    status.update(label="Cannot create the collection", state="error")
-                    st.error(escape_markdown(str(e)))
-                    st.stop()
-            bars = [st.progress(0.0, text=stage_text(f.name, "waiting", 0, 0)) for f in todo]
-
-            def progress(i: int, stage: str, n: int, total: int) -> None:
-                frac = STAGE_START.get(stage, 0.0)
-                if stage == "ocr" and total:
-                    frac = 0.02 + 0.13 * n / total
-                if stage == "embedding" and total:
-                    frac = 0.2 + 0.75 * n / total
-                    if n == total:  # written next, in the background
-                        stage, frac = "storing", STAGE_START["storing"]
-                bars[i].progress(min(frac, 1.0), text=stage_text(todo[i].name, stage, n, total))
-
-            def finished(i: int, result: IngestResult) -> None:
-                done[(target, todo[i].file_id)] = (result, password)
-                bars[i].progress(1.0, text=f"{escape_markdown(todo[i].name)}: {result.status}")
-
-            uploads = (Upload(f.name, f.getvalue(), password or None) for f in todo)
-            try:
-                app.ingest_many(uploads, collection=target, progress=progress, on_result=finished)
-            except RagError as e:  # e.g. the store went away before the first file
-                status.update(label="Indexing failed", state="error")
+            except RagError as e:
                 st.error(escape_markdown(str(e)))
                 st.stop()
-            bad = sum(done[(target, f.file_id)][0].status == "rejected" for f in todo)
-            status.update(
-                label=f"Indexed {len(todo) - bad} of {len(todo)} file(s)",
-                state="error" if bad == len(todo) else "complete",
-                expanded=False,
-            )
+        uploads = [Upload(f.name, f.getvalue(), password or None) for f in todo]
+        try:
+            job = app.submit_upload(uploads, collection=target)
+        except RagError as e:
+            st.error(escape_markdown(str(e)))
+            st.stop()
+        for i, f in enumerate(todo):
+            seen[(target, f.file_id)] = (job.id, i, password)
         if target != active or not exists:
             _ui.set_active_collection(target)
-            st.rerun()  # the sidebar shows the collection the files went into
+            st.rerun()  # the sidebar shows the collection the files go into
 
-    results = [done[(target, f.file_id)][0] for f in files if (target, f.file_id) in done]
+    mine = [seen[(target, f.file_id)] for f in files if (target, f.file_id) in seen]
+    _ui.follow_jobs(app, list(dict.fromkeys(e[0] for e in mine)))
+    results = [r for r in (file_of(e) for e in mine) if r is not None]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    if counts["rejected"]:
+    if counts["failed"] or counts["cancelled"]:
         st.warning(f"{summary} in {escape_markdown(target)}.")
     else:
         st.success(f"{summary} in {escape_markdown(target)}. Ask about them on the Chat page.")
     for r in results:
-        if r.status == "rejected":
-            reason = r.reason if r.reason.startswith(r.file) else f"{r.file}: {r.reason}"
-            st.error(escape_markdown(reason))
+        if r.error:
+            st.error(escape_markdown(r.error))
     st.dataframe(
-        [
-            {
-                "file": r.file,
-                "result": r.status,
-                "pages": r.pages or None,
-                "chunks": r.chunks or None,
-                "seconds": round(r.seconds, 2),
-                "details": r.reason or "; ".join(r.warnings),
-            }
-            for r in results
-        ],
+        [{"file": r.name, "result": r.status, "details": r.message if not r.error else r.error}
+         for r in results],
         hide_index=True,
         width="stretch",
-    )
+    )  # fmt: skip
     if st.button("Clear the list"):
         state.up_round += 1
         st.rerun()
@@ -212,3 +179,11 @@ else:
         f"Nothing uploaded yet. Files go into **{escape_markdown(target or '?')}** with "
         f"chunks of {chunk_tokens} tokens ({chunk_overlap} overlap)."
     )
+
+# Uploads still running (from an earlier visit, another tab, the API or the CLI), then
+# the recent ones.
+recent = app.jobs()
+_ui.follow_jobs(app, [j.id for j in recent if not j.finished])
+if recent:
+    st.subheader("Recent uploads")
+    _ui.jobs_table(app.jobs()[:10])

@@ -16,6 +16,7 @@ from .errors import (
     DatasetError,
     DocumentNotFoundError,
     ExtractionError,
+    JobNotFoundError,
     LimitExceededError,
     LLMError,
     NoTextError,
@@ -55,6 +56,7 @@ from .finetune.qa_file import import_pairs
 from .generation import LLM, Completion
 from .ingest.loaders import SUPPORTED_EXTENSIONS, load
 from .ingest.splitting import split
+from .jobs import Job, JobFile
 from .markdown import (
     SafeMarkdownStream,
     escape_markdown,
@@ -114,8 +116,11 @@ __all__ = [
     "GenerationResult",
     "Hit",
     "IngestResult",
+    "Job",
     "JobEvent",
+    "JobFile",
     "JobInfo",
+    "JobNotFoundError",
     "LLMError",
     "LimitExceededError",
     "LoadedDocument",

@@ -18,6 +18,10 @@ identities) and `users` the administrators' account management.
 
 Fine-tuning jobs are per user too (sets and evaluation runs live in the browser
 session that made them).
+
+Uploads can run in the background (`submit_upload`): a job on the queue of
+`rag.jobs`, run by a worker as the user who submitted it; `jobs()` are the acting
+user's (an administrator's: everyone's).
 """
 
 from __future__ import annotations
@@ -34,13 +38,21 @@ from .access import LOCAL, Sharing, User, allowed, check, role_of
 from .answering import AnswerStream, Finished, Retrieval, standalone_question
 from .conversations import Conversations, failed_answer
 from .embeddings import Embedder, load_embedder
-from .errors import ConfigError, DocumentNotFoundError, RagError
+from .errors import (
+    AccessDeniedError,
+    CollectionExistsError,
+    ConfigError,
+    DocumentNotFoundError,
+    JobNotFoundError,
+    RagError,
+)
 from .files import tree_bytes
 from .finetune.jobs import FineTuneJobs
 from .generation import LLM, open_llm
 from .ingest.pipeline import prefetch_file, read_paths, rebuild, run_upload
 from .ingest.splitting import check_sizes
 from .ingest.stages import IngestProgress, Prepared, commit, prepare
+from .jobs import Job, JobQueue
 from .keys import ApiKey, open_keys
 from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
@@ -203,9 +215,12 @@ class DocChat:
     def ensure_collection(self, name: str | None = None) -> CollectionInfo:
         name = self._name(name)
         with self._write_lock(f"create:{name}"):
-            if self.store.has_collection(name):
-                return self.store.collection_info(self._open(name, "upload"))
-            return self.create_collection(name)
+            if not self.store.has_collection(name):
+                try:
+                    return self.create_collection(name)
+                except CollectionExistsError:
+                    pass  # another process (a worker) made it meanwhile: use that one
+            return self.store.collection_info(self._open(name, "upload"))
 
     def rename_collection(self, old: str, new: str) -> None:
         self._open(old, "rename")
@@ -334,6 +349,53 @@ class DocChat:
         if self.store.has_collection(target) and not self.may("upload", target):
             return  # `ingest` will say so
         prefetch_file(name, data, self.store, target, self.settings, password)
+
+    # -- background uploads (rag/jobs.py) -------------------------------------------------------
+
+    @property
+    def job_queue(self) -> JobQueue:
+        """The job queue, opened on first use and shared by every `as_user` view."""
+        with self._guard:
+            queue = self._lazy.get("job_queue")
+            if not isinstance(queue, JobQueue):
+                queue = JobQueue(self.settings, runner=self)
+                self._lazy["job_queue"] = queue
+            return queue
+
+    def submit_upload(
+        self, uploads: Iterable[Upload | tuple[str, bytes]], collection: str | None = None
+    ) -> Job:
+        """The files as a background job into the collection (made by the job if new).
+
+        Refused at once, as the Upload page refuses: a name someone else holds, and a
+        collection the user may read but not add to.
+        """
+        name = self._name(collection)
+        if self.store.has_collection(name):
+            if not self.may("read", name):
+                raise AccessDeniedError(f"The name {name!r} is taken: choose another.")
+            if not self.may("upload", name):
+                raise AccessDeniedError(
+                    f"You may read {name!r} but not add to it: ask its owner for the editor "
+                    "role, or upload into a collection of your own."
+                )
+        files = [u if isinstance(u, Upload) else Upload(u[0], u[1]) for u in uploads]
+        return self.job_queue.submit(self.user, name, files)
+
+    def jobs(self) -> list[Job]:
+        """The acting user's jobs (an administrator's: every job), newest first."""
+        return self.job_queue.jobs(None if self.user.admin else self.user.name)
+
+    def job(self, job_id: str) -> Job:
+        """One of the acting user's jobs (`JobNotFoundError` for anyone else's)."""
+        job = self.job_queue.job(job_id)
+        if not self.user.admin and job.user != self.user.name:
+            raise JobNotFoundError(f"No job {job_id!r}.")
+        return job
+
+    def cancel_job(self, job_id: str) -> Job:
+        self.job(job_id)  # the caller's, or not found
+        return self.job_queue.cancel(job_id)
 
     def documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store.documents(self._open(collection, "read"))

@@ -82,3 +82,7 @@ class AccountError(RagError):
 
 class SignInError(RagError):
     """A sign-in failed: wrong name or password, or slowed down or locked after failures."""
+
+
+class JobNotFoundError(RagError):
+    """No background job with that id (or not one of the caller's)."""

@@ -64,6 +64,9 @@ ENV_NAMES: dict[str, str] = {
     "chroma_token": "DOCCHAT_CHROMA_TOKEN",
     "api": "DOCCHAT_API",
     "api_port": "DOCCHAT_API_PORT",
+    "redis_url": "DOCCHAT_REDIS_URL",
+    "workers": "DOCCHAT_WORKERS",
+    "job_lease": "DOCCHAT_JOB_LEASE",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 
@@ -133,6 +136,18 @@ class Settings:
     chroma_token: str = field(default="", repr=False)  # a Chroma server's auth token
     api: bool = True  # `make run` also serves the HTTP API (rag/api), on api_port
     api_port: int = 8502
+    # Background jobs (rag/jobs.py): the queue is SQLite at <data_dir>/jobs.db, or this
+    # Redis server when set (workers on other machines then share it).
+    redis_url: str = field(default="", repr=False)  # may hold a password
+    # Consumer threads the app process runs. 1: one upload already keeps both cores of
+    # the machine busy (embedding on ONNX Runtime's threads, extraction in worker
+    # processes reading ahead), so a second job in parallel only makes both slower;
+    # scale out with `python -m rag worker` on other machines instead. 0: no consumer;
+    # a job runs in the process that submits it, before the submit returns (the tests).
+    workers: int = 1
+    # Seconds a running job's heartbeat lasts: a job not heard from for this long (its
+    # worker was killed) is put back on the queue for another worker.
+    job_lease: float = 30.0
 
     @property
     def llm_configured(self) -> bool:

@@ -20,17 +20,19 @@ Left out: multi-tenant databases, Chroma's own full-text index (see lexical.py).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from .chroma import call, connect
+from .chroma import call, connect, translate
 from .errors import CollectionExistsError, CollectionNotFoundError, DocumentNotFoundError, RagError
 from .models import Chunk, CollectionInfo, DocumentInfo, Hit, from_dict
 from .originals import Originals
@@ -40,6 +42,7 @@ _ROLE_CHUNKS = "chunks"
 _ROLE_DOCS = "docs"
 _ADD_BATCH = 1000  # Chroma caps a single add; stay well below it
 _PENDING_GRACE_S = 600.0  # server mode: another process may still be writing
+_CREATE_LOCK_S = 30.0  # server mode: a create of a collection takes well under this
 _T = TypeVar("_T", Chunk, DocumentInfo, CollectionInfo)
 _RECORD_DEFAULTS: dict[str, Any] = {"kind": "", "pages": 0, "chunks": 0, "size": 0, "added": 0.0}
 # (older records may lack those; every other field is always written)
@@ -143,7 +146,7 @@ class Store:
         self, name: str, *, model: str, dimension: int, chunk_tokens: int, chunk_overlap: int
     ) -> CollectionInfo:
         name = _valid_name(name)
-        with self._lock:
+        with self._lock, self._creating(name):
             if self.has_collection(name):
                 raise CollectionExistsError(f"A collection named {name!r} already exists.")
             key = uuid.uuid4().hex[:12]
@@ -173,6 +176,40 @@ class Store:
                 embedding_function=None,
             )
         return self.collection_info(name)
+
+    @contextlib.contextmanager
+    def _creating(self, name: str) -> Iterator[None]:
+        """Server mode: one process at a time creates a collection of this name (a
+        worker and another may both be first to upload into it).
+
+        The mutex is a Chroma collection named after the name (Chroma refuses a second
+        collection of one name, atomically); one a crash left is taken after
+        `_CREATE_LOCK_S`. Embedded mode has one process, whose `_lock` is enough.
+        """
+        if not self.settings.server_mode:
+            yield
+            return
+        lock = "dc-lock-" + hashlib.sha256(name.encode()).hexdigest()[:24]
+        deadline = time.monotonic() + _CREATE_LOCK_S
+        while True:
+            try:
+                self._client.create_collection(
+                    lock, metadata={"docchat_role": "lock"}, embedding_function=None
+                )
+                break
+            except Exception as e:  # taken: wait for it (or a transport failure: raise)
+                if "exists" not in str(e).lower():
+                    raise translate(e, self.settings) from None
+                if time.monotonic() > deadline:  # its holder died mid-create
+                    with contextlib.suppress(Exception):
+                        self._client.delete_collection(lock)
+                    deadline = time.monotonic() + _CREATE_LOCK_S
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self._client.delete_collection(lock)
 
     def collection_info(self, name: str) -> CollectionInfo:
         chunks, docs = self._pair(name)

@@ -15,6 +15,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # The app starts the HTTP API beside itself on port 8502 (DOCCHAT_API); app processes
 # and AppTest runs of the tests do not, unless a test asks (with a port of its own).
 os.environ["DOCCHAT_API"] = "false"
+# Nor do they start background workers (consumer threads that would outlive the test):
+# with 0 a job runs in the process that submits it, before the submit returns. Tests of
+# the workers themselves build their settings with workers and stop them after.
+os.environ["DOCCHAT_WORKERS"] = "0"
 
 from rag import DocChat, Settings
 from tests.fakes import HashEmbedder

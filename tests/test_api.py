@@ -30,6 +30,7 @@ import pytest
 from rag import DocChat, Settings
 from rag.access import READER, Sharing
 from rag.api import create_app
+from rag.jobs import start_workers
 from rag.keys import open_keys
 from rag.signin import open_accounts
 from tests.conftest import ROOT, free_port
@@ -183,6 +184,50 @@ def test_errors_in_openai_s_shape(single: Served) -> None:
     missing = h.post("/v1/chat/completions", json={"model": "docchat/default"})
     assert missing.status_code == 422 and "messages" in error_of(missing)["message"]
     assert h.get("/v1/nowhere").status_code == 404
+    limit = single.engine.settings.max_file_mb
+    big = b"x" * (int(limit * 1_000_000) + 1)
+    too_big = h.post("/v1/collections/default/documents", files=[("files", ("big.txt", big))])
+    assert too_big.status_code == 413 and "DOCCHAT_MAX_FILE_MB" in error_of(too_big)["message"]
+    unknown = h.get("/v1/jobs/unknown")
+    assert unknown.status_code == 404 and error_of(unknown)["type"] == "not_found_error"
+
+
+def test_native_collections_documents_search_delete(tmp_path: Path) -> None:
+    """Upload through the API as a background job, run by real consumer threads."""
+    settings = Settings(data_dir=tmp_path, min_score=0.0, workers=1)
+    engine = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    workers = start_workers(engine)
+    assert workers is not None
+    try:
+        for served in serve(engine):
+            h = httpx.Client(base_url=served.url, timeout=30)
+            made = h.post("/v1/collections", json={"name": "pets", "chunk_tokens": 64,
+                                                   "chunk_overlap": 8})  # fmt: skip
+            assert made.status_code == 201 and made.json()["chunk_tokens"] == 64
+            files = [("files", ("cats.md", CATS)), ("files", ("dogs.md", DOGS))]
+            r = h.post("/v1/collections/pets/documents", files=files)
+            assert r.status_code == 202, r.text
+            job = r.json()
+            assert [f["name"] for f in job["files"]] == ["cats.md", "dogs.md"]
+            deadline = time.monotonic() + 30
+            while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                job = h.get(f"/v1/jobs/{job['id']}").json()
+            assert job["status"] == "done", job
+            assert [f["status"] for f in job["files"]] == ["indexed", "indexed"]
+            assert [j["id"] for j in h.get("/v1/jobs").json()["data"]] == [job["id"]]
+            assert h.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "done"  # ended
+            docs = h.get("/v1/collections/pets/documents").json()["data"]
+            assert sorted(d["name"] for d in docs) == ["cats.md", "dogs.md"]
+            hits = h.post("/v1/collections/pets/search", json={"query": "barking", "top_k": 1})
+            assert [s["file"] for s in hits.json()["data"]] == ["dogs.md"]
+            dogs = next(d for d in docs if d["name"] == "dogs.md")
+            gone = h.delete(f"/v1/collections/pets/documents/{dogs['doc_id']}")
+            assert gone.status_code == 200 and gone.json()["name"] == "dogs.md"
+            left = h.get("/v1/collections/pets/documents").json()["data"]
+            assert [d["name"] for d in left] == ["cats.md"]
+    finally:
+        workers.stop()
 
 
 def test_keys_and_access_rules(team: tuple[Served, str, str]) -> None:

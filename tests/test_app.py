@@ -139,12 +139,12 @@ def test_upload_reports_each_file_and_never_indexes_twice(fake_embedder: None) -
     assert results(at) == {
         "cats.md": "indexed",
         "dogs.txt": "indexed",
-        "tool.bin": "rejected",
-        "secret.pdf": "rejected",
+        "tool.bin": "failed",
+        "secret.pdf": "failed",
     }
     errors = plain(at.error)
     assert "tool.bin" in errors and "password" in errors.lower()
-    assert "2 indexed, 2 rejected in default" in texts(at.warning)[0]
+    assert "2 indexed, 2 failed in default" in texts(at.warning)[0]
     engine = ui.engine()
     calls = engine.embedder.calls  # type: ignore[attr-defined]
 
@@ -156,7 +156,7 @@ def test_upload_reports_each_file_and_never_indexes_twice(fake_embedder: None) -
     assert results(at) == {
         "cats.md": "indexed",
         "dogs.txt": "indexed",
-        "tool.bin": "rejected",
+        "tool.bin": "failed",
         "secret.pdf": "indexed",
     }
     assert sorted(d.name for d in engine.documents("default")) == [
@@ -184,6 +184,28 @@ def test_upload_into_a_new_collection_with_its_own_chunk_settings(fake_embedder:
     assert at.session_state[ui.ACTIVE] == "notes"  # the sidebar follows
 
 
+def test_upload_runs_on_the_background_workers(
+    fake_embedder: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a worker thread (as `make run` has): the page follows the job to its end."""
+    from rag.jobs import start_workers
+
+    monkeypatch.setenv("DOCCHAT_WORKERS", "1")
+    at = start()
+    workers = start_workers(ui.shared_engine())  # the ones the page started
+    assert workers is not None and workers.consumer.workers == 1
+    try:
+        upload(at, ("cats.md", CATS), ("dogs.txt", DOGS))
+        assert results(at) == {"cats.md": "indexed", "dogs.txt": "indexed"}
+        [job] = ui.engine().jobs()
+        assert job.status == "done" and job.summary() == "2 indexed of 2 file(s)"
+        at.switch_page("pages/library.py").run()
+        uploads = at.dataframe[1].value
+        assert list(uploads["status"]) == ["done"] and list(uploads["collection"]) == ["default"]
+    finally:
+        workers.stop()
+
+
 # -- library -------------------------------------------------------------------------------------
 
 
@@ -194,7 +216,7 @@ def test_library_lists_browses_and_manages(fake_embedder: None, env: Path) -> No
     collections = at.dataframe[0].value
     assert list(collections["collection"]) == ["default"]
     assert list(collections["documents"]) == [2]
-    docs = at.dataframe[1].value
+    docs = at.dataframe[2].value  # [1]: the Uploads table
     assert list(docs["name"]) == ["cats.md", "dogs.txt"]
     assert {b.label for b in at.get("download_button")} >= {"Download original"}
 

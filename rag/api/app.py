@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +26,8 @@ from .. import errors
 from ..access import loopback
 from ..engine import DocChat
 from ..keys import ApiKeys, open_keys
-from ..models import Source
+from ..models import Source, Upload
+from ..settings import ENV_NAMES
 from ..signin import api_user
 from . import shapes
 
@@ -37,11 +38,15 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.AccessDeniedError, 403, "permission_error"),
     (errors.CollectionNotFoundError, 404, "not_found_error"),
     (errors.DocumentNotFoundError, 404, "not_found_error"),
+    (errors.JobNotFoundError, 404, "not_found_error"),
     (errors.LimitExceededError, 413, "invalid_request_error"),
     (errors.LLMError, 502, "api_error"),
     (errors.StoreUnavailableError, 503, "api_error"),
     (errors.RagError, 400, "invalid_request_error"),
 ]
+
+
+_FILES = File(...)  # the multipart field `files` (FastAPI reads the default)
 
 
 class ChatMessage(BaseModel):
@@ -191,6 +196,37 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
             body.name, chunk_tokens=body.chunk_tokens, chunk_overlap=body.chunk_overlap
         )
         return info.to_dict()
+
+    @api.post("/v1/collections/{name}/documents", status_code=202)
+    def upload_documents(
+        name: str, request: Request, files: list[UploadFile] = _FILES
+    ) -> dict[str, Any]:
+        """Add files (multipart, field `files`, many): a background job; follow it with
+        GET /v1/jobs/{id}."""
+        app = caller(request)
+        limit_mb = app.settings.max_file_mb
+        uploads = []
+        for f in files:
+            data = f.file.read(int(limit_mb * 1_000_000) + 1)  # no more than the limit
+            if len(data) > limit_mb * 1_000_000:
+                raise errors.LimitExceededError(
+                    f"{f.filename} is over the limit of {limit_mb:g} MB per file "
+                    f"({ENV_NAMES['max_file_mb']})."
+                )
+            uploads.append(Upload(f.filename or "upload", data))
+        return app.submit_upload(uploads, collection=name).to_dict()
+
+    @api.get("/v1/jobs")
+    def jobs(request: Request) -> dict[str, Any]:
+        return {"data": [j.to_dict() for j in caller(request).jobs()]}
+
+    @api.get("/v1/jobs/{job_id}")
+    def job(job_id: str, request: Request) -> dict[str, Any]:
+        return caller(request).job(job_id).to_dict()
+
+    @api.post("/v1/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
+        return caller(request).cancel_job(job_id).to_dict()
 
     @api.get("/v1/collections/{name}/documents")
     def documents(name: str, request: Request) -> dict[str, Any]:

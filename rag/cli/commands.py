@@ -21,6 +21,7 @@ from ..models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
 from ..settings import Settings
 from .eval import main as eval_main
 from .finetune import main as finetune_main
+from .jobs import ingest_background, jobs_main, worker_main
 from .serve import keys_main, serve_main
 from .users import main as users_main
 
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("ingest", cmd_ingest, "add files or folders to a collection")
     sp.add_argument("paths", nargs="+")
     sp.add_argument("--password", default=None, help="password for encrypted PDFs")
+    sp.add_argument("--background", action="store_true",
+                    help="as a job for the workers; prints its id (see `jobs`)")  # fmt: skip
     sp = add("ask", cmd_ask, "answer a question from the documents")
     sp.add_argument("question")
     sp.add_argument("--top-k", type=int, default=None)
@@ -203,6 +206,8 @@ EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "check-bind": check_bind_main,
     "serve": serve_main,
     "keys": keys_main,
+    "jobs": jobs_main,
+    "worker": worker_main,
 }
 
 
@@ -220,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        if getattr(args, "background", False):  # the queue only: no store opened
+            return ingest_background(settings, args)
         app = DocChat(settings)
         return int(args.fn(app, args))
     except RagError as e:
