@@ -2,10 +2,10 @@
 
 The files go to the background workers as one job (`DocChat.submit_upload`); the page
 follows it, each file's progress and a Cancel button, and shows each file's result
-(indexed, unchanged, failed with the reason). Leaving the page or closing the browser
+(indexed, unchanged, rejected with the reason). Leaving the page or closing the browser
 does not stop the job: coming back shows it still running, then under Recent uploads.
 Each file's job is remembered in the session by collection and upload id, so reruns
-never submit a file twice (the engine would also answer "unchanged"). A file failed
+never submit a file twice (the engine would also answer "unchanged"). A file rejected
 for its password is tried again when the password changes.
 
 Left out: uploading folders (the browser's picker takes files; the CLI takes folders).
@@ -19,7 +19,7 @@ from pages import _ui
 from rag import SUPPORTED_EXTENSIONS, JobFile, RagError, Upload, escape_markdown
 
 NEW = "\u2795 New collection\u2026"
-STATUSES = ("indexed", "unchanged", "failed", "cancelled")
+STATUSES = ("indexed", "unchanged", "rejected", "failed", "cancelled")
 
 app = _ui.engine()
 settings = app.settings
@@ -128,7 +128,7 @@ elif files:
     for f in files:
         entry = seen.get((target, f.file_id))
         ended = file_of(entry) if entry is not None else None
-        if ended is None or (ended.status == "failed" and entry and entry[2] != password):
+        if ended is None or (ended.status in ("rejected", "failed") and entry and entry[2] != password):
             todo.append(f)
     if todo:
         if not exists:
@@ -158,7 +158,7 @@ elif files:
     results = [r for r in (file_of(e) for e in mine) if r is not None]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    if counts["failed"] or counts["cancelled"]:
+    if counts["rejected"] or counts["failed"] or counts["cancelled"]:
         st.warning(f"{summary} in {escape_markdown(target)}.")
     else:
         st.success(f"{summary} in {escape_markdown(target)}. Ask about them on the Chat page.")

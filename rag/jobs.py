@@ -55,10 +55,14 @@ if TYPE_CHECKING:  # the engine runs jobs; only its type is needed here
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+# A file is "rejected" when it is the file's fault (unreadable, hostile, over a limit:
+# the word the app and the CLI have always used), "failed" when the job could not
+# finish it (the store went away).
+REJECTED = "rejected"
 JOB_STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
-FILE_STATUSES = (QUEUED, RUNNING, "indexed", "unchanged", FAILED, CANCELLED)
+FILE_STATUSES = (QUEUED, RUNNING, "indexed", "unchanged", REJECTED, FAILED, CANCELLED)
 _ENDED = frozenset({DONE, FAILED, CANCELLED})
-_FILE_ENDED = frozenset({"indexed", "unchanged", FAILED, CANCELLED})
+_FILE_ENDED = frozenset({"indexed", "unchanged", REJECTED, FAILED, CANCELLED})
 _TASK = "docchat_ingest_job"  # the task's name in every process's registry
 _QUEUE_NAME = "docchat"
 _KEY = "docchat."  # every key this module writes into Huey's storage starts with it
@@ -115,7 +119,7 @@ class Job:
         return out
 
     def summary(self) -> str:
-        """One line: "2 indexed, 1 failed of 3 file(s)"."""
+        """One line: "2 indexed, 1 rejected of 3 file(s)"."""
         parts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
         return f"{parts} of {len(self.files)} file(s)"
 
@@ -155,7 +159,7 @@ def file_stage(stage: str, done: int, total: int) -> tuple[str, float]:
 def _file_result(f: JobFile, r: IngestResult) -> JobFile:
     if r.status == "rejected":
         reason = r.reason if r.reason.startswith(r.file) else f"{r.file}: {r.reason}"
-        return replace(f, status=FAILED, message="failed", error=reason, progress=1.0)
+        return replace(f, status=REJECTED, message=REJECTED, error=reason, progress=1.0)
     if r.status == "unchanged":
         message = f"already indexed ({r.chunks} chunks)"
     else:
@@ -263,7 +267,7 @@ class JobQueue:
             f = JobFile(u.name, sha, len(u.data))
             if u.error:  # could not even be read
                 error = f"{u.name}: {u.error}"
-                f = replace(f, status=FAILED, message="failed", error=error, progress=1.0)
+                f = replace(f, status=REJECTED, message=REJECTED, error=error, progress=1.0)
             files.append(f)
         now = time.time()
         job = Job(uuid.uuid4().hex[:16], user.name, collection, QUEUED, tuple(files), now, now,
@@ -494,7 +498,7 @@ class _Run:
             self._end(CANCELLED, "")
         elif error:
             self._end(FAILED, error)
-        elif all(f.status == FAILED for f in self.job.files):
+        elif all(f.status in (REJECTED, FAILED) for f in self.job.files):
             self._end(FAILED, "")
         else:
             self._end(DONE, "")

@@ -139,12 +139,12 @@ def test_upload_reports_each_file_and_never_indexes_twice(fake_embedder: None) -
     assert results(at) == {
         "cats.md": "indexed",
         "dogs.txt": "indexed",
-        "tool.bin": "failed",
-        "secret.pdf": "failed",
+        "tool.bin": "rejected",
+        "secret.pdf": "rejected",
     }
     errors = plain(at.error)
     assert "tool.bin" in errors and "password" in errors.lower()
-    assert "2 indexed, 2 failed in default" in texts(at.warning)[0]
+    assert "2 indexed, 2 rejected in default" in texts(at.warning)[0]
     engine = ui.engine()
     calls = engine.embedder.calls  # type: ignore[attr-defined]
 
@@ -156,7 +156,7 @@ def test_upload_reports_each_file_and_never_indexes_twice(fake_embedder: None) -
     assert results(at) == {
         "cats.md": "indexed",
         "dogs.txt": "indexed",
-        "tool.bin": "failed",
+        "tool.bin": "rejected",
         "secret.pdf": "indexed",
     }
     assert sorted(d.name for d in engine.documents("default")) == [

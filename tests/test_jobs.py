@@ -21,7 +21,7 @@ import pytest
 from rag import DocChat, Settings, Upload
 from rag.access import READER, Sharing, User
 from rag.errors import AccessDeniedError, JobNotFoundError
-from rag.jobs import CANCELLED, DONE, FAILED, Job, JobQueue, Workers, start_workers
+from rag.jobs import CANCELLED, DONE, FAILED, REJECTED, Job, JobQueue, Workers, start_workers
 from tests.fakes import HashEmbedder
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
@@ -205,17 +205,17 @@ def test_ingest_is_idempotent(job_settings: Settings, running: list[Workers]) ->
     assert app.store.count_chunks("default") == sum(d.chunks for d in docs.values())
 
 
-def test_bad_file_fails_with_its_reason_and_the_others_finish(
+def test_bad_file_is_rejected_with_its_reason_and_the_others_finish(
     job_settings: Settings, running: list[Workers]
 ) -> None:
     app = engine_with_workers(job_settings, running)
     job = app.submit_upload([("cats.md", CATS), ("tool.bin", b"\x00\x01binary"), ("dogs.md", DOGS)])
     done = wait(app, job.id)
     assert done.status == DONE
-    assert [f.status for f in done.files] == ["indexed", FAILED, "indexed"]
+    assert [f.status for f in done.files] == ["indexed", REJECTED, "indexed"]
     bad = done.files[1]
     assert bad.error.startswith("tool.bin: ") and len(bad.error) > len("tool.bin: "), bad
-    assert done.summary() == "2 indexed, 1 failed of 3 file(s)"
+    assert done.summary() == "2 indexed, 1 rejected of 3 file(s)"
     only_bad = wait(app, app.submit_upload([("x.bin", b"\x00\x00")]).id)
     assert only_bad.status == FAILED
 
