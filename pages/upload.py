@@ -128,7 +128,8 @@ elif files:
     for f in files:
         entry = seen.get((target, f.file_id))
         ended = file_of(entry) if entry is not None else None
-        if ended is None or (ended.status in ("rejected", "failed") and entry and entry[2] != password):
+        retry = ended is not None and ended.status in ("rejected", "failed")
+        if ended is None or (retry and entry and entry[2] != password):
             todo.append(f)
     if todo:
         if not exists:
