@@ -325,9 +325,11 @@ class LexicalIndex:
         *,
         doc_ids: Sequence[str] | None = None,
         also: Sequence[str] = (),
+        question: str | None = None,
     ) -> LexicalResult:
         """The `k` best chunks (positive BM25 score only), and both scores of those
-        and of the chunk ids in `also`."""
+        and of the chunk ids in `also`. The naming words are `question`'s (the text as
+        asked, see `doc_terms.named_words`) when given, else `query`'s."""
         if self.dirty:
             self._build()
         words, ids = self._query_ids(query)
@@ -348,7 +350,8 @@ class LexicalIndex:
         sentence = self._sentence_scores(words, rows)
         named: dict[str, dict[str, float]] = {}
         has: dict[str, frozenset[str]] = {}
-        for term in sorted(set(tokenize(" ".join(named_words(query)))) & self.vocab.keys()):
+        names = named_words(query if question is None else question)
+        for term in sorted(set(tokenize(" ".join(names))) & self.vocab.keys()):
             w = self.vocab[term]  # a word's term id is its vocabulary id
             named[term] = self._named.of(w, self._doc_names)
             inside = np.isin(rows, self._post_rows[self._indptr[w] : self._indptr[w + 1]])

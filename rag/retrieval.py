@@ -112,16 +112,15 @@ def named_prior(
     has: Mapping[str, frozenset[str]],
 ) -> np.ndarray | None:
     """For each candidate, the summed document weight (`LexicalResult.named`) of the
-    naming words that none of the `NAMED_TOP` best candidates by `fused` contains;
-    None when every naming word is in one of them (or the question has none)."""
+    question's naming words, when none of the `NAMED_TOP` best candidates by `fused`
+    contains all of them; None when one does (or the question has none)."""
     if not named or not chunks:
         return None
-    top = {chunks[i].id for i in np.argsort(-fused, kind="stable")[:NAMED_TOP].tolist()}
-    missing = [t for t in named if not has.get(t, frozenset()) & top]
-    if not missing:
+    top = [chunks[i].id for i in np.argsort(-fused, kind="stable")[:NAMED_TOP].tolist()]
+    if any(all(c in has.get(t, ()) for t in named) for c in top):
         return None
     return np.asarray(
-        [sum(named[t].get(c.doc_id, 0.0) for t in missing) for c in chunks], dtype=np.float32
+        [sum(w.get(c.doc_id, 0.0) for w in named.values()) for c in chunks], dtype=np.float32
     )
 
 
@@ -198,7 +197,8 @@ def search(
     dense_hits = store.query(collection.name, vector, n, doc_ids=doc_ids)
     t2 = time.perf_counter()
     chunks = [h.chunk for h in dense_hits]
-    lex = lexical.search(collection, query, n, doc_ids=doc_ids, also=[c.id for c in chunks])
+    also = [c.id for c in chunks]
+    lex = lexical.search(collection, query, n, doc_ids=doc_ids, also=also, question=question)
     t3 = time.perf_counter()
     dense = [h.score for h in dense_hits]
     seen = {c.id for c in chunks}
