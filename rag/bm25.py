@@ -48,6 +48,9 @@ B = 0.75
 # infection"); pairs reward that. At 0.4 they added about 2 points of
 # answer_in_context@4000; at 1.0 they add nothing.
 BIGRAM_WEIGHT = 0.4
+# `LexicalResult.coverage` is taken over this many of BM25's best chunks (1 to 10
+# moved SEC 10-Q figure_in_context@4000 by a question; see retrieval.COVERAGE_FULL).
+COVERAGE_TOP = 5
 _TERMS: dict[str, str] = {}  # word -> its stem, "" for a stop word (a cache)
 _TERMS_MAX = 1_000_000
 
@@ -128,7 +131,9 @@ class LexicalResult:
     the query words found in the chunk's best-matching sentence: answers tend to
     sit in one sentence that repeats the question's words. For each of the query's
     naming words (doc_terms.py), by its term: `named`, its BM25 weight in each
-    document; `has`, the chunks asked about that contain it.
+    document; `has`, the chunks asked about that contain it. `coverage`: the largest
+    share of the query words' idf found in one of the `COVERAGE_TOP` best chunks (a
+    long, generic question that no chunk matches well has a low one).
     """
 
     top: list[tuple[str, float]]  # (chunk id, BM25 score), best first, all > 0
@@ -136,6 +141,7 @@ class LexicalResult:
     sentence: dict[str, float]
     named: dict[str, dict[str, float]] = field(default_factory=dict)
     has: dict[str, frozenset[str]] = field(default_factory=dict)
+    coverage: float = 1.0
 
 
 @dataclass
@@ -362,7 +368,21 @@ class LexicalIndex:
             sentence=dict(zip(known, sentence.tolist(), strict=True)),
             named=named,
             has=has,
+            coverage=self._coverage(words, [self._rows[cid] for cid, _ in top[:COVERAGE_TOP]]),
         )
+
+    def _coverage(self, words: list[int], rows: list[int]) -> float:
+        """The largest share of the query words' summed idf that one of `rows` holds
+        (1.0 when the query has no known word or there are no rows)."""
+        total = float(self._idf[words].sum()) if words else 0.0
+        if not rows or total <= 0.0:
+            return 1.0
+        at = np.asarray(rows, dtype=np.int64)
+        held = np.zeros(len(at))
+        for w in words:
+            rows_of_w = self._post_rows[self._indptr[w] : self._indptr[w + 1]]
+            held += np.isin(at, rows_of_w) * self._idf[w]
+        return float(held.max() / total)
 
     # -- persistence -----------------------------------------------------------------
 

@@ -29,6 +29,7 @@ Left out: re-ranking with a cross-encoder (no second model is shipped offline).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,27 @@ SENTENCE_WEIGHT = 0.5
 # of 5 gave SEC 0.846 and cost COVID-QA one question; 10, and weights 0.5 to 1, less.
 NAMED_WEIGHT = 0.75
 NAMED_TOP = 3
+# A question whose words BM25's best chunks hold poorly (`LexicalResult.coverage`
+# under COVERAGE_FULL of their idf) leans on the dense side: the filings' long generic
+# questions ("key drivers", "implications") send BM25 to chunks that share those words.
+# Coverage, median / 25th percentile: COVID-QA 1.0 / 0.78, SEC 10-Q 0.53 / 0.44.
+# Measured (one index each, with REPEAT_*): full at 0.7, shift 2, up to 0.95, sentence
+# weight scaled down alike: SEC figure_in_context@4000 0.228 -> 0.283, doc_hit@5 0.933
+# -> 0.949, COVID-QA +2 questions. Full at 0.6 or 0.8, or shift 1, gained 1 to 3 SEC
+# questions; shift 4 cost COVID-QA 4; without scaling the sentence weight, half the gain.
+COVERAGE_FULL = 0.7
+COVERAGE_SHIFT = 2.0
+COVERAGE_MAX_DENSE = 0.95
+# Text a better candidate of another document already has (a filing's boilerplate,
+# repeated quarter after quarter: certifications, forward-looking statements) is
+# pushed down by this weight times the share of its word 8-grams so repeated. SEC 10-Q
+# figure_in_context@4000 0.283 -> 0.315 at 0.3 (8-, 6- and 12-grams alike; 0.2 and 0.5:
+# 0.299 to 0.315) at a cost in doc_hit@5 (0.949 -> 0.882: the copies pushed down are
+# the right company's other filings); COVID-QA unchanged (articles share no 8-grams).
+# Pushing down every copy, the first one too, cost more doc_hit@5 (0.872).
+REPEAT_WEIGHT = 0.3
+REPEAT_GRAM = 8
+_RAW_WORD = re.compile(r"\S+")
 
 
 class SearchOverrides(TypedDict, total=False):
@@ -124,6 +146,35 @@ def named_prior(
     )
 
 
+def repeated(chunks: Sequence[Chunk], fused: np.ndarray) -> np.ndarray:
+    """For each candidate, the share of its word `REPEAT_GRAM`-grams (figures and all)
+    that a better candidate by `fused` from another document already has: a filing's
+    boilerplate that the filings before it repeat word for word."""
+    grams = []
+    for c in chunks:
+        w = _RAW_WORD.findall(c.text.lower())
+        n = max(len(w) - REPEAT_GRAM + 1, 1)
+        grams.append({tuple(w[i : i + REPEAT_GRAM]) for i in range(n)})
+    out = np.zeros(len(chunks), dtype=np.float32)
+    first: dict[tuple[str, ...], str] = {}  # n-gram -> the document it was seen in first
+    for i in np.argsort(-fused, kind="stable").tolist():
+        g, doc = grams[i], chunks[i].doc_id
+        out[i] = sum(first.get(t, doc) != doc for t in g) / max(len(g), 1)
+        for t in g:
+            first.setdefault(t, doc)
+    return out
+
+
+def coverage_shift(dense_weight: float, coverage: float) -> tuple[float, float]:
+    """(dense weight, sentence weight) for a question whose best BM25 chunks hold this
+    share of its words' idf (`LexicalResult.coverage`): below `COVERAGE_FULL`, the
+    dense weight moves towards `COVERAGE_MAX_DENSE` and the sentence weight towards 0,
+    in proportion to the shortfall."""
+    short = max(0.0, COVERAGE_FULL - coverage) / COVERAGE_FULL
+    w = dense_weight + (1.0 - dense_weight) * COVERAGE_SHIFT * short
+    return min(w, max(dense_weight, COVERAGE_MAX_DENSE)), SENTENCE_WEIGHT * (1.0 - short)
+
+
 def fuse(
     chunks: Sequence[Chunk],
     dense: np.ndarray,
@@ -143,17 +194,22 @@ def fuse(
     if not chunks:
         return []
     w = min(max(dense_weight, 0.0), 1.0)
+    mixed = 0.0 < w < 1.0
+    sentence_weight = SENTENCE_WEIGHT
+    if mixed and names is not None:
+        w, sentence_weight = coverage_shift(w, names.coverage)
     fused = w * _minmax(dense) + (1.0 - w) * _minmax(lexical)
-    if 0.0 < w < 1.0:
+    if mixed:
         total = 1.0
         if sentence is not None:
-            fused = fused + SENTENCE_WEIGHT * _minmax(sentence)
-            total += SENTENCE_WEIGHT
+            fused = fused + sentence_weight * _minmax(sentence)
+            total += sentence_weight
         prior = named_prior(chunks, fused, names.named, names.has) if names else None
         if prior is not None:
             fused = fused + NAMED_WEIGHT * _minmax(prior)
             total += NAMED_WEIGHT
         fused = fused / total
+        fused = (fused + REPEAT_WEIGHT * (1.0 - repeated(chunks, fused))) / (1.0 + REPEAT_WEIGHT)
     # Ties (e.g. w = 1 with equal dense scores) keep the stronger raw score first.
     order = np.lexsort((-(dense if w >= 0.5 else lexical), -fused))
     return [
