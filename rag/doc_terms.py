@@ -10,9 +10,9 @@ frequencies summed over its chunks, headers included; Lucene idf over documents)
 A name found in all documents weighs nothing; one found in a few weighs much.
 
 `DocumentWeights` holds those per-(term, document) weights, built with the chunk
-index from its postings (summed per document); retrieval.py uses them only for a name that none of
-the best fused candidates contains (there the chunks already carry it; see
-`retrieval.NAMED_TOP` for what was measured).
+index from its postings (summed per document); retrieval.py uses them only when no one
+of the best fused candidates contains all of the question's names (otherwise a chunk
+already carries them; see `retrieval.NAMED_TOP` for what was measured).
 
 Left out: names the question spells differently from the documents ("MSFT" for
 "Microsoft"), and dates ("Q1 2023" is a quarter that a filing calls "April 1, 2023").

@@ -15,10 +15,20 @@ and a third, the best-sentence score (lexical.py, `LexicalResult`). Each is min-
 scaled over the candidates, then
 `dense_weight * dense + (1 - dense_weight) * bm25 + SENTENCE_WEIGHT * sentence`.
 The weights were chosen on the COVID-QA evaluation (README, Performance). A fourth
-score is added when the question names something (doc_terms.py: "NVIDIA's") that none
-of the `NAMED_TOP` best candidates contains: the documents' BM25 weight for those
-names, so NVIDIA's own revenue table (which never says "NVIDIA") can outrank Apple's
-"Total net sales" (chosen on COVID-QA and SEC 10-Q together).
+score is added when the question names something (doc_terms.py: "NVIDIA's", taken from
+the question as asked) and no one of the `NAMED_TOP` best candidates contains all of
+its names: the documents' BM25 weight for those names, so NVIDIA's own revenue table
+(which never says "NVIDIA") can outrank Apple's "Total net sales", and "Apple and
+Microsoft" is not settled by a chunk naming one of them (chosen on COVID-QA and SEC
+10-Q together, as are the next two).
+
+Two adjustments per question, neither of which touches dense-only or BM25-only search:
+- when BM25's best chunks hold under `COVERAGE_FULL` of the question's words' idf
+  (`LexicalResult.coverage`: a long generic question, "key drivers ... implications"),
+  the dense weight moves up and the sentence weight down (`coverage_shift`);
+- a candidate whose word 8-grams a better candidate of another document already has
+  (boilerplate repeated filing after filing) is pushed down by `REPEAT_WEIGHT` times
+  the share so repeated (`repeated`).
 
 Hits whose dense similarity is under `min_score` are dropped in both modes: they are
 off-topic, and an empty result lets the caller answer "not covered" without calling
@@ -54,10 +64,13 @@ CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA
 # (1 - dense_weight) * BM25 (see lexical.py, LexicalResult). Chosen on COVID-QA:
 # +1.5 points of answer_in_context@4000 at 0.5; flat between 0.35 and 0.75.
 SENTENCE_WEIGHT = 0.5
-# The document weight of the question's naming words (doc_terms.py) that none of the
-# NAMED_TOP best candidates contains, min-max scaled like the others, at this weight.
-# Measured (both datasets, one index each): SEC 10-Q doc_hit@5 0.692 -> 0.815 and
-# figure_in_context@4000 0.150 -> 0.173, COVID-QA unchanged (0.7601). Applied to every
+# The document weight of the question's naming words (doc_terms.py) when none of the
+# NAMED_TOP best candidates contains them all, min-max scaled like the others, at this
+# weight. Measured (both datasets, one index each): SEC 10-Q doc_hit@5 0.692 -> 0.815
+# and figure_in_context@4000 0.150 -> 0.173, COVID-QA unchanged (0.7601), for names
+# that no top chunk contains, taken from the cleaned query; from the question as asked
+# ("Has Apple ...": cleaning made "Apple" a first word) and with all names in one
+# chunk required: 0.933 and 0.228 (fresh `eval all`), COVID-QA 0.7601. Applied to every
 # candidate instead, it gave SEC up to 0.944 but cost COVID-QA 0.5 to 2.5 points: there
 # "SARS-CoV-2" names dozens of articles, and the passage usually says it itself. A top
 # of 5 gave SEC 0.846 and cost COVID-QA one question; 10, and weights 0.5 to 1, less.
@@ -186,10 +199,13 @@ def fuse(
     """Candidates with their scores -> hits, best first.
 
     Each score is min-max scaled over the candidates; the fused score is
-    `w * dense + (1 - w) * lexical + SENTENCE_WEIGHT * sentence`, plus
+    `w * dense + (1 - w) * lexical + s * sentence`, plus
     `NAMED_WEIGHT * named_prior(...)` when `names` (the lexical search) gives one,
-    divided by its largest possible value so it stays within 0..1. `dense_weight` 1
-    ranks by the dense score alone and 0 by BM25 alone (the others are then left out).
+    divided by its largest possible value so it stays within 0..1; then
+    `REPEAT_WEIGHT * repeated(...)` is taken off (and the result scaled back into 0..1).
+    `w` and `s` are `dense_weight` and `SENTENCE_WEIGHT`, or `coverage_shift`'s when
+    `names` is given. `dense_weight` 1 ranks by the dense score alone and 0 by BM25
+    alone (the others are then left out).
     """
     if not chunks:
         return []
