@@ -39,7 +39,7 @@ Left out: re-ranking with a cross-encoder (no second model is shipped offline).
 
 from __future__ import annotations
 
-import re
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +96,7 @@ COVERAGE_MAX_DENSE = 0.95
 # Pushing down every copy, the first one too, cost more doc_hit@5 (0.872).
 REPEAT_WEIGHT = 0.3
 REPEAT_GRAM = 8
-_RAW_WORD = re.compile(r"\S+")
+_GRAM_HASH = np.uint64(1_000_003)  # the multiplier of the n-gram hash
 
 
 class SearchOverrides(TypedDict, total=False):
@@ -162,19 +162,42 @@ def named_prior(
 def repeated(chunks: Sequence[Chunk], fused: np.ndarray) -> np.ndarray:
     """For each candidate, the share of its word `REPEAT_GRAM`-grams (figures and all)
     that a better candidate by `fused` from another document already has: a filing's
-    boilerplate that the filings before it repeat word for word."""
-    grams = []
-    for c in chunks:
-        w = _RAW_WORD.findall(c.text.lower())
-        n = max(len(w) - REPEAT_GRAM + 1, 1)
-        grams.append({tuple(w[i : i + REPEAT_GRAM]) for i in range(n)})
-    out = np.zeros(len(chunks), dtype=np.float32)
-    first: dict[tuple[str, ...], str] = {}  # n-gram -> the document it was seen in first
-    for i in np.argsort(-fused, kind="stable").tolist():
-        g, doc = grams[i], chunks[i].doc_id
-        out[i] = sum(first.get(t, doc) != doc for t in g) / max(len(g), 1)
-        for t in g:
-            first.setdefault(t, doc)
+    boilerplate that the filings before it repeat word for word. A chunk shorter than
+    that is one n-gram, itself. (N-grams are 64-bit polynomial hashes of the words'
+    hashes, all candidates at once: 2 ms for 60 candidates, against 6 ms as tuples.)"""
+    n, g = len(chunks), REPEAT_GRAM
+    words = [c.text.lower().split() for c in chunks]
+    lens = np.asarray([len(w) for w in words], dtype=np.int64)
+    hashed = map(hash, itertools.chain.from_iterable(words))
+    ids = np.fromiter(hashed, np.int64, int(lens.sum())).view(np.uint64)
+    owner = np.repeat(np.arange(n), lens)
+    h = np.zeros(max(len(ids) - g + 1, 0), np.uint64)
+    for k in range(g):
+        h = h * _GRAM_HASH + ids[k : k + len(h)]
+    ends = np.cumsum(lens)
+    inside = np.arange(len(h)) + g <= ends[owner[: len(h)]]  # not across two chunks
+    short = np.flatnonzero(lens < g)
+    hashes = np.concatenate(
+        [h[inside], np.asarray([hash(tuple(words[i])) for i in short], np.int64).view(np.uint64)]
+    )
+    rank = np.empty(n, np.int64)
+    order = np.argsort(-fused, kind="stable")
+    rank[order] = np.arange(n)
+    ranks = rank[np.concatenate([owner[: len(h)][inside], short])]
+    # Sorted by n-gram, then rank: each n-gram's first holder leads its group.
+    at = np.lexsort((ranks, hashes))
+    hashes, ranks = hashes[at], ranks[at]
+    new = np.ones(len(at), dtype=bool)
+    new[1:] = (hashes[1:] != hashes[:-1]) | (ranks[1:] != ranks[:-1])  # once per chunk
+    hashes, ranks = hashes[new], ranks[new]
+    lead = np.ones(len(hashes), dtype=bool)
+    lead[1:] = hashes[1:] != hashes[:-1]
+    first = ranks[np.maximum.accumulate(np.where(lead, np.arange(len(hashes)), 0))]
+    doc_at_rank = np.unique([chunks[i].doc_id for i in order], return_inverse=True)[1]
+    other = doc_at_rank[first] != doc_at_rank[ranks]
+    share = np.bincount(ranks, weights=other, minlength=n) / np.bincount(ranks, minlength=n)
+    out = np.zeros(n, dtype=np.float32)
+    out[order] = share
     return out
 
 
