@@ -178,6 +178,9 @@ def test_text_a_better_candidate_of_another_document_has_is_pushed_down() -> Non
     rep = repeated(chunks, np.asarray([0.9, 0.8, 0.5, 0.4], dtype=np.float32))
     assert rep[0] == 0.0 and rep[1] == 1.0 and rep[2] == 0.0
     assert rep[3] == 0.0  # the same document's own words are not a repeat
+    # A chunk shorter than an n-gram is one: the same short text in two documents.
+    short = [chunk("q1", 0, "Net sales"), chunk("q2", 0, "net  sales"), chunk("q2", 1, "")]
+    assert repeated(short, np.asarray([0.9, 0.8, 0.1], dtype=np.float32)).tolist() == [0, 1, 0]
     dense = np.asarray([0.60, 0.59, 0.55, 0.2], dtype=np.float32)
     lexical = np.asarray([1.0, 1.0, 0.9, 0.1], dtype=np.float32)
     hits = fuse(chunks, dense, lexical, 0.4)
