@@ -54,6 +54,9 @@ BIGRAM_WEIGHT = 0.4
 # blocks cost more passes of Python overhead (blocks of 1 chunk: 2x the time). With
 # 10k, a build takes 1.2 to 1.3x the one-shot build's time (16.6 vs 13.8 s at 100k).
 BUILD_BLOCK_ROWS = 10_000
+# `LexicalResult.coverage` is taken over this many of BM25's best chunks (1 to 10
+# moved SEC 10-Q figure_in_context@4000 by a question; see retrieval.COVERAGE_FULL).
+COVERAGE_TOP = 5
 _TERMS: dict[str, str] = {}  # word -> its stem, "" for a stop word (a cache)
 _TERMS_MAX = 1_000_000
 
@@ -134,7 +137,9 @@ class LexicalResult:
     the query words found in the chunk's best-matching sentence: answers tend to
     sit in one sentence that repeats the question's words. For each of the query's
     naming words (doc_terms.py), by its term: `named`, its BM25 weight in each
-    document; `has`, the chunks asked about that contain it.
+    document; `has`, the chunks asked about that contain it. `coverage`: the largest
+    share of the query words' idf found in one of the `COVERAGE_TOP` best chunks (a
+    long, generic question that no chunk matches well has a low one).
     """
 
     top: list[tuple[str, float]]  # (chunk id, BM25 score), best first, all > 0
@@ -142,6 +147,7 @@ class LexicalResult:
     sentence: dict[str, float]
     named: dict[str, dict[str, float]] = field(default_factory=dict)
     has: dict[str, frozenset[str]] = field(default_factory=dict)
+    coverage: float = 1.0
 
 
 @dataclass
@@ -392,9 +398,11 @@ class LexicalIndex:
         *,
         doc_ids: Sequence[str] | None = None,
         also: Sequence[str] = (),
+        question: str | None = None,
     ) -> LexicalResult:
         """The `k` best chunks (positive BM25 score only), and both scores of those
-        and of the chunk ids in `also`."""
+        and of the chunk ids in `also`. The naming words are `question`'s (the text as
+        asked, see `doc_terms.named_words`) when given, else `query`'s."""
         if self.dirty:
             self._build()
         words, ids = self._query_ids(query)
@@ -415,7 +423,8 @@ class LexicalIndex:
         sentence = self._sentence_scores(words, rows)
         named: dict[str, dict[str, float]] = {}
         has: dict[str, frozenset[str]] = {}
-        for term in sorted(set(tokenize(" ".join(named_words(query)))) & self.vocab.keys()):
+        names = named_words(query if question is None else question)
+        for term in sorted(set(tokenize(" ".join(names))) & self.vocab.keys()):
             w = self.vocab[term]  # a word's term id is its vocabulary id
             named[term] = self._named.of(w, self._doc_names)
             inside = np.isin(rows, self._post_rows[self._indptr[w] : self._indptr[w + 1]])
@@ -426,7 +435,21 @@ class LexicalIndex:
             sentence=dict(zip(known, sentence.tolist(), strict=True)),
             named=named,
             has=has,
+            coverage=self._coverage(words, [self._rows[cid] for cid, _ in top[:COVERAGE_TOP]]),
         )
+
+    def _coverage(self, words: list[int], rows: list[int]) -> float:
+        """The largest share of the query words' summed idf that one of `rows` holds
+        (1.0 when the query has no known word or there are no rows)."""
+        total = float(self._idf[words].sum()) if words else 0.0
+        if not rows or total <= 0.0:
+            return 1.0
+        at = np.asarray(rows, dtype=np.int64)
+        held = np.zeros(len(at))
+        for w in words:
+            rows_of_w = self._post_rows[self._indptr[w] : self._indptr[w + 1]]
+            held += np.isin(at, rows_of_w) * self._idf[w]
+        return float(held.max() / total)
 
     # -- persistence -----------------------------------------------------------------
 

@@ -10,9 +10,9 @@ frequencies summed over its chunks, headers included; Lucene idf over documents)
 A name found in all documents weighs nothing; one found in a few weighs much.
 
 `DocumentWeights` holds those per-(term, document) weights, built with the chunk
-index from its postings (summed per document); retrieval.py uses them only for a name that none of
-the best fused candidates contains (there the chunks already carry it; see
-`retrieval.NAMED_TOP` for what was measured).
+index from its postings (summed per document); retrieval.py uses them only when no one
+of the best fused candidates contains all of the question's names (otherwise a chunk
+already carries them; see `retrieval.NAMED_TOP` for what was measured).
 
 Left out: names the question spells differently from the documents ("MSFT" for
 "Microsoft"), and dates ("Q1 2023" is a quarter that a filing calls "April 1, 2023").
@@ -31,17 +31,22 @@ _WORD_RE = re.compile(r"[\w&'-]+", re.UNICODE)
 # k1 and 0.3 to 1 for b moved no measure by more than a question on either dataset.
 K1 = 1.2
 B = 0.75
+_SENTENCE_END = re.compile(r"[.!?:]\s+[\"'(\[]*$")  # what precedes a sentence's first word
 
 
-def named_words(query: str) -> list[str]:
-    """The words of `query` that name something: capitalized ones, except that the
-    first word counts only when more capitals follow ("NVIDIA", "MERS-CoV"; not
-    "Summarize", which a sentence starts with)."""
-    return [
-        w
-        for i, w in enumerate(_WORD_RE.findall(query))
-        if w[:1].isupper() and (i > 0 or any(c.isupper() for c in w[1:]))
-    ]
+def named_words(question: str) -> list[str]:
+    """The words of `question` that name something: capitalized ones, except that a
+    sentence's first word counts only when more capitals follow ("NVIDIA", "MERS-CoV";
+    not "Summarize" or the "If" of "... quarters? If so, ..."). Give it the question as
+    asked: `query.clean_query` drops stop words, so "Has Apple ..." would start with
+    "Apple" and lose it."""
+    out = []
+    for m in _WORD_RE.finditer(question):
+        w, before = m.group(), question[: m.start()]
+        first = not before.strip(" \t\n\"'([") or _SENTENCE_END.search(before)
+        if w[:1].isupper() and (not first or any(c.isupper() for c in w[1:])):
+            out.append(w)
+    return out
 
 
 @dataclass

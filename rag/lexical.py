@@ -81,8 +81,10 @@ class Lexical:
         *,
         doc_ids: Sequence[str] | None = None,
         also: Sequence[str] = (),
+        question: str | None = None,
     ) -> LexicalResult:
-        """`LexicalIndex.search` on the collection's index, brought up to date first.
+        """`LexicalIndex.search` on the collection's index, brought up to date first
+        (`question`: the text as asked, for its naming words).
 
         The engine syncs after its own writes; here a full sync runs only when the
         document or chunk count differs from the store's (`collection`, read just
@@ -99,7 +101,7 @@ class Lexical:
         if not in_step:
             index = self.sync(collection.name)
         with self._lock(key):
-            result = index.search(query, k, doc_ids=doc_ids, also=also)
+            result = index.search(query, k, doc_ids=doc_ids, also=also, question=question)
             if index.unsaved:
                 index.save(self._path(key))
             return result

@@ -15,10 +15,20 @@ and a third, the best-sentence score (lexical.py, `LexicalResult`). Each is min-
 scaled over the candidates, then
 `dense_weight * dense + (1 - dense_weight) * bm25 + SENTENCE_WEIGHT * sentence`.
 The weights were chosen on the COVID-QA evaluation (README, Performance). A fourth
-score is added when the question names something (doc_terms.py: "NVIDIA's") that none
-of the `NAMED_TOP` best candidates contains: the documents' BM25 weight for those
-names, so NVIDIA's own revenue table (which never says "NVIDIA") can outrank Apple's
-"Total net sales" (chosen on COVID-QA and SEC 10-Q together).
+score is added when the question names something (doc_terms.py: "NVIDIA's", taken from
+the question as asked) and no one of the `NAMED_TOP` best candidates contains all of
+its names: the documents' BM25 weight for those names, so NVIDIA's own revenue table
+(which never says "NVIDIA") can outrank Apple's "Total net sales", and "Apple and
+Microsoft" is not settled by a chunk naming one of them (chosen on COVID-QA and SEC
+10-Q together, as are the next two).
+
+Two adjustments per question, neither of which touches dense-only or BM25-only search:
+- when BM25's best chunks hold under `COVERAGE_FULL` of the question's words' idf
+  (`LexicalResult.coverage`: a long generic question, "key drivers ... implications"),
+  the dense weight moves up and the sentence weight down (`coverage_shift`);
+- a candidate whose word 8-grams a better candidate of another document already has
+  (boilerplate repeated filing after filing) is pushed down by `REPEAT_WEIGHT` times
+  the share so repeated (`repeated`).
 
 Hits whose dense similarity is under `min_score` are dropped in both modes: they are
 off-topic, and an empty result lets the caller answer "not covered" without calling
@@ -29,6 +39,7 @@ Left out: re-ranking with a cross-encoder (no second model is shipped offline).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,15 +64,39 @@ CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA
 # (1 - dense_weight) * BM25 (see lexical.py, LexicalResult). Chosen on COVID-QA:
 # +1.5 points of answer_in_context@4000 at 0.5; flat between 0.35 and 0.75.
 SENTENCE_WEIGHT = 0.5
-# The document weight of the question's naming words (doc_terms.py) that none of the
-# NAMED_TOP best candidates contains, min-max scaled like the others, at this weight.
-# Measured (both datasets, one index each): SEC 10-Q doc_hit@5 0.692 -> 0.815 and
-# figure_in_context@4000 0.150 -> 0.173, COVID-QA unchanged (0.7601). Applied to every
+# The document weight of the question's naming words (doc_terms.py) when none of the
+# NAMED_TOP best candidates contains them all, min-max scaled like the others, at this
+# weight. Measured (both datasets, one index each): SEC 10-Q doc_hit@5 0.692 -> 0.815
+# and figure_in_context@4000 0.150 -> 0.173, COVID-QA unchanged (0.7601), for names
+# that no top chunk contains, taken from the cleaned query; from the question as asked
+# ("Has Apple ...": cleaning made "Apple" a first word) and with all names in one
+# chunk required: 0.933 and 0.228 (fresh `eval all`), COVID-QA 0.7601. Applied to every
 # candidate instead, it gave SEC up to 0.944 but cost COVID-QA 0.5 to 2.5 points: there
 # "SARS-CoV-2" names dozens of articles, and the passage usually says it itself. A top
 # of 5 gave SEC 0.846 and cost COVID-QA one question; 10, and weights 0.5 to 1, less.
 NAMED_WEIGHT = 0.75
 NAMED_TOP = 3
+# A question whose words BM25's best chunks hold poorly (`LexicalResult.coverage`
+# under COVERAGE_FULL of their idf) leans on the dense side: the filings' long generic
+# questions ("key drivers", "implications") send BM25 to chunks that share those words.
+# Coverage, median / 25th percentile: COVID-QA 1.0 / 0.78, SEC 10-Q 0.53 / 0.44.
+# Measured (one index each, with REPEAT_*): full at 0.7, shift 2, up to 0.95, sentence
+# weight scaled down alike: SEC figure_in_context@4000 0.228 -> 0.283, doc_hit@5 0.933
+# -> 0.949, COVID-QA +2 questions. Full at 0.6 or 0.8, or shift 1, gained 1 to 3 SEC
+# questions; shift 4 cost COVID-QA 4; without scaling the sentence weight, half the gain.
+COVERAGE_FULL = 0.7
+COVERAGE_SHIFT = 2.0
+COVERAGE_MAX_DENSE = 0.95
+# Text a better candidate of another document already has (a filing's boilerplate,
+# repeated quarter after quarter: certifications, forward-looking statements) is
+# pushed down by this weight times the share of its word 8-grams so repeated. SEC 10-Q
+# figure_in_context@4000 0.283 -> 0.315 at 0.3 (8-, 6- and 12-grams alike; 0.2 and 0.5:
+# 0.299 to 0.315) at a cost in doc_hit@5 (0.949 -> 0.882: the copies pushed down are
+# the right company's other filings); COVID-QA unchanged (articles share no 8-grams).
+# Pushing down every copy, the first one too, cost more doc_hit@5 (0.872).
+REPEAT_WEIGHT = 0.3
+REPEAT_GRAM = 8
+_GRAM_HASH = np.uint64(1_000_003)  # the multiplier of the n-gram hash
 
 
 class SearchOverrides(TypedDict, total=False):
@@ -112,17 +147,68 @@ def named_prior(
     has: Mapping[str, frozenset[str]],
 ) -> np.ndarray | None:
     """For each candidate, the summed document weight (`LexicalResult.named`) of the
-    naming words that none of the `NAMED_TOP` best candidates by `fused` contains;
-    None when every naming word is in one of them (or the question has none)."""
+    question's naming words, when none of the `NAMED_TOP` best candidates by `fused`
+    contains all of them; None when one does (or the question has none)."""
     if not named or not chunks:
         return None
-    top = {chunks[i].id for i in np.argsort(-fused, kind="stable")[:NAMED_TOP].tolist()}
-    missing = [t for t in named if not has.get(t, frozenset()) & top]
-    if not missing:
+    top = [chunks[i].id for i in np.argsort(-fused, kind="stable")[:NAMED_TOP].tolist()]
+    if any(all(c in has.get(t, ()) for t in named) for c in top):
         return None
     return np.asarray(
-        [sum(named[t].get(c.doc_id, 0.0) for t in missing) for c in chunks], dtype=np.float32
+        [sum(w.get(c.doc_id, 0.0) for w in named.values()) for c in chunks], dtype=np.float32
     )
+
+
+def repeated(chunks: Sequence[Chunk], fused: np.ndarray) -> np.ndarray:
+    """For each candidate, the share of its word `REPEAT_GRAM`-grams (figures and all)
+    that a better candidate by `fused` from another document already has: a filing's
+    boilerplate that the filings before it repeat word for word. A chunk shorter than
+    that is one n-gram, itself. (N-grams are 64-bit polynomial hashes of the words'
+    hashes, all candidates at once: 2 ms for 60 candidates, against 6 ms as tuples.)"""
+    n, g = len(chunks), REPEAT_GRAM
+    words = [c.text.lower().split() for c in chunks]
+    lens = np.asarray([len(w) for w in words], dtype=np.int64)
+    hashed = map(hash, itertools.chain.from_iterable(words))
+    ids = np.fromiter(hashed, np.int64, int(lens.sum())).view(np.uint64)
+    owner = np.repeat(np.arange(n), lens)
+    h = np.zeros(max(len(ids) - g + 1, 0), np.uint64)
+    for k in range(g):
+        h = h * _GRAM_HASH + ids[k : k + len(h)]
+    ends = np.cumsum(lens)
+    inside = np.arange(len(h)) + g <= ends[owner[: len(h)]]  # not across two chunks
+    short = np.flatnonzero(lens < g)
+    hashes = np.concatenate(
+        [h[inside], np.asarray([hash(tuple(words[i])) for i in short], np.int64).view(np.uint64)]
+    )
+    rank = np.empty(n, np.int64)
+    order = np.argsort(-fused, kind="stable")
+    rank[order] = np.arange(n)
+    ranks = rank[np.concatenate([owner[: len(h)][inside], short])]
+    # Sorted by n-gram, then rank: each n-gram's first holder leads its group.
+    at = np.lexsort((ranks, hashes))
+    hashes, ranks = hashes[at], ranks[at]
+    new = np.ones(len(at), dtype=bool)
+    new[1:] = (hashes[1:] != hashes[:-1]) | (ranks[1:] != ranks[:-1])  # once per chunk
+    hashes, ranks = hashes[new], ranks[new]
+    lead = np.ones(len(hashes), dtype=bool)
+    lead[1:] = hashes[1:] != hashes[:-1]
+    first = ranks[np.maximum.accumulate(np.where(lead, np.arange(len(hashes)), 0))]
+    doc_at_rank = np.unique([chunks[i].doc_id for i in order], return_inverse=True)[1]
+    other = doc_at_rank[first] != doc_at_rank[ranks]
+    share = np.bincount(ranks, weights=other, minlength=n) / np.bincount(ranks, minlength=n)
+    out = np.zeros(n, dtype=np.float32)
+    out[order] = share
+    return out
+
+
+def coverage_shift(dense_weight: float, coverage: float) -> tuple[float, float]:
+    """(dense weight, sentence weight) for a question whose best BM25 chunks hold this
+    share of its words' idf (`LexicalResult.coverage`): below `COVERAGE_FULL`, the
+    dense weight moves towards `COVERAGE_MAX_DENSE` and the sentence weight towards 0,
+    in proportion to the shortfall."""
+    short = max(0.0, COVERAGE_FULL - coverage) / COVERAGE_FULL
+    w = dense_weight + (1.0 - dense_weight) * COVERAGE_SHIFT * short
+    return min(w, max(dense_weight, COVERAGE_MAX_DENSE)), SENTENCE_WEIGHT * (1.0 - short)
 
 
 def fuse(
@@ -136,25 +222,33 @@ def fuse(
     """Candidates with their scores -> hits, best first.
 
     Each score is min-max scaled over the candidates; the fused score is
-    `w * dense + (1 - w) * lexical + SENTENCE_WEIGHT * sentence`, plus
+    `w * dense + (1 - w) * lexical + s * sentence`, plus
     `NAMED_WEIGHT * named_prior(...)` when `names` (the lexical search) gives one,
-    divided by its largest possible value so it stays within 0..1. `dense_weight` 1
-    ranks by the dense score alone and 0 by BM25 alone (the others are then left out).
+    divided by its largest possible value so it stays within 0..1; then
+    `REPEAT_WEIGHT * repeated(...)` is taken off (and the result scaled back into 0..1).
+    `w` and `s` are `dense_weight` and `SENTENCE_WEIGHT`, or `coverage_shift`'s when
+    `names` is given. `dense_weight` 1 ranks by the dense score alone and 0 by BM25
+    alone (the others are then left out).
     """
     if not chunks:
         return []
     w = min(max(dense_weight, 0.0), 1.0)
+    mixed = 0.0 < w < 1.0
+    sentence_weight = SENTENCE_WEIGHT
+    if mixed and names is not None:
+        w, sentence_weight = coverage_shift(w, names.coverage)
     fused = w * _minmax(dense) + (1.0 - w) * _minmax(lexical)
-    if 0.0 < w < 1.0:
+    if mixed:
         total = 1.0
         if sentence is not None:
-            fused = fused + SENTENCE_WEIGHT * _minmax(sentence)
-            total += SENTENCE_WEIGHT
+            fused = fused + sentence_weight * _minmax(sentence)
+            total += sentence_weight
         prior = named_prior(chunks, fused, names.named, names.has) if names else None
         if prior is not None:
             fused = fused + NAMED_WEIGHT * _minmax(prior)
             total += NAMED_WEIGHT
         fused = fused / total
+        fused = (fused + REPEAT_WEIGHT * (1.0 - repeated(chunks, fused))) / (1.0 + REPEAT_WEIGHT)
     # Ties (e.g. w = 1 with equal dense scores) keep the stronger raw score first.
     order = np.lexsort((-(dense if w >= 0.5 else lexical), -fused))
     return [
@@ -198,7 +292,8 @@ def search(
     dense_hits = store.query(collection.name, vector, n, doc_ids=doc_ids)
     t2 = time.perf_counter()
     chunks = [h.chunk for h in dense_hits]
-    lex = lexical.search(collection, query, n, doc_ids=doc_ids, also=[c.id for c in chunks])
+    also = [c.id for c in chunks]
+    lex = lexical.search(collection, query, n, doc_ids=doc_ids, also=also, question=question)
     t3 = time.perf_counter()
     dense = [h.score for h in dense_hits]
     seen = {c.id for c in chunks}

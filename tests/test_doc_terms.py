@@ -9,7 +9,7 @@ import numpy as np
 from rag import Chunk
 from rag.bm25 import LexicalIndex
 from rag.doc_terms import K1, B, DocumentWeights, named_words
-from rag.retrieval import NAMED_TOP, fuse
+from rag.retrieval import NAMED_TOP, fuse, named_prior
 
 
 def chunk(doc: str, i: int, text: str) -> Chunk:
@@ -23,6 +23,19 @@ def test_named_words_are_capitalized_words_but_not_a_plain_first_word() -> None:
     assert named_words("Summarize the risk factors to Intel") == ["Intel"]
     assert named_words("MERS-CoV incubation period") == ["MERS-CoV"]
     assert named_words("what is the incubation period") == []
+    # Each sentence's first word is a first word; the question is read as asked.
+    assert named_words("Has Apple cut costs? If so, why. Please list them.") == ["Apple"]
+    assert named_words("In Amazon's Q2 2023 10-Q, (AWS) margins") == ["Amazon's", "Q2", "AWS"]
+
+
+def test_naming_words_are_taken_from_the_question_as_asked() -> None:
+    idx = LexicalIndex()
+    idx.add("apple", [chunk("apple", 0, "Apple repurchased shares.")])
+    idx.add("intel", [chunk("intel", 0, "Intel repurchased shares.")])
+    # The cleaned query ("Apple engaged share repurchase") starts with the name.
+    asked = "Has Apple engaged in share repurchase?"
+    assert set(idx.search("Apple engaged share repurchase", 5, question=asked).named) == {"appl"}
+    assert idx.search("Apple engaged share repurchase", 5).named == {}
 
 
 def test_document_weights_are_bm25_over_whole_documents() -> None:
@@ -92,3 +105,18 @@ def test_a_name_a_top_chunk_carries_changes_nothing() -> None:
     dense = np.asarray([0.3, 0.2, 0.6, 0.1], dtype=np.float32)
     lexical = np.asarray([r.bm25.get(c.id, 0.0) for c in chunks], dtype=np.float32)
     assert fuse(chunks, dense, lexical, 0.4, names=r) == fuse(chunks, dense, lexical, 0.4)
+
+
+def test_the_prior_fires_unless_a_top_chunk_carries_every_name() -> None:
+    # "Apple and Intel": top chunks that each name one of the two do not stop it.
+    chunks = [chunk("apple", 0, "a"), chunk("intel", 0, "i"), chunk("other", 0, "o"),
+              chunk("other", 1, "p")]  # fmt: skip
+    fused = np.asarray([0.9, 0.8, 0.7, 0.1], dtype=np.float32)
+    named = {"appl": {"apple": 1.0, "other": 0.25}, "intel": {"intel": 1.0, "other": 0.25}}
+    each = {"appl": frozenset({"apple:0"}), "intel": frozenset({"intel:0"})}
+    prior = named_prior(chunks, fused, named, each)
+    assert prior is not None and prior.tolist() == [1.0, 1.0, 0.5, 0.5]
+    both = {"appl": frozenset({"apple:0", "other:0"}), "intel": frozenset({"other:0"})}
+    assert named_prior(chunks, fused, named, both) is None
+    # A chunk with both names below the top 3 does not count.
+    assert named_prior(chunks, fused, named, {t: frozenset({"other:1"}) for t in named}) is not None

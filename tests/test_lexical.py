@@ -7,7 +7,14 @@ import pytest
 
 from rag import Chunk, DocChat
 from rag.bm25 import INDEX_VERSION, LexicalIndex, tokenize
-from rag.retrieval import fuse
+from rag.retrieval import (
+    COVERAGE_FULL,
+    COVERAGE_MAX_DENSE,
+    SENTENCE_WEIGHT,
+    coverage_shift,
+    fuse,
+    repeated,
+)
 from tests.fakes import HashEmbedder
 
 CATS = b"Cats sleep sixteen hours a day. Cats eat fish and mice when they are hungry.\n"
@@ -167,3 +174,42 @@ def test_fuse_weights_pick_each_side() -> None:
     hits = fuse(chunks, dense, lexical, 0.5)
     assert hits[0].dense_score == pytest.approx(float(dense[hits[0].chunk.index]))
     assert fuse([], dense[:0], lexical[:0], 0.5) == []
+
+
+def test_coverage_is_the_best_top_chunks_share_of_the_query_idf() -> None:
+    idx = LexicalIndex()
+    idx.add("a", [chunk("a", 0, "Cats eat fish."), chunk("a", 1, "Dogs bark loudly.")])
+    idx.add("b", [chunk("b", 0, "Birds migrate south."), chunk("b", 1, "Cats sleep.")])
+    assert idx.search("cats eat fish", 5).coverage == pytest.approx(1.0)
+    # No chunk holds both "cats" and "bark": the better one holds only part of the idf.
+    part = idx.search("cats bark", 5).coverage
+    assert 0.3 < part < 0.7
+    assert idx.search("zebra", 5).coverage == 1.0  # nothing known: nothing to judge
+
+
+def test_low_coverage_leans_on_the_dense_side() -> None:
+    assert coverage_shift(0.4, 1.0) == (0.4, SENTENCE_WEIGHT)
+    assert coverage_shift(0.4, COVERAGE_FULL) == (0.4, SENTENCE_WEIGHT)
+    w, s = coverage_shift(0.4, COVERAGE_FULL / 2)
+    assert 0.4 < w <= COVERAGE_MAX_DENSE and s == pytest.approx(SENTENCE_WEIGHT / 2)
+    assert coverage_shift(0.4, 0.0) == (COVERAGE_MAX_DENSE, 0.0)
+    assert coverage_shift(0.97, 0.0)[0] == 0.97  # never below the weight asked for
+
+
+def test_text_a_better_candidate_of_another_document_has_is_pushed_down() -> None:
+    boiler = "We certify that this quarterly report fully complies with the Exchange Act of 1934."
+    chunks = [chunk("q1", 0, boiler), chunk("q2", 0, boiler), chunk("q2", 1, "Revenue rose 5%."),
+              chunk("q1", 1, boiler + " Revenue fell 3%.")]  # fmt: skip
+    rep = repeated(chunks, np.asarray([0.9, 0.8, 0.5, 0.4], dtype=np.float32))
+    assert rep[0] == 0.0 and rep[1] == 1.0 and rep[2] == 0.0
+    assert rep[3] == 0.0  # the same document's own words are not a repeat
+    # A chunk shorter than an n-gram is one: the same short text in two documents.
+    short = [chunk("q1", 0, "Net sales"), chunk("q2", 0, "net  sales"), chunk("q2", 1, "")]
+    assert repeated(short, np.asarray([0.9, 0.8, 0.1], dtype=np.float32)).tolist() == [0, 1, 0]
+    dense = np.asarray([0.60, 0.59, 0.55, 0.2], dtype=np.float32)
+    lexical = np.asarray([1.0, 1.0, 0.9, 0.1], dtype=np.float32)
+    hits = fuse(chunks, dense, lexical, 0.4)
+    assert [h.chunk.id for h in hits[:2]] == ["q1:0", "q2:1"]
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    # Dense alone and BM25 alone are left as they were.
+    assert [h.chunk.id for h in fuse(chunks, dense, lexical, 1.0)][:2] == ["q1:0", "q2:0"]
