@@ -39,6 +39,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.DocumentNotFoundError, 404, "not_found_error"),
     (errors.LimitExceededError, 413, "invalid_request_error"),
     (errors.LLMError, 502, "api_error"),
+    (errors.EmbeddingServerError, 502, "api_error"),
     (errors.StoreUnavailableError, 503, "api_error"),
     (errors.RagError, 400, "invalid_request_error"),
 ]
