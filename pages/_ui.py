@@ -312,7 +312,9 @@ def sidebar() -> None:
             else "**LLM:** extractive mode: no LLM configured"
         )
         state = "loaded" if app.embedder_loaded else "loads on first use"
-        st.caption(f"**Embeddings:** {escape_markdown(app.settings.embedding_model)} ({state})")
+        # Once loaded, the name a collection records (a remote one's is model@host:port).
+        model = app.embedder.name if app.embedder_loaded else app.settings.embedding_model
+        st.caption(f"**Embeddings:** {escape_markdown(model)} ({state})")
         if api := api_address():
             st.caption(f"**API:** {escape_markdown(api)}")
         if not app.signin.required:

@@ -12,7 +12,9 @@ model as is; `onnx-int8` runs the same model exported to ONNX with int8 weights
 sentence-transformers' own ONNX path needs `optimum`, whose releases pin
 transformers 4.x; the export here uses torch.onnx and onnxruntime's quantizer.
 
-Left out: remote embedding APIs, multi-vector models, GPU selection (CPU only here).
+A remote OpenAI-compatible embedding server is `remote_embeddings.RemoteEmbedder`,
+behind the same `Embedder` protocol. Left out: multi-vector models, GPU selection
+(CPU only here).
 """
 
 from __future__ import annotations
@@ -45,8 +47,12 @@ class Embedder(Protocol):
     """What the rest of DocChat needs from an embedding model."""
 
     name: str  # recorded in each collection; another name means re-index
-    dimension: int
     max_tokens: int  # longest input (in model tokens, special tokens excluded) not truncated
+
+    @property
+    def dimension(self) -> int:
+        """The length of each vector."""
+        ...
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character (start, end) of each model token in `text`, in order."""
@@ -83,21 +89,14 @@ def _offline() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-class _LocalModel:
-    """What both backends share: token offsets from the model's tokenizer, and batched,
-    lock-serialized embedding through the backend's `_encode`."""
+class _Tokenized:
+    """Token offsets from a Hugging Face tokenizer (every embedder measures text so)."""
 
-    batch_size: int
-    dimension: int
     _tokenizer: Any
-    _lock: threading.Lock
     # The fast tokenizer keeps padding/truncation as state that each call sets: a
     # `token_spans` (no truncation) racing an `_encode` (padding, truncation) broke the
     # latter's tensors with 8 sessions at once. Every tokenizer call holds this lock.
     _tokenizer_lock = threading.Lock()
-
-    def _encode(self, batch: list[str]) -> np.ndarray:
-        raise NotImplementedError
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         with self._tokenizer_lock:
@@ -105,6 +104,37 @@ class _LocalModel:
                 text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
             )
         return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """`text` up to the end of its `max_tokens`-th token (all of it when shorter)."""
+        spans = self.token_spans(text)
+        return text if len(spans) <= max_tokens else text[: spans[max_tokens - 1][1]]
+
+
+def packaged_tokenizer() -> Any:
+    """The packaged MiniLM's tokenizer alone (no weights are loaded)."""
+    _offline()
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # measuring a long page warns about the window
+    return AutoTokenizer.from_pretrained(packaged_model_path())
+
+
+class _LocalModel(_Tokenized):
+    """What both backends share: token offsets from the model's tokenizer, and batched,
+    lock-serialized embedding through the backend's `_encode`."""
+
+    batch_size: int
+    _dimension: int
+    _lock: threading.Lock
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _encode(self, batch: list[str]) -> np.ndarray:
+        raise NotImplementedError
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         total = len(texts)
@@ -147,7 +177,7 @@ class SentenceTransformerEmbedder(_LocalModel):
             raise ConfigError(
                 f"The embedding model {model!r} has no fixed vector size or input length."
             )
-        self.dimension = int(dimension)
+        self._dimension = int(dimension)
         # Two special tokens ([CLS], [SEP]) count against the model's sequence length.
         self.max_tokens = int(max_length) - 2
         self.batch_size = batch_size
@@ -208,7 +238,7 @@ class OnnxInt8Embedder(_LocalModel):
         self.max_length = int(st_config.get("max_seq_length", 256))
         self.max_tokens = self.max_length - 2
         self.name = "all-MiniLM-L6-v2" if str(path) == packaged_model_path() else model
-        self.dimension = int(pooling.get("word_embedding_dimension", 0)) or int(
+        self._dimension = int(pooling.get("word_embedding_dimension", 0)) or int(
             self._session.get_outputs()[0].shape[-1]
         )
         self.batch_size = batch_size

@@ -37,7 +37,7 @@ from typing import Unpack, cast
 from .access import LOCAL, Sharing, User, allowed, check, role_of
 from .answering import AnswerStream, Finished, Retrieval, standalone_question
 from .conversations import Conversations, failed_answer
-from .embeddings import Embedder, load_embedder
+from .embeddings import Embedder
 from .errors import (
     AccessDeniedError,
     CollectionExistsError,
@@ -58,6 +58,7 @@ from .lexical import Lexical
 from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
 from .page_view import PageView, PageViews, TextView, text_view
 from .query import clean_query
+from .remote_embeddings import open_embedder
 from .retrieval import SearchOptions, SearchOverrides, retrieve, search
 from .settings import Settings
 from .sharing import SharingStore
@@ -124,11 +125,8 @@ class DocChat:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._lazy["embedder"] is None:
-                self._lazy["embedder"] = load_embedder(
-                    self.settings.embedding_model,
-                    batch_size=self.settings.embedding_batch_size,
-                    backend=self.settings.embedding_backend,
-                )
+                # The local model, or a remote server's when the settings name one.
+                self._lazy["embedder"] = open_embedder(self.settings)
             return cast(Embedder, self._lazy["embedder"])
 
     @property

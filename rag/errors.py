@@ -64,6 +64,10 @@ class LLMError(RagError):
     """The language model call failed; the message says why in plain words."""
 
 
+class EmbeddingServerError(RagError):
+    """The remote embedding server is down, timed out, refused or answered badly."""
+
+
 class ConfigError(RagError):
     """A setting has a value DocChat cannot use."""
 

@@ -29,6 +29,11 @@ ENV_NAMES: dict[str, str] = {
     "embedding_model": "DOCCHAT_EMBEDDING_MODEL",
     "embedding_batch_size": "DOCCHAT_EMBEDDING_BATCH_SIZE",
     "embedding_backend": "DOCCHAT_EMBEDDING_BACKEND",
+    "embedding_base_url": "DOCCHAT_EMBEDDING_BASE_URL",
+    "embedding_api_key": "DOCCHAT_EMBEDDING_API_KEY",
+    "embedding_timeout": "DOCCHAT_EMBEDDING_TIMEOUT",
+    "embedding_max_retries": "DOCCHAT_EMBEDDING_MAX_RETRIES",
+    "embedding_max_tokens": "DOCCHAT_EMBEDDING_MAX_TOKENS",
     "openai_api_key": "OPENAI_API_KEY",
     "openai_base_url": "OPENAI_BASE_URL",
     "chat_model": "DOCCHAT_CHAT_MODEL",
@@ -82,6 +87,17 @@ class Settings:
     embedding_model: str = DEFAULT_MODEL  # a sentence-transformers name or a local path
     embedding_batch_size: int = 4  # small batches ran fastest on CPU (README, Performance)
     embedding_backend: str = "onnx-int8"  # or torch (see embeddings.py, README Performance)
+    # An OpenAI-compatible /v1/embeddings server (Ollama, vLLM, TEI, Infinity, OpenAI)
+    # to embed with instead of the local model; `embedding_model` is then the name the
+    # server knows (rag/remote_embeddings.py).
+    embedding_base_url: str = ""
+    embedding_api_key: str = field(default="", repr=False)  # never in logs or tracebacks
+    embedding_timeout: float = 30.0  # seconds for the connection and each response
+    embedding_max_retries: int = 2  # retries of a request that failed on the way
+    # Remote texts are cut to this many tokens (the packaged tokenizer's) before they
+    # are sent: MiniLM's 256-token window less [CLS] and [SEP], what the local model
+    # keeps, so a remote MiniLM gets the same text.
+    embedding_max_tokens: int = 254
     openai_api_key: str = field(default="", repr=False)  # never in logs or tracebacks
     openai_base_url: str = ""
     chat_model: str = DEFAULT_CHAT_MODEL
@@ -153,6 +169,11 @@ class Settings:
     def llm_configured(self) -> bool:
         """An LLM is used when a key or an OpenAI-compatible base URL is set."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def remote_embedding(self) -> bool:
+        """Embedding goes to an OpenAI-compatible server, not the local model."""
+        return bool(self.embedding_base_url)
 
     @property
     def server_mode(self) -> bool:

@@ -13,6 +13,9 @@ Endpoints (see `FakeOpenAIServer.routes`; add more there; a path segment written
   (or a JSON list of `"questions"`) gets such JSON, made from the passage it was
   given, so generating a fine-tuning set works against this server too.
 - `GET /v1/models`.
+- `POST /v1/embeddings`: any model; a deterministic unit vector per text (from its
+  hash, `embedding_dimension` long), float or base64, listed last text first with
+  each one's `index` (a client must order them by `index`).
 - `POST /v1/files` (multipart upload), `GET /v1/files/{id}`, `GET /v1/files/{id}/content`.
 - `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs` (newest first),
   `GET /v1/fine_tuning/jobs/{id}`, `GET /v1/fine_tuning/jobs/{id}/events`,
@@ -47,8 +50,10 @@ Use the `openai_server` pytest fixture, or run it on its own:
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import email.policy
+import hashlib
 import json
 import re
 import socket
@@ -64,6 +69,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 
 # What `fail_next` accepts, and what the next request then gets.
@@ -76,6 +82,8 @@ FAULTS: dict[str, str] = {
     "cut_stream": "sends a few chunks (or half the body) and drops the connection, no [DONE]",
     "short_stream": "ends the body cleanly after a few chunks: no finish_reason, no [DONE]",
     "stream_error": "sends a few chunks, then an SSE `error` event (as vLLM/llama.cpp do)",
+    "bad_json": "answers 200 with a body that is not JSON",
+    "wrong_count": "embeddings: answers with one vector fewer than the texts sent",
 }
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "llama3", "fake-model")
@@ -122,6 +130,7 @@ class FakeOpenAIServer:
     fine_tune_polls: int = 3  # retrieves of a job before it ends
     files: dict[str, Json] = field(default_factory=dict)
     jobs: dict[str, Json] = field(default_factory=dict)
+    embedding_dimension: int = 8
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -137,6 +146,7 @@ class FakeOpenAIServer:
         self._job_polls: dict[str, int] = {}
         self._ids = 0
         for key, route in {
+            ("POST", "/v1/embeddings"): self._embeddings,
             ("POST", "/v1/files"): self._upload_file,
             ("GET", "/v1/files/{file_id}"): self._get_file,
             ("GET", "/v1/files/{file_id}/content"): self._get_file_content,
@@ -335,6 +345,29 @@ class FakeOpenAIServer:
         out.end_sse()
 
     # ---- files -------------------------------------------------------------
+
+    def _embeddings(self, ex: Exchange, out: _Handler) -> None:
+        body = ex.body or {}
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts:
+            out.send_error_json(400, "'input' is required.", "invalid_request_error", None)
+            return
+        if ex.fault == "wrong_count":
+            texts = texts[:-1]
+        data = []
+        for i, text in reversed(list(enumerate(texts))):
+            seed = int.from_bytes(hashlib.sha256(str(text).encode()).digest()[:8], "little")
+            vector = np.random.default_rng(seed).standard_normal(self.embedding_dimension)
+            vector = (vector / np.linalg.norm(vector)).astype("<f4")
+            embedding: Any = vector.tolist()
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(vector.tobytes()).decode()
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(len(str(t).split()) for t in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        out.send_json(200, payload)
 
     def _upload_file(self, ex: Exchange, out: _Handler) -> None:
         body = ex.body or {}
@@ -615,6 +648,9 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if fault == "model_not_found":
             self.send_model_not_found(str((ex.body or {}).get("model", "")))
+            return True
+        if fault == "bad_json":
+            self.send_bytes(200, b"<html>502 Bad Gateway</html>", "application/json")
             return True
         if fault == "bad_request":
             message = f"Invalid request from Authorization: Bearer {self._bearer_token()}"

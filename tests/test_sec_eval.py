@@ -98,7 +98,7 @@ def test_load_sec_10q_reads_the_shared_set() -> None:
 
 @pytest.fixture
 def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rag.engine.load_embedder", lambda *a, **k: HashEmbedder())
+    monkeypatch.setattr("rag.engine.open_embedder", lambda *a, **k: HashEmbedder())
 
 
 @pytest.mark.usefixtures("hash_embedder")

@@ -35,3 +35,19 @@ def test_secrets_file_below_env(tmp_path: Path) -> None:
 def test_bad_values_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="DOCCHAT_TOP_K"):
         Settings.from_env({"DOCCHAT_TOP_K": "many"}, secrets_path=None)
+
+
+def test_remote_embedding_settings() -> None:
+    s = Settings.from_env(
+        {
+            "DOCCHAT_EMBEDDING_BASE_URL": "http://127.0.0.1:11434/v1",
+            "DOCCHAT_EMBEDDING_API_KEY": "sk-embed",
+            "DOCCHAT_EMBEDDING_TIMEOUT": "5",
+            "DOCCHAT_EMBEDDING_MAX_RETRIES": "0",
+            "DOCCHAT_EMBEDDING_MAX_TOKENS": "500",
+        },
+        secrets_path=None,
+    )
+    assert s.remote_embedding and not Settings().remote_embedding
+    assert (s.embedding_timeout, s.embedding_max_retries, s.embedding_max_tokens) == (5.0, 0, 500)
+    assert "sk-embed" not in repr(s)

@@ -41,6 +41,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.JobNotFoundError, 404, "not_found_error"),
     (errors.LimitExceededError, 413, "invalid_request_error"),
     (errors.LLMError, 502, "api_error"),
+    (errors.EmbeddingServerError, 502, "api_error"),
     (errors.StoreUnavailableError, 503, "api_error"),
     (errors.RagError, 400, "invalid_request_error"),
 ]
