@@ -226,6 +226,10 @@ def test_native_collections_documents_search_delete(tmp_path: Path) -> None:
             assert gone.status_code == 200 and gone.json()["name"] == "dogs.md"
             left = h.get("/v1/collections/pets/documents").json()["data"]
             assert [d["name"] for d in left] == ["cats.md"]
+            # Into a collection that does not exist yet: it is made, as on the Upload page.
+            r = h.post("/v1/collections/fresh/documents", files=files[:1])
+            assert r.status_code == 202, r.text
+            assert "fresh" in [c["name"] for c in h.get("/v1/collections").json()["data"]]
     finally:
         workers.stop()
 
@@ -274,10 +278,12 @@ def test_docs_page_needs_no_network(single: Served) -> None:
 
 
 def test_rag_serve_command(tmp_path: Path) -> None:
-    """`python -m rag serve` as a user starts it: the real model, models and embeddings."""
+    """`python -m rag serve` as a user starts it: the real model, models and embeddings,
+    and an upload that its own workers index (the suite's DOCCHAT_WORKERS=0 undone)."""
     port = free_port()
     env = {**os.environ, "DOCCHAT_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": "",
-           "OPENAI_BASE_URL": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # fmt: skip
+           "OPENAI_BASE_URL": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "DOCCHAT_WORKERS": "1"}  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)  # fmt: skip
@@ -296,6 +302,14 @@ def test_rag_serve_command(tmp_path: Path) -> None:
         vector = np.frombuffer(base64.b64decode(base64.b64encode(
             np.asarray(r.data[0].embedding, dtype="<f4").tobytes())), dtype="<f4")  # fmt: skip
         assert vector.shape == (384,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
+        url = f"http://127.0.0.1:{port}/v1"
+        job = httpx.post(f"{url}/collections/default/documents",
+                         files=[("files", ("cats.md", CATS))], timeout=30).json()  # fmt: skip
+        deadline = time.monotonic() + 120
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            job = httpx.get(f"{url}/jobs/{job['id']}", timeout=30).json()
+        assert job["status"] == "done" and job["files"][0]["status"] == "indexed", job
         public = subprocess.run([sys.executable, "-m", "rag", "serve", "--host", "0.0.0.0"],
                                 cwd=ROOT, env=env, capture_output=True, text=True,
                                 timeout=60)  # fmt: skip

@@ -32,7 +32,13 @@ def serve_main(argv: Sequence[str]) -> int:
 
     from ..api import create_app
 
+    from ..jobs import start_workers
+
     engine = DocChat(settings)
+    # Uploads through the API are jobs: served alone, this process runs their workers,
+    # as the app does (with the embedded store no other process may; DOCCHAT_WORKERS=0
+    # leaves them to `python -m rag worker` processes on a shared Redis).
+    start_workers(engine)
     print(f"DocChat API on http://{args.host}:{args.port}/v1 (docs: /docs)", flush=True)
     uvicorn.run(create_app(engine, host=args.host), host=args.host, port=args.port,
                 log_level="warning")  # fmt: skip
