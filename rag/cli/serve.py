@@ -31,7 +31,6 @@ def serve_main(argv: Sequence[str]) -> int:
     import uvicorn
 
     from ..api import create_app
-
     from ..jobs import start_workers
 
     engine = DocChat(settings)
