@@ -130,10 +130,14 @@ def measure(app: DocChat, questions: list[str]) -> dict[str, object]:
 
 
 def main() -> int:
+    global DOC_CHUNKS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", metavar="OUT", default=None)
     p.add_argument("--sizes", default="1000,10000,100000")
+    p.add_argument("--doc-chunks", type=int, default=DOC_CHUNKS,
+                   help="chunks per synthetic document (fewer: more documents)")  # fmt: skip
     args = p.parse_args()
+    DOC_CHUNKS = args.doc_chunks
     sizes = sorted(int(s) for s in args.sizes.split(","))
     base = Settings.from_env()
     sentences, questions = corpus()
@@ -175,6 +179,7 @@ def main() -> int:
             "top_k": settings.top_k,
         },
         "queries_per_size": QUERIES,
+        "chunks_per_document": DOC_CHUNKS,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "sizes": results,
     }

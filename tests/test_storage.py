@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import DocumentNotFoundError
+from rag import DocChat, DocumentInfo, DocumentNotFoundError
 from rag.datalock import LOCK_NAME, lock_data_dir
 from rag.originals import Originals
 
@@ -61,3 +61,31 @@ def test_the_data_dir_lock_holds_one_process(tmp_path: Path) -> None:
     )
     assert proc.returncode == 3, proc.stderr
     assert "in use by another DocChat process" in proc.stdout
+
+
+def test_document_records_kept_in_step_with_every_write(app: DocChat) -> None:
+    # The embedded store keeps each collection's document records between searches
+    # (store.py, `_records`); every write must show at once, and a read that a write
+    # overtook must not be kept.
+    app.ingest("cats.md", b"# Cats\nCats sleep sixteen hours a day.\n")
+    assert [d.name for d in app.documents()] == ["cats.md"]
+    dogs = app.ingest("dogs.md", b"# Dogs\nDogs bark at strangers.\n")
+    assert [d.name for d in app.documents()] == ["cats.md", "dogs.md"]
+    app.delete_document(dogs.doc_id)
+    assert [d.name for d in app.documents()] == ["cats.md"]
+    store = app.store
+    _, docs = store._pair(app.settings.collection)
+    store._records_changed(docs)
+    read = store._read_records
+
+    def overtaken(d: object) -> dict[str, DocumentInfo]:
+        records = read(d)
+        store._records_changed(docs)  # a write lands while this read is under way
+        return records
+
+    store._read_records = overtaken  # type: ignore[method-assign]
+    store._records(docs)
+    store._read_records = read  # type: ignore[method-assign]
+    assert docs.name not in store._records_kept
+    store._records(docs)["x"] = next(iter(store._records(docs).values()))  # a copy
+    assert list(store._records(docs)) == [d.doc_id for d in app.documents()]
