@@ -357,10 +357,12 @@ def follow_jobs(app: DocChat, job_ids: list[str]) -> list[Job]:
     has ended, a Cancel button beside each one still running; returns the jobs as they
     ended. Leaving the page stops only the following: the jobs go on in the workers."""
     jobs = [app.job(i) for i in job_ids]
-    for j in jobs:
-        if not j.finished and st.button(f"Cancel the upload of {len(j.files)} file(s)",
-                                        key=f"cancel-job-{j.id}"):  # fmt: skip
-            app.cancel_job(j.id)
+    buttons = st.empty()  # emptied with the progress: no Cancel left beside an ended job
+    with buttons.container():
+        for j in jobs:
+            if not j.finished and st.button(f"Cancel the upload of {len(j.files)} file(s)",
+                                            key=f"cancel-job-{j.id}"):  # fmt: skip
+                app.cancel_job(j.id)
     box = st.empty()
     while True:
         with box.container():
@@ -374,6 +376,7 @@ def follow_jobs(app: DocChat, job_ids: list[str]) -> list[Job]:
                     st.progress(min(f.progress, 1.0), text=text)
         if all(j.finished for j in jobs):
             box.empty()
+            buttons.empty()
             return jobs
         time.sleep(JOB_REFRESH_S)
         jobs = [app.job(i) for i in job_ids]
