@@ -25,7 +25,9 @@ from rag import DocChat, Settings
 from rag.jobs import DONE, Job, JobQueue
 from tests.conftest import ROOT, free_port, missing
 from tests.fakes import HashEmbedder
-from tests.test_chroma_server import CHROMA, ChromaServer
+
+# `server`: a real `chroma run` on a free port (the fixture of the Chroma server tests).
+from tests.test_chroma_server import ChromaServer, server  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -73,28 +75,18 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture
-def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
-    if not CHROMA.exists():
-        missing(f"{CHROMA} is missing (chromadb's CLI)")
-    server = ChromaServer(tmp_path / "chroma", tmp_path / "chroma.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_two_workers_one_killed_mid_job(
-    tmp_path: Path, redis_url: str, chroma: ChromaServer
+    tmp_path: Path,
+    redis_url: str,
+    server: ChromaServer,  # noqa: F811 - the fixture imported above
 ) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "DOCCHAT_DATA_DIR": str(data), "DOCCHAT_REDIS_URL": redis_url,
-           "DOCCHAT_CHROMA_HOST": "127.0.0.1", "DOCCHAT_CHROMA_PORT": str(chroma.port),
+           "DOCCHAT_CHROMA_HOST": "127.0.0.1", "DOCCHAT_CHROMA_PORT": str(server.port),
            "DOCCHAT_JOB_LEASE": "3", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # fmt: skip
     settings = Settings(data_dir=data, redis_url=redis_url, chroma_host="127.0.0.1",
-                        chroma_port=chroma.port, job_lease=3.0)  # fmt: skip
+                        chroma_port=server.port, job_lease=3.0)  # fmt: skip
     queue = JobQueue(settings)  # to watch the jobs (no consumer here)
 
     # The app's side: 5 uploads of 10 files, each a job.
