@@ -164,6 +164,9 @@ def _file_result(f: JobFile, r: IngestResult) -> JobFile:
         message = f"already indexed ({r.chunks} chunks)"
     else:
         message = f"{r.pages} page(s), {r.chunks} chunk(s) in {r.seconds:.1f} s"
+    # The warnings (a page read by OCR, a fallback to pdfium) go with the result, as the
+    # Upload page showed them before uploads were jobs.
+    message = "; ".join([message, *r.warnings])
     return replace(f, status=r.status, message=message, doc_id=r.doc_id, progress=1.0)
 
 

@@ -260,3 +260,14 @@ def test_concurrent_creates_of_one_collection_make_one(job_settings: Settings) -
         t.join()
     assert not errors and app.store.collection_names() == ["new"]
 
+
+def test_a_file_s_warnings_go_with_its_result() -> None:
+    # The Upload page shows a file's result message: its warnings (OCR, fallbacks) too.
+    from rag.jobs import JobFile, _file_result
+    from rag.models import IngestResult
+
+    r = IngestResult("scan.pdf", "indexed", "d1", pages=2, chunks=3, seconds=1.0,
+                     warnings=("page 1: read by OCR",))  # fmt: skip
+    done = _file_result(JobFile("scan.pdf", "ab", 10), r)
+    assert done.message == "2 page(s), 3 chunk(s) in 1.0 s; page 1: read by OCR"
+    assert done.status == "indexed" and done.doc_id == "d1"
