@@ -192,6 +192,16 @@ def test_errors_in_openai_s_shape(single: Served) -> None:
     assert unknown.status_code == 404 and error_of(unknown)["type"] == "not_found_error"
 
 
+def finished(h: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    """The job's record once it ended (polled through the API), checked done."""
+    deadline = time.monotonic() + 30
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = h.get(f"/v1/jobs/{job['id']}").json()
+    assert job["status"] == "done", job
+    return job
+
+
 def test_native_collections_documents_search_delete(tmp_path: Path) -> None:
     """Upload through the API as a background job, run by real consumer threads."""
     settings = Settings(data_dir=tmp_path, min_score=0.0, workers=1)
@@ -207,13 +217,8 @@ def test_native_collections_documents_search_delete(tmp_path: Path) -> None:
             files = [("files", ("cats.md", CATS)), ("files", ("dogs.md", DOGS))]
             r = h.post("/v1/collections/pets/documents", files=files)
             assert r.status_code == 202, r.text
-            job = r.json()
-            assert [f["name"] for f in job["files"]] == ["cats.md", "dogs.md"]
-            deadline = time.monotonic() + 30
-            while job["status"] in ("queued", "running") and time.monotonic() < deadline:
-                time.sleep(0.1)
-                job = h.get(f"/v1/jobs/{job['id']}").json()
-            assert job["status"] == "done", job
+            assert [f["name"] for f in r.json()["files"]] == ["cats.md", "dogs.md"]
+            job = finished(h, r.json())
             assert [f["status"] for f in job["files"]] == ["indexed", "indexed"]
             assert [j["id"] for j in h.get("/v1/jobs").json()["data"]] == [job["id"]]
             assert h.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "done"  # ended
@@ -229,6 +234,7 @@ def test_native_collections_documents_search_delete(tmp_path: Path) -> None:
             # Into a collection that does not exist yet: it is made, as on the Upload page.
             r = h.post("/v1/collections/fresh/documents", files=files[:1])
             assert r.status_code == 202, r.text
+            finished(h, r.json())
             assert "fresh" in [c["name"] for c in h.get("/v1/collections").json()["data"]]
     finally:
         workers.stop()

@@ -203,8 +203,8 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         name: str, request: Request, files: list[UploadFile] = _FILES
     ) -> dict[str, Any]:
         """Add files (multipart, field `files`, many): a background job; follow it with
-        GET /v1/jobs/{id}. A collection that does not exist yet is made (with the
-        default chunk settings), as the Upload page makes it."""
+        GET /v1/jobs/{id}. A collection that does not exist yet is made by the job
+        (with the default chunk settings), as the Upload page makes it."""
         app = caller(request)
         limit_mb = app.settings.max_file_mb
         uploads = []
@@ -216,7 +216,6 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
                     f"({ENV_NAMES['max_file_mb']})."
                 )
             uploads.append(Upload(f.filename or "upload", data))
-        app.ensure_collection(name)
         return app.submit_upload(uploads, collection=name).to_dict()
 
     @api.get("/v1/jobs")
