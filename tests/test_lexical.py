@@ -108,6 +108,20 @@ def test_built_in_blocks_equals_built_at_once() -> None:
     assert built[0].search("birds", 3).top
 
 
+def test_term_membership_by_binary_search_equals_isin() -> None:
+    # `_holds` relies on each term's posting rows being sorted (built in row order).
+    texts = [CATS.decode(), DOGS.decode(), BIRDS.decode(), "Cats and dogs. Birds."]
+    idx = LexicalIndex()
+    for n in range(6):
+        idx.add(f"d{n}", [chunk(f"d{n}", i, texts[(n * i + i) % len(texts)]) for i in range(5)])
+    idx._build(7)
+    rows = np.arange(len(idx._row_ids) + 2, dtype=np.int64)[::-1]  # and two past the end
+    for term in range(len(idx._indptr) - 1):
+        posting = idx._post_rows[idx._indptr[term] : idx._indptr[term + 1]]
+        assert np.all(np.diff(posting) > 0)
+        assert np.array_equal(idx._holds(term, rows), np.isin(rows, posting))
+
+
 def test_index_save_load_round_trip_and_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     idx = LexicalIndex()
     idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "")])
