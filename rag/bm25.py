@@ -150,6 +150,14 @@ class LexicalResult:
     coverage: float = 1.0
 
 
+def _find_sorted(haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(where each needle would sit in the sorted `haystack`, whether it is there)."""
+    at = np.searchsorted(haystack, needles)
+    found = at < len(haystack)
+    found[found] = haystack[at[found]] == needles[found]
+    return at, found
+
+
 @dataclass
 class LexicalIndex:
     """BM25 over the chunks of one collection, held in memory.
@@ -348,9 +356,7 @@ class LexicalIndex:
                 [a << 32 | b for a, b in itertools.pairwise(words) if a >= 0 and b >= 0],
                 dtype=np.int64,
             )
-            at = np.searchsorted(self._pair_keys, keys)
-            found = at < len(self._pair_keys)
-            found[found] = self._pair_keys[at[found]] == keys[found]
+            at, found = _find_sorted(self._pair_keys, keys)
             ids.update((len(self.vocab) + at[found]).tolist())
         return known, sorted(ids)
 
@@ -456,10 +462,7 @@ class LexicalIndex:
         posting list instead and took 85% of the search time at 300k chunks (a common
         word is in most rows; p95 91 ms there, 12.5 ms with this, same results)."""
         posting = self._post_rows[self._indptr[term] : self._indptr[term + 1]]
-        at = np.searchsorted(posting, rows)
-        inside = at < len(posting)
-        inside[inside] = posting[at[inside]] == rows[inside]
-        return inside
+        return _find_sorted(posting, rows)[1]
 
     # -- persistence -----------------------------------------------------------------
 
