@@ -10,8 +10,11 @@ from rag.bm25 import INDEX_VERSION, LexicalIndex, tokenize
 from rag.retrieval import (
     COVERAGE_FULL,
     COVERAGE_MAX_DENSE,
+    FIGURE_WEIGHT,
     SENTENCE_WEIGHT,
     coverage_shift,
+    figure_density,
+    figure_weight,
     fuse,
     repeated,
 )
@@ -208,6 +211,16 @@ def test_low_coverage_leans_on_the_dense_side() -> None:
     assert 0.4 < w <= COVERAGE_MAX_DENSE and s == pytest.approx(SENTENCE_WEIGHT / 2)
     assert coverage_shift(0.4, 0.0) == (COVERAGE_MAX_DENSE, 0.0)
     assert coverage_shift(0.97, 0.0)[0] == 0.97  # never below the weight asked for
+
+
+def test_a_poorly_covered_question_weighs_the_figure_density_of_tables() -> None:
+    row = chunk("a", 0, "Total net sales $ 81,797 $ 82,959 (1)% $ 293,787 $ 304,182")
+    prose = chunk("a", 1, "Total net sales decreased 1% or $1.2 billion during the quarter.")
+    dense = figure_density([row, prose, chunk("a", 2, "")])
+    assert dense[0] == 1.0 and 0.0 < dense[1] < 0.5 and dense[2] == 0.0
+    assert figure_weight(1.0) == figure_weight(COVERAGE_FULL) == 0.0  # covered: none
+    assert 0.0 < figure_weight(COVERAGE_FULL * 0.9) < FIGURE_WEIGHT
+    assert figure_weight(0.0) == FIGURE_WEIGHT
 
 
 def test_text_a_better_candidate_of_another_document_has_is_pushed_down() -> None:
