@@ -10,6 +10,7 @@ from rag.bm25 import INDEX_VERSION, LexicalIndex, tokenize
 from rag.retrieval import (
     COVERAGE_FULL,
     COVERAGE_MAX_DENSE,
+    FIGURE_TOP,
     FIGURE_WEIGHT,
     SENTENCE_WEIGHT,
     coverage_shift,
@@ -218,9 +219,22 @@ def test_a_poorly_covered_question_weighs_the_figure_density_of_tables() -> None
     prose = chunk("a", 1, "Total net sales decreased 1% or $1.2 billion during the quarter.")
     dense = figure_density([row, prose, chunk("a", 2, "")])
     assert dense[0] == 1.0 and 0.0 < dense[1] < 0.5 and dense[2] == 0.0
-    assert figure_weight(1.0) == figure_weight(COVERAGE_FULL) == 0.0  # covered: none
-    assert 0.0 < figure_weight(COVERAGE_FULL * 0.9) < FIGURE_WEIGHT
-    assert figure_weight(0.0) == FIGURE_WEIGHT
+    prose_first = np.asarray([0.1, 0.9, 0.8], dtype=np.float32)  # dense scores
+    none = np.zeros(3, dtype=np.float32)
+    # covered, and the dense side's best are prose: no weight
+    assert figure_weight(1.0, none, prose_first) == 0.0
+    assert figure_weight(COVERAGE_FULL, none, prose_first) == 0.0
+    assert 0.0 < figure_weight(COVERAGE_FULL * 0.9, none, prose_first) < FIGURE_WEIGHT
+    assert figure_weight(0.0, none, prose_first) == FIGURE_WEIGHT
+    # covered, but the dense side's best candidates are table rows: full weight
+    assert figure_weight(1.0, np.ones(3, dtype=np.float32), prose_first) == FIGURE_WEIGHT
+    # one table row among FIGURE_TOP prose candidates: part of the weight, none when
+    # the row is not among the dense side's best
+    one_row = np.zeros(FIGURE_TOP + 1, dtype=np.float32)
+    one_row[0] = 1.0
+    row_first = np.linspace(1.0, 0.0, FIGURE_TOP + 1, dtype=np.float32)
+    assert 0.0 < figure_weight(1.0, one_row, row_first) < FIGURE_WEIGHT
+    assert figure_weight(1.0, one_row, row_first[::-1].copy()) == 0.0
 
 
 def test_text_a_better_candidate_of_another_document_has_is_pushed_down() -> None:
