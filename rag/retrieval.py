@@ -61,7 +61,7 @@ from .prompts import build_prompt
 from .query import clean_query, dense_query
 from .settings import Settings
 from .store import Store
-from .text import FIGURE, Message
+from .text import Message, figures
 
 CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA)
 # Weight of the best-sentence score, on top of dense_weight * dense +
@@ -105,7 +105,7 @@ REPEAT_GRAM = 8
 # changed?"), and the text that explains an amount outranks the table row that holds
 # it. Such a question adds FIGURE_WEIGHT times the shortfall's share (as the dense
 # shift: COVERAGE_SHIFT times it, at most 1) of each candidate's figure density: its
-# figures per word (text.FIGURE) over FIGURE_DENSE, at most 1; not min-max scaled, so
+# figures per word (text.figures) over FIGURE_DENSE, at most 1; not min-max scaled, so
 # prose whose best candidate has a few figures does not count as a table. Measured
 # (one index each): SEC 10-Q figure_in_context@4000 0.315 -> 0.370, doc_hit@5 0.882 ->
 # 0.887, COVID-QA unchanged (0.7616: its questions are covered, the shortfall is 0).
@@ -256,10 +256,10 @@ def figure_weight(coverage: float, density: np.ndarray, dense: np.ndarray) -> fl
 
 
 def figure_density(chunks: Sequence[Chunk]) -> np.ndarray:
-    """For each chunk, its figures (`text.FIGURE`: 82,959, 25.3) per word over
+    """For each chunk, its figures (`text.figures`: 82,959, 25.3) per word over
     `FIGURE_DENSE`, at most 1: a table's rows are near 1, prose near 0."""
     return np.asarray(
-        [min(1.0, len(FIGURE.findall(c.text)) / max(len(c.text.split()), 1) / FIGURE_DENSE)
+        [min(1.0, len(figures(c.text)) / max(len(c.text.split()), 1) / FIGURE_DENSE)
          for c in chunks],
         dtype=np.float32,
     )  # fmt: skip

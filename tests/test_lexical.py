@@ -217,8 +217,8 @@ def test_low_coverage_leans_on_the_dense_side() -> None:
 def test_a_poorly_covered_question_weighs_the_figure_density_of_tables() -> None:
     row = chunk("a", 0, "Total net sales $ 81,797 $ 82,959 (1)% $ 293,787 $ 304,182")
     prose = chunk("a", 1, "Total net sales decreased 1% or $1.2 billion during the quarter.")
-    dense = figure_density([row, prose, chunk("a", 2, "")])
-    assert dense[0] == 1.0 and 0.0 < dense[1] < 0.5 and dense[2] == 0.0
+    density = figure_density([row, prose, chunk("a", 2, "")])
+    assert density[0] == 1.0 and 0.0 < density[1] < 0.5 and density[2] == 0.0
     prose_first = np.asarray([0.1, 0.9, 0.8], dtype=np.float32)  # dense scores
     none = np.zeros(3, dtype=np.float32)
     # covered, and the dense side's best are prose: no weight
