@@ -139,7 +139,7 @@ def test_injected_documents_stay_inert(
             page.goto(url)
             nav = page.get_by_test_id("stSidebarNavItems")
             nav.get_by_role("link", name="Upload").click()
-            expect(page.locator('[data-testid="stFileUploaderDropzone"]')).to_be_visible()
+            expect(page.locator('[data-testid="stFileUploaderDropzone"]')).to_be_visible(timeout=30_000)
             for n, (name, data) in enumerate(uploads, start=1):
                 page.evaluate(DROP_JS, [name, base64.b64encode(data).decode()])
                 expect(page.get_by_text(f"{n} indexed in default")).to_be_visible(timeout=120_000)
