@@ -65,7 +65,7 @@ def upload(page: Any, name: str, data: bytes, collection: str) -> None:
     from playwright.sync_api import expect
 
     page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Upload").click()
-    expect(page.locator('[data-testid="stFileUploaderDropzone"]')).to_be_visible()
+    expect(page.locator('[data-testid="stFileUploaderDropzone"]')).to_be_visible(timeout=30_000)
     page.evaluate(DROP_JS, [name, base64.b64encode(data).decode()])
     expect(page.get_by_text(f"1 indexed in {collection}")).to_be_visible(timeout=120_000)
 

@@ -158,7 +158,7 @@ def test_oidc_sign_in_admin_and_user_see_their_own(
             expect(nav.get_by_role("link", name="Library")).to_be_visible()
 
             nav.get_by_role("link", name="Upload").click()
-            expect(page.get_by_test_id("stFileUploaderDropzone")).to_be_visible()
+            expect(page.get_by_test_id("stFileUploaderDropzone")).to_be_visible(timeout=30_000)
             page.evaluate(DROP_JS, [DOC, base64.b64encode(md.read_bytes()).decode()])
             indexed = page.get_by_text("1 indexed in")
             expect(indexed).to_be_visible(timeout=120_000)
