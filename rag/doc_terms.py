@@ -15,7 +15,8 @@ of the best fused candidates contains all of the question's names (otherwise a c
 already carries them; see `retrieval.NAMED_TOP` for what was measured).
 
 Left out: names the question spells differently from the documents ("MSFT" for
-"Microsoft"), and dates ("Q1 2023" is a quarter that a filing calls "April 1, 2023").
+"Microsoft"), and periods ("Q1 2023" is a quarter that a filing calls "April 1, 2023";
+periods.py matches them with the file names instead).
 """
 
 from __future__ import annotations
