@@ -343,7 +343,8 @@ def fuse(
         if prior is not None:
             fused = fused + NAMED_WEIGHT * _minmax(prior)
             total += NAMED_WEIGHT
-        if period is not None and period.any():  # (all 0: the question names no period)
+        # All 0: the question names no period; all 1: it tells no candidate apart.
+        if period is not None and period.any() and not period.all():
             fused = fused + PERIOD_WEIGHT * period
             total += PERIOD_WEIGHT
         if names is not None:
