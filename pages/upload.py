@@ -13,10 +13,12 @@ Left out: uploading folders (the browser's picker takes files; the CLI takes fol
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 from pages import _ui
-from rag import SUPPORTED_EXTENSIONS, JobFile, RagError, Upload, escape_markdown
+from rag import SUPPORTED_EXTENSIONS, Job, JobFile, RagError, Upload, escape_markdown
 
 NEW = "\u2795 New collection\u2026"
 STATUSES = ("indexed", "unchanged", "rejected", "failed", "cancelled")
@@ -112,12 +114,19 @@ files = st.file_uploader(
 )
 
 
-def file_of(entry: tuple[str, int, str]) -> JobFile | None:
-    """The file an entry of `up_files` names, in its job's record (None: job gone)."""
-    try:
-        return app.job(entry[0]).files[entry[1]]
-    except RagError:
-        return None
+def read_jobs(job_ids: list[str]) -> dict[str, Job]:
+    """The jobs of these ids, each read once (a job gone, e.g. expired, is left out)."""
+    out: dict[str, Job] = {}
+    for job_id in dict.fromkeys(job_ids):
+        with contextlib.suppress(RagError):
+            out[job_id] = app.job(job_id)
+    return out
+
+
+def file_of(jobs: dict[str, Job], entry: tuple[str, int, str]) -> JobFile | None:
+    """The file an entry of `up_files` names, in its job as read (None: job gone)."""
+    job = jobs.get(entry[0])
+    return job.files[entry[1]] if job and entry[1] < len(job.files) else None
 
 
 if files and not target:
@@ -125,9 +134,10 @@ if files and not target:
 elif files:
     seen: dict[tuple[str, str], tuple[str, int, str]] = state.up_files
     todo = []
+    known = read_jobs([e[0] for f in files if (e := seen.get((target, f.file_id)))])
     for f in files:
         entry = seen.get((target, f.file_id))
-        ended = file_of(entry) if entry is not None else None
+        ended = file_of(known, entry) if entry is not None else None
         retry = ended is not None and ended.status in ("rejected", "failed")
         if ended is None or (retry and entry and entry[2] != password):
             todo.append(f)
@@ -148,6 +158,7 @@ elif files:
         except RagError as e:
             st.error(escape_markdown(str(e)))
             st.stop()
+        known[job.id] = job
         for i, f in enumerate(todo):
             seen[(target, f.file_id)] = (job.id, i, password)
         if target != active or not exists:
@@ -155,8 +166,11 @@ elif files:
             st.rerun()  # the sidebar shows the collection the files go into
 
     mine = [seen[(target, f.file_id)] for f in files if (target, f.file_id) in seen]
-    _ui.follow_jobs(app, list(dict.fromkeys(e[0] for e in mine)))
-    results = [r for r in (file_of(e) for e in mine) if r is not None]
+    # Follow the jobs that exist (a gone one has no results to show); the files' results
+    # are the jobs as they ended, not each read again per file.
+    live = [i for i in dict.fromkeys(e[0] for e in mine) if i in known]
+    ended_jobs = {j.id: j for j in _ui.follow_jobs(app, live)}
+    results = [r for r in (file_of(ended_jobs, e) for e in mine) if r is not None]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     if counts["rejected"] or counts["failed"] or counts["cancelled"]:
@@ -187,4 +201,4 @@ recent = app.jobs()
 _ui.follow_jobs(app, [j.id for j in recent if not j.finished])
 if recent:
     st.subheader("Recent uploads")
-    _ui.jobs_table(app.jobs()[:10])
+    _ui.jobs_table(app.jobs()[:10])  # read again: the ones followed above have ended
