@@ -34,6 +34,7 @@ year). "Latest" is read from ordinary words, so in a collection that holds a ser
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ def _period(m: re.Match[str]) -> Period:
     return Period(int(four) if four else 2000 + int(two or 0), quarter)
 
 
+# Every search that names a period reads every document's name: 8.6 ms at 1,000
+# documents, against a search of about 25 ms. Names repeat from search to search.
+@functools.lru_cache(maxsize=8192)
 def _found(text: str) -> tuple[frozenset[Period], str]:
     """(the periods written in `text`, the text without them, lower case)."""
     low = text.lower().translate(_FOLD)
