@@ -283,6 +283,12 @@ def figure_density(chunks: Sequence[Chunk]) -> np.ndarray:
     )  # fmt: skip
 
 
+def mixes(dense_weight: float) -> bool:
+    """Whether a search at this dense weight fuses both sides: only then do the
+    per-question adjustments apply (dense-only and BM25-only search stay as they are)."""
+    return 0.0 < dense_weight < 1.0
+
+
 def period_documents(
     store: Store, collection: str, question: str, doc_ids: Sequence[str] | None
 ) -> frozenset[str]:
@@ -329,7 +335,7 @@ def fuse(
     if not chunks:
         return []
     w = min(max(dense_weight, 0.0), 1.0)
-    mixed = 0.0 < w < 1.0
+    mixed = mixes(w)
     sentence_weight = SENTENCE_WEIGHT
     if mixed and names is not None:
         w, sentence_weight = coverage_shift(w, names.coverage)
@@ -396,7 +402,7 @@ def search(
     n = max(top_k, CANDIDATES)
     dense_hits = store.query(collection.name, vector, n, doc_ids=doc_ids)
     in_period: frozenset[str] = frozenset()
-    if 0.0 < options.dense_weight < 1.0:  # dense-only and BM25-only search stay as they are
+    if mixes(options.dense_weight):
         in_period = period_documents(store, collection.name, question or query, doc_ids)
     if in_period:
         seen = {h.chunk.id for h in dense_hits}
