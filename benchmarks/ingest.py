@@ -273,6 +273,7 @@ def main() -> int:
             "settings": {
                 "embedding_backend": settings.embedding_backend,
                 "embedding_batch_size": settings.embedding_batch_size,
+                "embedding_threads": settings.embedding_threads,
                 "chunk_tokens": settings.chunk_tokens,
                 "chunk_overlap": settings.chunk_overlap,
                 "hybrid": settings.hybrid,

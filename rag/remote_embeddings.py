@@ -53,6 +53,7 @@ def open_embedder(settings: Settings) -> Embedder:
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
         backend=settings.embedding_backend,
+        threads=settings.embedding_threads,
     )
 
 

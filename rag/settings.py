@@ -29,6 +29,7 @@ ENV_NAMES: dict[str, str] = {
     "embedding_model": "DOCCHAT_EMBEDDING_MODEL",
     "embedding_batch_size": "DOCCHAT_EMBEDDING_BATCH_SIZE",
     "embedding_backend": "DOCCHAT_EMBEDDING_BACKEND",
+    "embedding_threads": "DOCCHAT_EMBEDDING_THREADS",
     "embedding_base_url": "DOCCHAT_EMBEDDING_BASE_URL",
     "embedding_api_key": "DOCCHAT_EMBEDDING_API_KEY",
     "embedding_timeout": "DOCCHAT_EMBEDDING_TIMEOUT",
@@ -85,8 +86,12 @@ class Settings:
     chroma_port: int = 8000
     chroma_ssl: bool = False
     embedding_model: str = DEFAULT_MODEL  # a sentence-transformers name or a local path
-    embedding_batch_size: int = 4  # small batches ran fastest on CPU (README, Performance)
+    # Texts per model run; 0: the backend's fastest on this CPU (README, Performance):
+    # 1 for onnx-int8 (no padding, and one text's activations stay in cache), 4 for torch.
+    embedding_batch_size: int = 0
     embedding_backend: str = "onnx-int8"  # or torch (see embeddings.py, README Performance)
+    # onnx-int8 runs this many texts at once, one thread each; 0: one per CPU core.
+    embedding_threads: int = 0
     # An OpenAI-compatible /v1/embeddings server (Ollama, vLLM, TEI, Infinity, OpenAI)
     # to embed with instead of the local model; `embedding_model` is then the name the
     # server knows (rag/remote_embeddings.py).

@@ -190,3 +190,6 @@ def test_workers_are_capped_and_reused(kind: str) -> None:
     line = next(ln for ln in limits.splitlines() if ln.startswith("Max address space"))
     soft = int(line.split()[3])
     assert soft < 700 * 2**20 + 2 * 2**30  # capped: idle size plus the 700 MB allowed
+    # The worker imports the loaders, not the engine: `rag/__init__`'s openai (with its
+    # pydantic_core library) would add 0.8 s to every worker start.
+    assert "pydantic_core" not in Path(f"/proc/{pids[-1]}/maps").read_text()
