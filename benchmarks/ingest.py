@@ -253,6 +253,10 @@ def main() -> int:
     p.add_argument("--no-langchain", action="store_true")
     p.add_argument("--no-sec", action="store_true", help="skip the SEC 10-Q filings")
     p.add_argument("--sec-files", type=int, default=None, help="only the first N filings")
+    p.add_argument(
+        "--rounds", type=int, default=2,
+        help="DocChat and LangChain runs, alternated; the ratio is of the best of each",
+    )  # fmt: skip
     args = p.parse_args()
     base = Settings.from_env()
     tmp = Path(tempfile.mkdtemp(prefix="docchat-bench-ingest-"))
@@ -260,9 +264,23 @@ def main() -> int:
         (tmp / "files").mkdir()
         files, questions = prepare(tmp / "files")
         settings = base.with_(data_dir=tmp / "data", chroma_host="", collection="bench")
-        print(f"{len(files)} files; DocChat ({settings.embedding_backend}) ...", flush=True)
-        ours = run_docchat(settings, files, questions)
-        print(f"  {json.dumps(ours)}", flush=True)
+        # A shared machine's speed drifts by 20 % within minutes (the same DocChat run:
+        # 53 s, then 44 s a quarter of an hour later), and the two pipelines run minutes
+        # apart: alternated rounds, best of each, keep a slow phase from deciding the
+        # ratio. Every round's time is in the JSON.
+        ours_rounds: list[dict] = []
+        lc_rounds: list[dict] = []
+        for r in range(max(args.rounds, 1)):
+            print(f"{len(files)} files; DocChat ({settings.embedding_backend}), round {r + 1} ...",
+                  flush=True)  # fmt: skip
+            ours_rounds.append(run_docchat(settings.with_(data_dir=tmp / f"data-{r}"), files,
+                                           questions))  # fmt: skip
+            print(f"  {json.dumps(ours_rounds[-1])}", flush=True)
+            if not args.no_langchain:
+                print(f"LangChain, round {r + 1} ...", flush=True)
+                lc_rounds.append(run_langchain(tmp / f"round-{r}", files, questions))
+                print(f"  {json.dumps(lc_rounds[-1])}", flush=True)
+        ours = max(ours_rounds, key=lambda d: d["pages_per_s"])
         out: dict[str, object] = {
             "benchmark": "ingest",
             "machine": {
@@ -280,6 +298,8 @@ def main() -> int:
                 "dense_weight": settings.dense_weight,
             },
             "docchat": ours,
+            "docchat_rounds_seconds": [d["seconds"] for d in ours_rounds],
+            "langchain_rounds_seconds": [d["seconds"] for d in lc_rounds],
         }
         # The same work LangChain does: text layers only. With OCR on (the default),
         # DocChat also renders and reads every textless page of the image-only PDFs,
@@ -290,10 +310,8 @@ def main() -> int:
         plain = run_docchat(text_only, files, questions)
         print(f"  {json.dumps(plain)}", flush=True)
         out["docchat_no_ocr"] = plain
-        if not args.no_langchain:
-            print("LangChain ...", flush=True)
-            lc = run_langchain(tmp, files, questions)
-            print(f"  {json.dumps(lc)}", flush=True)
+        if lc_rounds:
+            lc = max(lc_rounds, key=lambda d: d["pages_per_s"])
             out["langchain"] = lc
             out["pages_per_s_over_langchain"] = round(ours["pages_per_s"] / lc["pages_per_s"], 2)
             out["pages_per_s_over_langchain_no_ocr"] = round(

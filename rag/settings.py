@@ -161,7 +161,7 @@ class Settings:
     # Redis server when set (workers on other machines then share it).
     redis_url: str = field(default="", repr=False)  # may hold a password
     # Consumer threads the app process runs. 1: one upload already keeps both cores of
-    # the machine busy (embedding on ONNX Runtime's threads, extraction in worker
+    # the machine busy (embedding in the model process, extraction in worker
     # processes reading ahead), so a second job in parallel only makes both slower;
     # scale out with `python -m rag worker` on other machines instead. 0: no consumer;
     # a job runs in the process that submits it, before the submit returns (the tests).

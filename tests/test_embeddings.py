@@ -35,3 +35,49 @@ def test_negative_batch_size_or_threads_is_a_config_error() -> None:
     for name in ("DOCCHAT_EMBEDDING_BATCH_SIZE", "DOCCHAT_EMBEDDING_THREADS"):
         with pytest.raises(ConfigError, match=name):
             open_embedder(Settings.from_env({name: "-1"}, secrets_path=None))
+
+
+@pytest.mark.slow
+def test_model_process_gives_the_in_process_vectors_and_survives_its_death(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import signal
+    import threading
+
+    import rag.embeddings as embeddings
+    import rag.model_process as model_process
+
+    texts = [f"Passage {i}: " + "the virus binds ACE2 " * (i % 5 + 1) for i in range(20)]
+    onnx = load_embedder("all-MiniLM-L6-v2", backend="onnx-int8", threads=2)
+    with monkeypatch.context() as m:
+        m.setattr(embeddings, "PROCESS_MIN_BATCHES", 10**9)  # all in this process
+        here = onnx.embed(texts)
+    assert np.allclose(onnx.embed(texts), here, atol=1e-6)  # in the child
+    child = onnx._process._child  # type: ignore[attr-defined]
+    assert child is not None and child[0].pid != os.getpid()
+
+    os.kill(child[0].pid, signal.SIGKILL)  # killed between calls: started again
+    child[0].wait()
+    assert np.allclose(onnx.embed(texts), here, atol=1e-6)
+    assert onnx._process._child[0].pid != child[0].pid  # type: ignore[attr-defined]
+
+    # Calls from two threads overlap in the child and each gets its own vectors.
+    got: dict[int, np.ndarray] = {}
+    threads = [
+        threading.Thread(target=lambda k=k: got.__setitem__(k, onnx.embed(texts[k:])))
+        for k in (0, 3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert np.allclose(got[0], here, atol=1e-6) and np.allclose(got[3], here[3:], atol=1e-6)
+
+    # A child that cannot start: the call runs here instead.
+    def cannot_start(call: str) -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(model_process, "start_child", cannot_start)
+    model_process._stop(onnx._process.__dict__)  # type: ignore[attr-defined]
+    assert np.allclose(onnx.embed(texts), here, atol=1e-6)

@@ -9,13 +9,11 @@ gets a `LimitExceededError` or `ExtractionError` and the app goes on. Cheap text
 formats (plain text, Markdown, code), whose loaders are linear in the input, stay
 in-process: the per-file size limit already bounds them.
 
-Workers are fresh interpreters (`python -c`, never a fork of the app, which has torch
-and Streamlit threads; and unlike multiprocessing's spawn they never re-import the
-caller's `__main__`, so scripts without a main guard work too). They are reused, so
-a small file costs a socket round trip, not a process start (about 1.5 s once). At
-most `MAX_WORKERS` run at once; a worker that timed out, crashed or grew large is
-discarded, and one whose parent died exits by itself. Workers get no secrets (API
-keys) in their environment. Results are plain pickles: a `LoadedDocument`, or the
+Workers are fresh interpreters (`children.start_child`: not a fork of the app, and
+no secrets in their environment). They are reused, so a small file costs a socket
+round trip, not a process start (about 0.7 s once). At most `MAX_WORKERS` run at
+once; a worker that timed out, crashed or grew large is discarded, and one whose
+parent died exits by itself. Results are plain pickles: a `LoadedDocument`, or the
 name and message of the `RagError` to raise again here.
 
 Left out: CPU-time limits (wall clock is what users feel), seccomp or other
@@ -25,18 +23,14 @@ sandboxing of the child (it runs with the app's user and file access).
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.connection import Connection
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from .. import errors
+from ..children import start_child
 from ..errors import ExtractionError, LimitExceededError, RagError
 from ..models import LoadedDocument, ReadOptions
 from ..settings import DEFAULT_READ
@@ -49,15 +43,6 @@ MAX_WORKERS = 4  # extractions running at once (others wait for a free slot)
 _RECYCLE_RSS_MB = 400  # a worker whose peak memory passed this is not reused
 _RECYCLE_AFTER = 200  # nor one that served this many files (fragmentation, leaks)
 _START_TIMEOUT = 60.0  # seconds a new worker may take to import its parsers
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the child finds `rag`
-# The child registers `rag` as a bare package (this directory) before importing the
-# worker: `rag/__init__` re-exports the whole engine (openai, chromadb, the retrieval
-# stack), 0.8 s of the 1.4 s a worker took to start, paid again at every recycle.
-_BARE_PACKAGE = (
-    "import sys, types; rag = types.ModuleType('rag'); "
-    f"rag.__path__ = [{str(Path(__file__).resolve().parents[1])!r}]; sys.modules['rag'] = rag"
-)
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 _slots = threading.BoundedSemaphore(MAX_WORKERS)
 _idle: list[_Worker] = []
@@ -229,29 +214,13 @@ class _Worker:
         self.peak_mb = 0.0
         self.answered = False  # whether the last request got its reply
         self.started = False  # the child said it is ready (imports done)
-        ours, theirs = socket.socketpair()
-        # A parser of hostile bytes needs no secrets: no API keys in the child's environment.
-        env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
-        )
-        fd = theirs.fileno()
-        serve = f"from rag.ingest.worker import _serve_fd; _serve_fd({fd}, {memory_mb!r})"
-        code = f"{_BARE_PACKAGE}; {serve}"
+        # A parser of hostile bytes needs no secrets: `start_child` keeps them out.
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", code],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,  # stray prints of a parser must not reach the app
-                pass_fds=(theirs.fileno(),),
-                env=env,
+            self._proc, self._conn = start_child(
+                f"from rag.ingest.worker import _serve_fd; _serve_fd({{fd}}, {memory_mb!r})"
             )
         except OSError as e:
-            ours.close()
             raise ExtractionError(f"Cannot start a reader process ({e}).") from None
-        finally:
-            theirs.close()  # only the child holds its end now: its death reads as EOF
-        self._conn = Connection(ours.detach())
 
     def alive(self) -> bool:
         return self._proc.poll() is None
