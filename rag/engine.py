@@ -300,8 +300,7 @@ class DocChat:
         """Add the files of one upload, one result each, in order.
 
         A pipeline: while file i is written to the store (in a writer thread), file i+1
-        is embedded, file i+2 is read and split, and file i+3 is read by an
-        extraction worker. `files` is consumed
+        is embedded, and file i+2 is read by an extraction worker. `files` is consumed
         lazily, so a caller can read files as they are needed. `progress(i, stage,
         done, total)` reports the stages of file i up to embedding; `on_result(i,
         result)` is called in file order, from the calling thread (Streamlit widgets

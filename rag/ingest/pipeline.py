@@ -1,10 +1,9 @@
-"""One upload as a pipeline: file i is written while i+1 is embedded, i+2 is read and
-split, and i+3 is read.
+"""One upload as a pipeline: file i is written while i+1 is embedded and i+2, i+3 are read.
 
 `run_upload` drives the files of one upload through `prepare` (extract, split,
-embed; two files at once, in threads) and a commit in a writer thread, with at most
-one write in flight so memory stays bounded, and prefetches the next file in an
-extraction worker meanwhile.
+embed) and a commit in a writer thread, with at most one write in flight so memory
+stays bounded, and prefetches the next `READ_AHEAD` files in extraction workers
+meanwhile.
 Results are reported in file order from the calling thread. `DocChat` supplies the
 wiring (its store, embedder and per-collection write lock) as callables.
 
@@ -12,9 +11,8 @@ Also here: `prefetch_file` (start reading a file unless its ingest would be a no
 `read_paths` / `expand_paths` for files and folders on disk, and `rebuild` (a
 collection re-indexed from its originals).
 
-Left out: embedding two files at once (the model uses every core for one), and
-retries of a failed write (the file is rejected with the store's reason and the rest
-of the upload goes on).
+Left out: parallel embedding of several files, and retries of a failed write (the
+file is rejected with the store's reason and the rest of the upload goes on).
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from ..models import IngestResult, Upload
 from ..settings import Settings
 from ..store import Store
 from .extract import READ_AHEAD, prefetch
-from .stages import IngestProgress, Prepared, over_upload_limit
+from .stages import IngestProgress, Prepared
 
 if TYPE_CHECKING:  # the engine calls this module; only its type is needed here
     from ..engine import DocChat
@@ -93,16 +91,6 @@ class _Upload:
                 self.writing[1].result()
 
 
-# Files prepared at once, each in its own thread: while one is embedded (the model has
-# both cores), the next is read and split, so the model does not wait for them. The
-# embedder serializes the embedding itself. 130 files of benchmarks/ingest.py: the
-# model waited 10 s for extraction and 4 s for splitting of 62 s with one at a time.
-PREPARING = 2
-# Files only read ahead, beyond those being prepared: the second one prepared is being
-# read too, so the files in flight stay READ_AHEAD + 1, as many readers as before.
-_PREFETCHED = READ_AHEAD + 1 - PREPARING
-
-
 def run_upload(
     files: Iterable[Upload],
     *,
@@ -115,70 +103,44 @@ def run_upload(
 ) -> list[IngestResult]:
     """One result per file, in order (see `DocChat.ingest_many`).
 
-    `files` is consumed lazily: `PREPARING` files are prepared at once and the next
-    `_PREFETCHED` are read meanwhile (unless they carry an error). `progress` is called
-    from the preparing threads. The upload's chunk limit is checked again here, in file
-    order, as a file's turn to be written comes: the files before it may still have
-    been preparing when it was.
+    `files` is consumed lazily, `READ_AHEAD` ahead: the next files are prefetched
+    (unless they carry an error) while the current one is prepared.
     """
     upload = _Upload(max_chunks, on_result)
     items = iter(files)
-    upcoming: deque[Upload] = deque()  # taken from `files`, read ahead, not yet preparing
-    preparing: deque[tuple[int, Future[Prepared | IngestResult]]] = deque()
+    upcoming: deque[Upload] = deque()
 
-    def start(f: Upload, pool: ThreadPoolExecutor) -> None:
-        i = len(upload.results)
-        upload.results.append(None)
-        if f.error:
-            future: Future[Prepared | IngestResult] = Future()
-            future.set_result(IngestResult(file=f.name, status="rejected", reason=f.error))
-        else:
-            report = functools.partial(progress, i) if progress else None
-            future = pool.submit(prepare, f, report, upload.chunks_left())
-        preparing.append((i, future))
-
-    def top_up(pool: ThreadPoolExecutor) -> None:
-        while len(preparing) < PREPARING:
-            f = upcoming.popleft() if upcoming else next(items, None)
-            if f is None:
-                return
-            start(f, pool)
-        while len(upcoming) < _PREFETCHED and (u := next(items, None)) is not None:
+    def look_ahead() -> None:  # the file to prepare next, and READ_AHEAD being read
+        while len(upcoming) < 1 + READ_AHEAD and (u := next(items, None)) is not None:
             upcoming.append(u)
-            if not u.error:
+            if len(upcoming) > 1 and not u.error:
                 prefetch_next(u)
 
-    writer = ThreadPoolExecutor(1, thread_name_prefix="docchat-writer")
-    preparers = ThreadPoolExecutor(PREPARING, thread_name_prefix="docchat-prepare")
-    try:
-        top_up(preparers)
-        while preparing:
-            i, future = preparing.popleft()
-            ready = future.result()
-            if isinstance(ready, Prepared) and len(ready.chunks) > (left := upload.chunks_left()):
-                error = over_upload_limit(ready.name, len(ready.chunks), left, max_chunks)
-                ready = IngestResult(file=ready.name, status="rejected", doc_id=ready.doc_id,
-                                     reason=str(error),
-                                     seconds=time.perf_counter() - ready.started)  # fmt: skip
-            if isinstance(ready, Prepared):
-                upload.settle()  # one write in flight: memory stays bounded
-                upload.writing = (i, writer.submit(commit, ready), ready)
-            else:
-                upload.results[i] = ready
-            upload.flush()
-            top_up(preparers)
-    except BaseException:
-        # Stopped (Ctrl-C, a stopped Streamlit run or job) or a bug: report nothing more.
-        # A file still preparing writes nothing, so it is left to end on its own (at
-        # its next progress report, for a stopped job); the write in flight finishes.
-        preparers.shutdown(wait=False, cancel_futures=True)
-        upload.abandon()
-        writer.shutdown()
-        raise
-    preparers.shutdown()
-    upload.settle()
-    upload.flush()
-    writer.shutdown()
+    with ThreadPoolExecutor(1, thread_name_prefix="docchat-writer") as writer:
+        try:
+            look_ahead()
+            while upcoming:
+                i, f = len(upload.results), upcoming.popleft()
+                upload.results.append(None)
+                ready: Prepared | IngestResult
+                if f.error:
+                    ready = IngestResult(file=f.name, status="rejected", reason=f.error)
+                else:
+                    report = functools.partial(progress, i) if progress else None
+                    ready = prepare(f, report, upload.chunks_left())
+                if isinstance(ready, Prepared):
+                    upload.settle()  # one write in flight: memory stays bounded
+                    upload.writing = (i, writer.submit(commit, ready), ready)
+                else:
+                    upload.results[i] = ready
+                upload.flush()
+                look_ahead()
+        except BaseException:
+            # Stopped (Ctrl-C, a stopped Streamlit run) or a bug: report nothing more.
+            upload.abandon()
+            raise
+        upload.settle()
+        upload.flush()
     return [r for r in upload.results if r is not None]
 
 
