@@ -128,8 +128,9 @@ def packaged_tokenizer() -> Any:
 
 
 class _LocalModel(_Tokenized):
-    """What both backends share: token offsets from the model's tokenizer, and batched,
-    lock-serialized embedding through the backend's `_inputs` and `_encode`."""
+    """What both backends share: token offsets from the model's tokenizer, and batched
+    embedding through the backend's `_inputs`, `_encode` and `_run`, inside the
+    backend's `_lock` (torch: one call at a time; onnx-int8: none, calls overlap)."""
 
     batch_size: int
     streams: int = 1  # batches run at once, each in its own thread
@@ -290,7 +291,7 @@ class OnnxInt8Embedder(_LocalModel):
                 return_attention_mask=False,
                 return_token_type_ids=False,
             )
-        return [list(ids) for ids in enc["input_ids"]]
+        return list(enc["input_ids"])
 
     def _encode(self, batch: list[list[int]]) -> np.ndarray:
         return self._model.encode(batch, self._pad_id)

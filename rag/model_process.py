@@ -61,10 +61,13 @@ class ModelProcess:
                 conn.send(batches)
             except (OSError, EOFError, TimeoutError):
                 _stop(self.__dict__)  # started again at the next call
-                yield from fallback(batches)
-                return
-            with self._turn:
-                self._queue.append(ticket)
+                conn = None
+            else:
+                with self._turn:
+                    self._queue.append(ticket)
+        if conn is None:  # run here, with the lock free for the calls after this one
+            yield from fallback(batches)
+            return
         done = 0
         try:
             with self._turn:
