@@ -24,6 +24,9 @@ from pathlib import Path
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+# Seconds a new child may take to import what it runs (parsers, ONNX Runtime) and
+# say "ready".
+START_TIMEOUT = 60.0
 _BARE_PACKAGE = (
     "import sys, types; rag = types.ModuleType('rag'); "
     f"rag.__path__ = [{_PACKAGE_DIR!r}]; sys.modules['rag'] = rag"
@@ -46,7 +49,7 @@ def start_child(call: str) -> tuple[subprocess.Popen[bytes], Connection]:
     fd = theirs.fileno()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"{_BARE_PACKAGE}; {call.format(fd=fd)}"],
+            [sys.executable, "-c", f"{_BARE_PACKAGE}; {call.replace('{fd}', str(fd))}"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             pass_fds=(fd,),

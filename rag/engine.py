@@ -299,9 +299,10 @@ class DocChat:
     ) -> list[IngestResult]:
         """Add the files of one upload, one result each, in order.
 
-        A pipeline: while file i is written to the store (in a writer thread), file i+1
-        is embedded, and file i+2 is read by an extraction worker. `files` is consumed
-        lazily, so a caller can read files as they are needed. `progress(i, stage,
+        A pipeline (`ingest/pipeline.py`): while file i is written to the store (in a
+        writer thread), the files after it are read, split and embedded, two at a
+        time. `files` is consumed lazily, so a caller can read files as they are
+        needed. `progress(i, stage,
         done, total)` reports the stages of file i up to embedding; `on_result(i,
         result)` is called in file order, from the calling thread (Streamlit widgets
         can be updated there). One upload stays within `settings.max_upload_chunks`.

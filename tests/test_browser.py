@@ -275,8 +275,16 @@ def _settle(page: Any) -> None:
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
     )
-    for grid in page.locator('[data-testid="stDataFrame"]').all():
-        grid.locator("canvas").first.wait_for(state="visible")
+    # Checked in one pass in the page, not grid by grid from here: right after a page
+    # link is clicked the previous page's tables are still there, and a wait on one of
+    # them never ended once the new page (with no table) replaced it (CI, 2026-12-03).
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].every((g) => {
+            const c = g.querySelector('canvas');
+            return c && c.offsetParent !== null;
+        })""",
+        timeout=30_000,
+    )
     page.wait_for_timeout(500)
 
 

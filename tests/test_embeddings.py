@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import numpy as np
 import pytest
 
@@ -74,10 +76,32 @@ def test_model_process_gives_the_in_process_vectors_and_survives_its_death(
         t.join()
     assert np.allclose(got[0], here, atol=1e-6) and np.allclose(got[3], here[3:], atol=1e-6)
 
+    # A call given up mid-way (a cancelled job's progress report raises): the child,
+    # still sending that call's vectors, is killed, and the next call gets a new one.
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        raise Cancelled
+
+    used = onnx._process._child  # type: ignore[attr-defined]
+    with pytest.raises(Cancelled):
+        onnx.embed(texts, progress=cancel)
+    assert used[0].wait(timeout=10) != 0
+    assert np.allclose(onnx.embed(texts), here, atol=1e-6)
+
+    # A child that stops answering (stopped, stuck) is killed after the reply timeout
+    # and the call finishes here.
+    monkeypatch.setattr(model_process, "_REPLY_TIMEOUT", 0.5)
+    stuck = onnx._process._child  # type: ignore[attr-defined]
+    os.kill(stuck[0].pid, signal.SIGSTOP)
+    assert np.allclose(onnx.embed(texts), here, atol=1e-6)
+    assert stuck[0].wait(timeout=10) != 0
+
     # A child that cannot start: the call runs here instead.
-    def cannot_start(call: str) -> None:
+    def cannot_start(call: str) -> NoReturn:
         raise OSError("no more processes")
 
     monkeypatch.setattr(model_process, "start_child", cannot_start)
-    model_process._stop(onnx._process.__dict__)  # type: ignore[attr-defined]
+    model_process._close(onnx._process.__dict__)  # type: ignore[attr-defined]
     assert np.allclose(onnx.embed(texts), here, atol=1e-6)

@@ -304,6 +304,72 @@ def test_ingest_many_reports_in_order_and_never_stores_twice(app: DocChat) -> No
     assert sum(d.chunks for d in app.documents()) == results[0].chunks + results[2].chunks
 
 
+def _run_with_a_slow_first_file(
+    names: list[str], chunks_each: int, prepared_before_release: int
+) -> tuple[list[str], list[str], list[str]]:
+    """`run_upload` with fakes: the first file's `prepare` waits until
+    `prepared_before_release` later files are prepared (or 10 s), then 0.3 s more in
+    which no further file may start. Gives (prepared, written, reported) file names."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from rag import IngestResult, Upload
+    from rag.ingest.pipeline import run_upload
+    from rag.ingest.stages import Prepared
+
+    prepared: list[str] = []
+    written: list[str] = []
+    lock = threading.Condition()
+
+    def prepare(f: Upload, report: object, left: int) -> Prepared:
+        if f.name == names[0]:
+            with lock:
+                lock.wait_for(lambda: len(prepared) >= prepared_before_release, timeout=10)
+            time.sleep(0.3)
+        chunks = [object()] * chunks_each
+        with lock:
+            prepared.append(f.name)
+            lock.notify_all()
+        return Prepared(f.name, b"", f.name, None, chunks, np.zeros((chunks_each, 2)), 0.0)  # type: ignore[arg-type]
+
+    def commit(ready: Prepared) -> IngestResult:
+        written.append(ready.name)
+        return IngestResult(file=ready.name, status="indexed", chunks=len(ready.chunks))
+
+    results = run_upload(
+        (Upload(n, n.encode()) for n in names),
+        prepare=prepare,  # type: ignore[arg-type]
+        commit=commit,
+        prefetch_next=lambda u: None,
+        max_chunks=10**9,
+    )
+    return prepared, written, [r.file for r in results]
+
+
+def test_a_slow_file_does_not_hold_the_files_after_it() -> None:
+    """While the first file is still being read (a long PDF, a page read by OCR), the
+    files after it are prepared, up to the window; all are written and reported in
+    the upload's order."""
+    from rag.ingest.pipeline import WINDOW
+
+    names = [f"f{i}.txt" for i in range(WINDOW + 4)]
+    prepared, written, reported = _run_with_a_slow_first_file(names, 1, WINDOW - 1)
+    assert prepared[: WINDOW - 1] == names[1:WINDOW]  # all before the first, no more
+    assert prepared[WINDOW - 1] == names[0]
+    assert written == reported == names
+
+
+def test_prepared_files_waiting_to_be_written_are_bounded_by_chunks() -> None:
+    from rag.ingest.pipeline import HELD_CHUNKS
+
+    names = [f"f{i}.txt" for i in range(6)]
+    prepared, written, reported = _run_with_a_slow_first_file(names, HELD_CHUNKS // 2, 2)
+    assert prepared[:3] == ["f1.txt", "f2.txt", "f0.txt"]  # two held, then no more
+    assert written == reported == names
+
+
 def test_ingest_many_store_failure_rejects_that_file_only(
     app: DocChat, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,11 +37,18 @@ class SlowEmbedder(HashEmbedder):
         super().__init__()
         self.delay = delay
         self.die_on = die_on
+        # Calls started, counted under a lock: an upload prepares two files at once, so
+        # `calls` (counted as calls end) could pass `die_on` without a call dying on it.
+        self.started = 0
+        self._count = threading.Lock()
 
     def embed(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> np.ndarray:
-        if self.die_on is not None and self.calls + 1 == self.die_on:
+        with self._count:
+            self.started += 1
+            dies = self.started == self.die_on
+        if dies:
             self.calls += 1
             raise KeyboardInterrupt
         out = []

@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from .. import errors
-from ..children import start_child
+from ..children import START_TIMEOUT, start_child
 from ..errors import ExtractionError, LimitExceededError, RagError
 from ..models import LoadedDocument, ReadOptions
 from ..settings import DEFAULT_READ
@@ -42,7 +42,6 @@ ISOLATED_EXTENSIONS = frozenset({".pdf", ".docx", ".html", ".htm", ".xhtml", *IM
 MAX_WORKERS = 4  # extractions running at once (others wait for a free slot)
 _RECYCLE_RSS_MB = 400  # a worker whose peak memory passed this is not reused
 _RECYCLE_AFTER = 200  # nor one that served this many files (fragmentation, leaks)
-_START_TIMEOUT = 60.0  # seconds a new worker may take to import its parsers
 
 _slots = threading.BoundedSemaphore(MAX_WORKERS)
 _idle: list[_Worker] = []
@@ -249,7 +248,7 @@ class _Worker:
             # Starting a worker (interpreter, parser imports) is not the file's fault:
             # the file's time limit starts once the worker is ready.
             try:
-                self.started = self._conn.poll(_START_TIMEOUT) and self._conn.recv() == "ready"
+                self.started = self._conn.poll(START_TIMEOUT) and self._conn.recv() == "ready"
             except (EOFError, OSError):
                 self.started = False
             if not self.started:

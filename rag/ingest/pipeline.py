@@ -1,9 +1,11 @@
-"""One upload as a pipeline: file i is written while i+1 is embedded and i+2, i+3 are read.
+"""One upload as a pipeline: file i is written while the files after it are read,
+split and embedded, two at a time, up to `WINDOW` files ahead.
 
 `run_upload` drives the files of one upload through `prepare` (extract, split,
-embed) and a commit in a writer thread, with at most one write in flight so memory
-stays bounded, and prefetches the next `READ_AHEAD` files in extraction workers
-meanwhile.
+embed; `PREPARING` files at once, in threads) and a commit in a writer thread, with
+at most one write in flight, and prefetches the next file in an extraction worker
+meanwhile. A file prepared before the ones ahead of it waits for its turn to be
+written; what waits is bounded by `WINDOW` files and `HELD_CHUNKS` chunks.
 Results are reported in file order from the calling thread. `DocChat` supplies the
 wiring (its store, embedder and per-collection write lock) as callables.
 
@@ -11,7 +13,8 @@ Also here: `prefetch_file` (start reading a file unless its ingest would be a no
 `read_paths` / `expand_paths` for files and folders on disk, and `rebuild` (a
 collection re-indexed from its originals).
 
-Left out: parallel embedding of several files, and retries of a failed write (the
+Left out: writing files out of order (results, the upload's chunk limit and the
+store's writes all follow the upload's order), and retries of a failed write (the
 file is rejected with the store's reason and the rest of the upload goes on).
 """
 
@@ -23,7 +26,7 @@ import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +35,7 @@ from ..models import IngestResult, Upload
 from ..settings import Settings
 from ..store import Store
 from .extract import READ_AHEAD, prefetch
-from .stages import IngestProgress, Prepared
+from .stages import IngestProgress, Prepared, over_upload_limit
 
 if TYPE_CHECKING:  # the engine calls this module; only its type is needed here
     from ..engine import DocChat
@@ -91,6 +94,30 @@ class _Upload:
                 self.writing[1].result()
 
 
+# Files prepared at once, each in its own thread: while one is embedded (the model
+# process has both cores), the next is read and split, so the model does not wait for
+# it. The model process answers overlapping calls in turn.
+PREPARING = 2
+# Files taken and not yet written (preparing, or prepared and waiting for the files
+# before them): a slow file (a 117-page PDF read for 5 s, a page read by OCR) does not
+# hold the files after it, which are read and embedded meanwhile. Memory stays bounded:
+# no file is started while the prepared ones hold `HELD_CHUNKS` chunks (their texts
+# and vectors, about 3 KB each). The 130 files of benchmarks/ingest.py (one upload):
+# 62.4 and 80.2 s with one file prepared at a time, 59.2 s with two (taken in order),
+# 57.9 s with a window of six, 60.2 s with sixteen (runs of one code drift by 5 %);
+# the model waits only while the 117-page PDF and a page read by OCR are both read.
+WINDOW = 16
+HELD_CHUNKS = 4000
+# Files only read ahead, beyond those being prepared (which read their own).
+_PREFETCHED = max(0, READ_AHEAD + 1 - PREPARING)
+
+
+def _chunks(future: Future[Prepared | IngestResult]) -> int:
+    """The chunks a prepared file holds (0 while it is preparing, or for a result)."""
+    ready = future.result() if future.done() and not future.exception() else None
+    return len(ready.chunks) if isinstance(ready, Prepared) else 0
+
+
 def run_upload(
     files: Iterable[Upload],
     *,
@@ -103,44 +130,80 @@ def run_upload(
 ) -> list[IngestResult]:
     """One result per file, in order (see `DocChat.ingest_many`).
 
-    `files` is consumed lazily, `READ_AHEAD` ahead: the next files are prefetched
-    (unless they carry an error) while the current one is prepared.
+    `files` is consumed lazily: `PREPARING` files are prepared at once and the next
+    `_PREFETCHED` are read meanwhile (unless they carry an error). `progress` is called
+    from the preparing threads. The upload's chunk limit is checked again here, in file
+    order, as a file's turn to be written comes: the files before it may still have
+    been preparing when it was.
     """
     upload = _Upload(max_chunks, on_result)
     items = iter(files)
-    upcoming: deque[Upload] = deque()
+    upcoming: deque[Upload] = deque()  # taken from `files`, read ahead, not yet preparing
+    preparing: deque[tuple[int, Future[Prepared | IngestResult]]] = deque()
 
-    def look_ahead() -> None:  # the file to prepare next, and READ_AHEAD being read
-        while len(upcoming) < 1 + READ_AHEAD and (u := next(items, None)) is not None:
+    def start(f: Upload, pool: ThreadPoolExecutor) -> None:
+        i = len(upload.results)
+        upload.results.append(None)
+        if f.error:
+            future: Future[Prepared | IngestResult] = Future()
+            future.set_result(IngestResult(file=f.name, status="rejected", reason=f.error))
+        else:
+            report = functools.partial(progress, i) if progress else None
+            future = pool.submit(prepare, f, report, upload.chunks_left())
+        preparing.append((i, future))
+
+    def top_up(pool: ThreadPoolExecutor) -> None:
+        while (
+            len(preparing) < WINDOW
+            and sum(not fut.done() for _, fut in preparing) < PREPARING
+            and sum(_chunks(fut) for _, fut in preparing) < HELD_CHUNKS
+        ):
+            f = upcoming.popleft() if upcoming else next(items, None)
+            if f is None:
+                return
+            start(f, pool)
+        while len(upcoming) < _PREFETCHED and (u := next(items, None)) is not None:
             upcoming.append(u)
-            if len(upcoming) > 1 and not u.error:
+            if not u.error:
                 prefetch_next(u)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="docchat-writer") as writer:
-        try:
-            look_ahead()
-            while upcoming:
-                i, f = len(upload.results), upcoming.popleft()
-                upload.results.append(None)
-                ready: Prepared | IngestResult
-                if f.error:
-                    ready = IngestResult(file=f.name, status="rejected", reason=f.error)
-                else:
-                    report = functools.partial(progress, i) if progress else None
-                    ready = prepare(f, report, upload.chunks_left())
-                if isinstance(ready, Prepared):
-                    upload.settle()  # one write in flight: memory stays bounded
-                    upload.writing = (i, writer.submit(commit, ready), ready)
-                else:
-                    upload.results[i] = ready
-                upload.flush()
-                look_ahead()
-        except BaseException:
-            # Stopped (Ctrl-C, a stopped Streamlit run) or a bug: report nothing more.
-            upload.abandon()
-            raise
-        upload.settle()
-        upload.flush()
+    writer = ThreadPoolExecutor(1, thread_name_prefix="docchat-writer")
+    preparers = ThreadPoolExecutor(PREPARING, thread_name_prefix="docchat-prepare")
+    try:
+        top_up(preparers)
+        while preparing:
+            i, future = preparing[0]
+            if not future.done():  # a later file may finish first: start the next then
+                running = [fut for _, fut in preparing if not fut.done()]
+                wait(running, return_when=FIRST_COMPLETED)
+                top_up(preparers)
+                continue
+            preparing.popleft()
+            ready = future.result()
+            if isinstance(ready, Prepared) and len(ready.chunks) > (left := upload.chunks_left()):
+                error = over_upload_limit(ready.name, len(ready.chunks), left, max_chunks)
+                ready = IngestResult(file=ready.name, status="rejected", doc_id=ready.doc_id,
+                                     reason=str(error),
+                                     seconds=time.perf_counter() - ready.started)  # fmt: skip
+            if isinstance(ready, Prepared):
+                upload.settle()  # one write in flight: memory stays bounded
+                upload.writing = (i, writer.submit(commit, ready), ready)
+            else:
+                upload.results[i] = ready
+            upload.flush()
+            top_up(preparers)
+    except BaseException:
+        # Stopped (Ctrl-C, a stopped Streamlit run or job) or a bug: report nothing more.
+        # A file still preparing writes nothing, so it is left to end on its own (at
+        # its next progress report, for a stopped job); the write in flight finishes.
+        preparers.shutdown(wait=False, cancel_futures=True)
+        upload.abandon()
+        writer.shutdown()
+        raise
+    preparers.shutdown()
+    upload.settle()
+    upload.flush()
+    writer.shutdown()
     return [r for r in upload.results if r is not None]
 
 

@@ -58,6 +58,14 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
 
 
+def over_upload_limit(name: str, chunks: int, left: int, limit: int) -> LimitExceededError:
+    """The error of a file whose chunks do not fit what is left of its upload's limit."""
+    return LimitExceededError(
+        f"{name} makes {chunks} chunks, but this upload has only {max(left, 0)} of its "
+        f"{limit} left (DOCCHAT_MAX_UPLOAD_CHUNKS). Add it in a separate upload."
+    )
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A file extracted, split and embedded, not yet written: what `commit` stores."""
@@ -130,11 +138,7 @@ def prepare(
                 "(DOCCHAT_MAX_CHUNKS)."
             )
         if chunks_left is not None and len(chunks) > chunks_left:
-            raise LimitExceededError(
-                f"{name} makes {len(chunks)} chunks, but this upload has only "
-                f"{max(chunks_left, 0)} of its {settings.max_upload_chunks} left "
-                "(DOCCHAT_MAX_UPLOAD_CHUNKS). Add it in a separate upload."
-            )
+            raise over_upload_limit(name, len(chunks), chunks_left, settings.max_upload_chunks)
         vectors = embedder.embed(
             [embedding_text(c) for c in chunks],
             progress=lambda done, total: report("embedding", done, total),
