@@ -102,6 +102,27 @@ def embedding_texts(app: DocChat, files: list[Path]) -> list[list[str]]:
     return out
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of this process and of its children, by kind (the model
+    process, extraction workers); Linux only ({} elsewhere). A child that exited is
+    not counted: the difference of two readings is a lower bound for the workers."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[str, float] = {}
+    me = os.getpid()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        pid, parent = int(entry.name), int(stat[1])
+        if pid != me and parent != me:
+            continue
+        kind = "app" if pid == me else "model" if b"model_process" in cmd else "workers"
+        out[kind] = out.get(kind, 0.0) + (int(stat[11]) + int(stat[12])) / tick
+    return out
+
+
 def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuestion]) -> dict:
     app = DocChat(settings, llm=None)
     app.embedder.embed(["load the model first: loading is not ingestion"])
@@ -114,12 +135,14 @@ def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuest
         app.embedder.embed(texts)
     embed_seconds = time.perf_counter() - t0
 
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     # One upload of every file, as the Upload page makes it (each file read when due).
     uploads = (Upload(f.name, f.read_bytes(), PASSWORDS.get(f.name)) for f in files)
     results = app.ingest_many(uploads)
     app.lexical.sync(app.settings.collection).scores("build")  # BM25 is part of the index
     seconds = time.perf_counter() - t0
+    cpu = {k: round(v - cpu0.get(k, 0.0), 1) for k, v in cpu_seconds().items()}
     indexed = [r for r in results if r.status == "indexed"]
     chunks = [c for r in indexed for c in app.chunks(r.doc_id)]
     assert len(chunks) == sum(map(len, per_doc)), "the embedding-only texts differ"
@@ -130,6 +153,8 @@ def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuest
         "seconds": round(seconds, 1),
         "embedding_only_seconds": round(embed_seconds, 1),
         "end_to_end_over_embedding": round(seconds / embed_seconds, 3),
+        # Where the two cores went during the upload (see cpu_seconds).
+        "cpu_seconds": cpu,
         "files": len(files),
         "files_indexed": len(indexed),
         "rejected": {r.file: r.reason for r in results if r.status == "rejected"},

@@ -89,3 +89,15 @@ def test_document_records_kept_in_step_with_every_write(app: DocChat) -> None:
     assert docs.name not in store._records_kept
     store._records(docs)["x"] = next(iter(store._records(docs).values()))  # a copy
     assert list(store._records(docs)) == [d.doc_id for d in app.documents()]
+    # A record written while they are kept updates them (no read), to what a read gives.
+    reads = {"n": 0}
+
+    def counted(d: object) -> dict[str, DocumentInfo]:
+        reads["n"] += 1
+        return read(d)
+
+    store._read_records = counted  # type: ignore[method-assign]
+    owls = app.ingest("owls.md", b"# Owls\nOwls hunt at night.\n")
+    assert owls.status == "indexed" and reads["n"] == 0
+    assert store._records(docs) == read(docs)
+    store._read_records = read  # type: ignore[method-assign]
