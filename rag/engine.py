@@ -302,11 +302,11 @@ class DocChat:
         A pipeline (`ingest/pipeline.py`): while file i is written to the store (in a
         writer thread), the files after it are read, split and embedded, two at a
         time. `files` is consumed lazily, so a caller can read files as they are
-        needed. `progress(i, stage,
-        done, total)` reports the stages of file i up to embedding; `on_result(i,
-        result)` is called in file order, from the calling thread (Streamlit widgets
-        can be updated there). One upload stays within `settings.max_upload_chunks`.
-        A store failure rejects the file it hit, with the reason, and the rest go on.
+        needed. `progress(i, stage, done, total)` reports the stages of file i up to
+        embedding; `on_result(i, result)` is called in file order, from the calling
+        thread (Streamlit widgets can be updated there). One upload stays within
+        `settings.max_upload_chunks`. A store failure rejects the file it hit, with
+        the reason, and the rest go on.
         """
         info = self.ensure_collection(collection)
         return run_upload(

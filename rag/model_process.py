@@ -91,20 +91,19 @@ class ModelProcess:
                     raise RuntimeError(f"the model process failed: {reply}")
                 yield reply
                 done += 1
-        except Exception:
-            # Died (EOF), hung, failed, or its connection was dropped by a call that saw
-            # it die (OSError, TypeError from a closed handle): the rest runs here.
+        except BaseException as e:
+            # An Exception: the child died (EOF), hung, failed, or its connection was
+            # dropped by a call that saw it die (OSError, TypeError from a closed
+            # handle); the rest runs here, below. Anything else: stopped mid-call (the
+            # caller gave up on the generator, Ctrl-C, a cancelled job), while the
+            # child is still sending this call's vectors, so it cannot take the next.
             # Killed before the send lock is taken: a call blocked in `send` (its
             # batches larger than the socket's buffer, the child busy with this call's)
             # holds that lock, and only the child's death frees it.
             proc.kill()
-        except BaseException:
-            # Stopped mid-call (the caller gave up on the generator, Ctrl-C, a cancelled
-            # job): the child is still sending this call's vectors, so it cannot take
-            # the next. Killed first, as above.
-            proc.kill()
-            self._forget(child)
-            raise
+            if not isinstance(e, Exception):
+                self._forget(child)
+                raise
         finally:
             with self._turn:
                 self._queue.remove(ticket)

@@ -130,9 +130,10 @@ def run_upload(
 ) -> list[IngestResult]:
     """One result per file, in order (see `DocChat.ingest_many`).
 
-    `files` is consumed lazily: `PREPARING` files are prepared at once and the next
-    `_PREFETCHED` are read meanwhile (unless they carry an error). `progress` is called
-    from the preparing threads. The upload's chunk limit is checked again here, in file
+    `files` is consumed lazily: `PREPARING` files are prepared at once, up to `WINDOW`
+    files (and `HELD_CHUNKS` prepared chunks) are taken ahead of the write, and the
+    next `_PREFETCHED` are read meanwhile (unless they carry an error). `progress` is
+    called from the preparing threads. The upload's chunk limit is checked again here, in file
     order, as a file's turn to be written comes: the files before it may still have
     been preparing when it was.
     """
