@@ -130,8 +130,10 @@ class Settings:
     # 7.2 % at 150, 5.9 % at 200, 2.7 % at 250, 3.4 % at 300; 2.7 s per page at 250 and
     # 300. RapidOCR reduces pages to 2000 px on the longer side (about 180 dpi for
     # Letter), so the curve is a matter of which lines its detector finds after that
-    # resize, not of detail: it is not monotonic. 250 is best on those 10 pages, but
-    # finds no text at all on the image page of imagemagick-images.pdf, which 300 reads.
+    # resize, not of detail: it is not monotonic. 250 is best on those 10 pages; 300
+    # was kept for reading text on an image page of imagemagick-images.pdf that 250
+    # did not, but that text was a "1" read from a smiley's nose (a page now too
+    # small for OCR at all, pdf.MIN_OCR_POINTS). Both are within the 3 % target.
     ocr_dpi: int = 300
     # PDF tables as Markdown tables. Off by default: on the SEC 10-Q set the Markdown
     # tables scored below pypdf's rows of text on every measure (README, Performance).

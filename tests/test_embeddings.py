@@ -105,3 +105,40 @@ def test_model_process_gives_the_in_process_vectors_and_survives_its_death(
     monkeypatch.setattr(model_process, "start_child", cannot_start)
     model_process._close(onnx._process.__dict__)  # type: ignore[attr-defined]
     assert np.allclose(onnx.embed(texts), here, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_export_fuses_attention_and_leaves_layer_norms_apart() -> None:
+    # The export recipe's speed (see _fuse_attention): a change of transformers' export
+    # that the optimizer no longer recognizes would silently cost the fused attention.
+    from pathlib import Path
+
+    import onnx
+
+    from rag.embeddings import default_cache_dir, export_onnx_int8, packaged_model_path
+
+    onnx_file = export_onnx_int8(Path(packaged_model_path()), default_cache_dir())
+    ops = {node.op_type for node in onnx.load(str(onnx_file)).graph.node}
+    assert "QAttention" in ops
+    assert not ops & {"SkipLayerNormalization", "BiasGelu", "EmbedLayerNormalization"}
+
+
+def test_a_graph_the_optimizer_does_not_know_is_kept_as_it_is(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rag.embeddings import _fuse_attention
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "plain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    config = SimpleNamespace(num_attention_heads=12, hidden_size=384)
+    assert _fuse_attention(path, config) == path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]

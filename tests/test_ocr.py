@@ -299,3 +299,31 @@ def test_a_line_the_detector_missed_is_read_from_the_band_it_leaves() -> None:
     assert "obviousway" in text and text.index("obviousway") < text.index(line)
     assert text.index(line) < text.index("Nowis")
     assert text.count("Thereshouldbeone") == 1  # the neighbours' slivers are not added
+
+
+def test_a_page_too_small_for_a_line_of_text_is_not_read_by_ocr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ImageMagick's sample PDFs have 3.84-point pages; OCR read noise ("1") from one."""
+    from pypdf import PdfWriter
+
+    read: list[tuple[int, ...]] = []
+
+    def record(image: np.ndarray, *_: object) -> list[ocr.OcrLine]:
+        read.append(image.shape)
+        return []
+
+    def pdf(*sides: float) -> bytes:
+        writer, out = PdfWriter(), io.BytesIO()
+        for side in sides:
+            writer.add_blank_page(width=side, height=side)
+        writer.write(out)
+        return out.getvalue()
+
+    monkeypatch.setattr(ocr, "read_image", record)
+    with pytest.raises(NoTextError, match="OCR found none"):
+        load("two.pdf", pdf(3.84, 100), options=OPTIONS)
+    assert len(read) == 1 and min(read[0][:2]) > 100  # the 100-point page only
+    with pytest.raises(NoTextError, match=r"its pages are too small for OCR \(under a quarter"):
+        load("tiny.pdf", pdf(3.84), options=OPTIONS)
+    assert len(read) == 1

@@ -53,6 +53,11 @@ _MAX_PAGE_WARNINGS = 50
 # worker's memory cap (an element costs about 100 bytes).
 _MAX_ELEMENTS = 10_000_000
 _MAX_CONTEXT = 300  # characters of running-header text kept as the document's context
+# A page shorter than this on either side (a quarter inch) holds no line of text and
+# is not read by OCR: RapidOCR scales such a page up to 736 px for its detector, 0.3 to
+# 0.5 CPU-s for each of the 3.84-point pages of ImageMagick's sample PDFs (9 in
+# benchmarks/ingest.py), to read noise (a "1" from the nose of a smiley) or nothing.
+MIN_OCR_POINTS = 18
 Progress = Callable[[str, int, int], None]
 _PAGE_NUMBER = re.compile(r"[\s|·–—-]*\b(?:page\s*)?\d{1,3}$", re.IGNORECASE)
 
@@ -191,6 +196,8 @@ def _pages(
     context: list[str] = []
     scanned = [k for k, t in enumerate(raw) if not t.strip()]
     ocr_pages = set(scanned) if options.ocr and pdf is not None else set()
+    too_small = {k for k in ocr_pages if pdf is not None and _too_small(pdf, k)}
+    ocr_pages -= too_small
     texts: list[str] = []
     blocks: list[Block] = []
     textless = 0
@@ -223,15 +230,21 @@ def _pages(
             # keeps it: dropping it would turn the page into a "scanned" one.
             if dropped and any(line.strip() for line in kept):
                 text = "\n".join(kept)
-        if not text.strip() and reader is not None and (
-            bomb := _inflates_past_limit(reader.pages[index])
+        if (
+            not text.strip()
+            and reader is not None
+            and (bomb := _inflates_past_limit(reader.pages[index]))
         ):
             errors.append(f"page {page_no}: {bomb}")
             warnings.append(f"page {page_no}: could not be read ({bomb})")
         elif not text.strip():
             textless += 1
             if textless <= _MAX_PAGE_WARNINGS:
-                tried = ", and OCR found none" if index in ocr_pages else ""
+                tried = ""
+                if index in ocr_pages:
+                    tried = ", and OCR found none"
+                elif index in too_small:
+                    tried = ", and too small for OCR"
                 warnings.append(f"page {page_no}: no extractable text (scanned?){tried}")
         elif read_by_ocr and len(warnings) < 2 * _MAX_PAGE_WARNINGS:
             warnings.append(f"page {page_no}: read by OCR")
@@ -246,6 +259,11 @@ def _pages(
     if not blocks:
         if errors:
             raise ExtractionError(f"{name}: not a readable PDF ({errors[0]})")
+        if too_small and not ocr_pages:
+            raise NoTextError(
+                f"{name}: no extractable text (scanned?), and its pages are too small for "
+                "OCR (under a quarter inch)."
+            )
         if options.ocr:
             raise NoTextError(f"{name}: no extractable text (scanned?), and OCR found none.")
         raise NoTextError(f"{name}: no extractable text (scanned?), and OCR is turned off.")
@@ -277,6 +295,14 @@ def _page_text(reader: Any, pdf: Pdf | None, index: int, pdfium_first: bool) -> 
             return "", f"could not be read ({failure or reason(e)})"
         return text, f"read with pdfium (pypdf: {failure})" if failure else ""
     return "", f"could not be read ({failure})"
+
+
+def _too_small(pdf: Pdf, index: int) -> bool:
+    """Whether page `index` is too small to hold a line of text (see MIN_OCR_POINTS)."""
+    try:
+        return min(pdf.size(index)) < MIN_OCR_POINTS
+    except Exception:  # no size: OCR tries it (an unrenderable page reads as textless)
+        return False
 
 
 def _ocr_page(pdf: Pdf, index: int, options: ReadOptions) -> tuple[str, str]:

@@ -69,6 +69,11 @@ class Pdf:
         except Exception:  # unreadable metadata only costs the title
             return ""
 
+    def size(self, index: int) -> tuple[float, float]:
+        """Page `index`'s width and height in points (the page is not loaded)."""
+        width, height = self._doc.get_page_size(index)
+        return float(width), float(height)
+
     def words(self, index: int) -> list[Word]:
         """The words of page `index`, top-down coordinates in points."""
         with self._textpage(index) as (textpage, height):
