@@ -195,9 +195,11 @@ def _pages(
     running = layout.running_lines([t.split("\n") for t in raw])
     context: list[str] = []
     scanned = [k for k, t in enumerate(raw) if not t.strip()]
-    ocr_pages = set(scanned) if options.ocr and pdf is not None else set()
-    too_small = {k for k in ocr_pages if pdf is not None and _too_small(pdf, k)}
-    ocr_pages -= too_small
+    ocr_pages: set[int] = set()
+    too_small: set[int] = set()  # textless, but not read by OCR (see MIN_OCR_POINTS)
+    if options.ocr and pdf is not None:
+        too_small = {k for k in scanned if _too_small(pdf, k)}
+        ocr_pages = set(scanned) - too_small
     texts: list[str] = []
     blocks: list[Block] = []
     textless = 0

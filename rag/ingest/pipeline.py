@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -72,13 +71,7 @@ class _Upload:
         try:
             self.results[i] = future.result()
         except RagError as e:
-            self.results[i] = IngestResult(
-                file=ready.name,
-                status="rejected",
-                doc_id=ready.doc_id,
-                reason=str(e),
-                seconds=time.perf_counter() - ready.started,
-            )
+            self.results[i] = ready.rejected(e)
 
     def flush(self) -> None:
         """Report the results that are done, in file order, up to the first one that is not."""
@@ -182,10 +175,9 @@ def run_upload(
             preparing.popleft()
             ready = future.result()
             if isinstance(ready, Prepared) and len(ready.chunks) > (left := upload.chunks_left()):
-                error = over_upload_limit(ready.name, len(ready.chunks), left, max_chunks)
-                ready = IngestResult(file=ready.name, status="rejected", doc_id=ready.doc_id,
-                                     reason=str(error),
-                                     seconds=time.perf_counter() - ready.started)  # fmt: skip
+                ready = ready.rejected(
+                    over_upload_limit(ready.name, len(ready.chunks), left, max_chunks)
+                )
             if isinstance(ready, Prepared):
                 upload.settle()  # one write in flight: memory stays bounded
                 upload.writing = (i, writer.submit(commit, ready), ready)

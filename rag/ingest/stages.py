@@ -78,6 +78,17 @@ class Prepared:
     vectors: np.ndarray
     started: float  # perf_counter() when the file's ingest began
 
+    def rejected(self, error: RagError) -> IngestResult:
+        """The file's result when it is not written after all (the store failed, or it
+        no longer fits the upload's chunk limit)."""
+        return IngestResult(
+            file=self.name,
+            status="rejected",
+            doc_id=self.doc_id,
+            reason=str(error),
+            seconds=time.perf_counter() - self.started,
+        )
+
 
 def prepare(
     name: str,
