@@ -32,8 +32,9 @@ state.setdefault("up_round", 0)  # bumped to empty the drop zone
 
 st.title("Upload documents")
 st.caption(
-    "PDF, Word (.docx), HTML, Markdown, text and source code. Drop several files at "
-    "once; each is extracted, split into chunks, embedded and stored."
+    "PDF, Word (.docx), HTML, Markdown, text, source code and images (PNG, JPEG, TIFF, "
+    "WebP: read by OCR, as are scanned PDF pages). Drop several files at once; each is "
+    "extracted, split into chunks, embedded and stored."
 )
 
 names = _ui.collection_names(app)
