@@ -31,12 +31,20 @@ OWLS = b"# Owls\n\nOwls hunt at night and turn their heads almost all the way ar
 
 class SlowEmbedder(HashEmbedder):
     """Embeds one text at a time, `delay` seconds each, reporting progress; raises
-    KeyboardInterrupt (what a kill looks like to the thread) on call `die_on`."""
+    KeyboardInterrupt (what a kill looks like to the thread) on call `die_on`, or on
+    the first call whose texts contain `die_for`."""
 
-    def __init__(self, delay: float = 0.0, die_on: int | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, die_on: int | None = None, die_for: str | None = None
+    ) -> None:
         super().__init__()
         self.delay = delay
         self.die_on = die_on
+        # Which file dies, by its text: an upload prepares two files at once, so which
+        # file makes call 2 is up to the threads (owls.md's call came before dogs.md's
+        # once, and dogs.md was written before the stop).
+        self.die_for = die_for
+        self.died = threading.Event()
         # Calls started, counted under a lock: an upload prepares two files at once, so
         # `calls` (counted as calls end) could pass `die_on` without a call dying on it.
         self.started = 0
@@ -47,7 +55,13 @@ class SlowEmbedder(HashEmbedder):
     ) -> np.ndarray:
         with self._count:
             self.started += 1
-            dies = self.started == self.die_on
+            dies = self.started == self.die_on or (
+                self.die_for is not None
+                and not self.died.is_set()
+                and any(self.die_for in t for t in texts)
+            )
+            if dies:
+                self.died.set()
         if dies:
             self.calls += 1
             raise KeyboardInterrupt
@@ -172,12 +186,12 @@ def test_a_dead_worker_s_job_is_taken_again_when_its_lease_expires(
 
 def test_restart_resumes_an_unfinished_job(job_settings: Settings, running: list[Workers]) -> None:
     settings = replace(job_settings, job_lease=3.0)
-    dying = SlowEmbedder(die_on=2)
+    dying = SlowEmbedder(die_for="Dogs bark")
     first = engine_with_workers(settings, running, dying)
     job = first.submit_upload([("cats.md", CATS), ("dogs.md", DOGS), ("owls.md", OWLS)])
     # The second file's embedding stops the worker in the middle of the job; the app
     # stops before the job's lease is over.
-    wait(first, job.id, lambda j: dying.calls >= 2, timeout=10)
+    wait(first, job.id, lambda j: dying.died.is_set(), timeout=10)
     running.pop().stop()
     assert first.job(job.id).status == "running"
     # A queued job too: submitted while nothing consumed the queue (as the CLI does).
@@ -186,7 +200,8 @@ def test_restart_resumes_an_unfinished_job(job_settings: Settings, running: list
     again = engine_with_workers(settings, running, store=first.store)  # the next start
     done = wait(again, job.id)
     assert done.status == DONE and done.attempt == 1, done
-    # cats.md was written before the stop: found there again, not indexed twice.
+    # Files are written in order, so neither dogs.md nor owls.md was. cats.md was, if
+    # it was prepared before dogs.md died: then it is found there, not indexed twice.
     assert [f.status for f in done.files][1:] == ["indexed", "indexed"]
     assert done.files[0].status in ("indexed", "unchanged")
     assert wait(again, waiting.id).status == DONE
