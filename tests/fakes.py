@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,6 +24,8 @@ class HashEmbedder:
         self.dimension = dimension
         self.max_tokens = max_tokens
         self.calls = 0
+        # Counted under a lock: an upload embeds two files at once, from two threads.
+        self._calls_lock = threading.Lock()
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
@@ -34,7 +37,8 @@ class HashEmbedder:
     def embed(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> np.ndarray:
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, text in enumerate(texts):
             for m in re.finditer(r"\w+", text):

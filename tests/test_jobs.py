@@ -45,8 +45,7 @@ class SlowEmbedder(HashEmbedder):
         # once, and dogs.md was written before the stop).
         self.die_for = die_for
         self.died = threading.Event()
-        # Calls started, counted under a lock: an upload prepares two files at once, so
-        # `calls` (counted as calls end) could pass `die_on` without a call dying on it.
+        # Calls started, counted under a lock: an upload prepares two files at once.
         self.started = 0
         self._count = threading.Lock()
 
@@ -63,17 +62,12 @@ class SlowEmbedder(HashEmbedder):
             if dies:
                 self.died.set()
         if dies:
-            self.calls += 1
             raise KeyboardInterrupt
-        out = []
-        for i, t in enumerate(texts):
+        for i in range(len(texts)):
             time.sleep(self.delay)
-            out.append(super().embed([t])[0])
-            self.calls -= 1  # one call of this method, not one per text
             if progress:
                 progress(i + 1, len(texts))
-        self.calls += 1
-        return np.array(out, dtype=np.float32)
+        return super().embed(texts)  # `calls`: one more, once the call has ended
 
 
 def paragraphs(n: int, word: str) -> bytes:
@@ -158,14 +152,16 @@ def test_per_file_progress(job_settings: Settings, running: list[Workers]) -> No
 
 def test_cancel(job_settings: Settings, running: list[Workers]) -> None:
     app = engine_with_workers(job_settings, running, SlowEmbedder(delay=0.2))
-    files = [(f"f{i}.md", paragraphs(4, f"word{i}")) for i in range(4)]
+    # Eight files of 0.8 s each, two embedded at once: 3.2 s to write them all, against
+    # about 1.2 s for the cancel to be seen (the record's save, then the heartbeat's read).
+    files = [(f"f{i}.md", paragraphs(4, f"word{i}")) for i in range(8)]
     job = app.submit_upload(files)
     wait(app, job.id, lambda j: j.status == "running" and j.files[0].message.startswith("embed"))
     app.cancel_job(job.id)
     done = wait(app, job.id)
     assert done.status == CANCELLED
     assert CANCELLED in [f.status for f in done.files]
-    assert len(app.documents()) < 4
+    assert len(app.documents()) < 8
     # A queued job is cancelled at once (no worker takes it: a queue of its own).
     queue = JobQueue(job_settings)
     queued = queue.submit(User("local", admin=True), "other", [Upload("x.md", CATS)])
