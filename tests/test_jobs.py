@@ -30,7 +30,7 @@ OWLS = b"# Owls\n\nOwls hunt at night and turn their heads almost all the way ar
 
 
 class SlowEmbedder(HashEmbedder):
-    """Embeds one text at a time, `delay` seconds each, reporting progress; raises
+    """Takes `delay` seconds a text, reporting progress after each; raises
     KeyboardInterrupt (what a kill looks like to the thread) on call `die_on`, or on
     the first call whose texts contain `die_for`."""
 
@@ -45,14 +45,12 @@ class SlowEmbedder(HashEmbedder):
         # once, and dogs.md was written before the stop).
         self.die_for = die_for
         self.died = threading.Event()
-        # Calls started, counted under a lock: an upload prepares two files at once.
-        self.started = 0
-        self._count = threading.Lock()
+        self.started = 0  # calls started (under the lock `calls` is counted with)
 
     def embed(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> np.ndarray:
-        with self._count:
+        with self._calls_lock:
             self.started += 1
             dies = self.started == self.die_on or (
                 self.die_for is not None
