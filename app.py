@@ -17,7 +17,7 @@ import streamlit as st
 
 from pages import _ui
 from rag import RagError
-from rag.access import check_serving
+from rag.team.access import check_serving
 
 st.set_page_config(page_title="DocChat", page_icon="💬", layout="wide")
 

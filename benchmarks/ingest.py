@@ -46,9 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag import Chunk, DocChat, Hit, RagError, Settings, Upload, split  # noqa: E402
-from rag.covid_qa import load_covid_qa  # noqa: E402
-from rag.embeddings import packaged_model_path  # noqa: E402
-from rag.evaluation import (  # noqa: E402
+from rag.components.embeddings import packaged_model_path  # noqa: E402
+from rag.datasets.covid_qa import load_covid_qa  # noqa: E402
+from rag.datasets.sec_10q import load_sec_10q, run_sec_10q, slice_sec_10q  # noqa: E402
+from rag.evaluation.measures import (  # noqa: E402
     EvalQuestion,
     EvalReport,
     evaluate,
@@ -57,7 +58,6 @@ from rag.evaluation import (  # noqa: E402
 )
 from rag.ingest.extract import extract  # noqa: E402
 from rag.ingest.stages import embedding_text  # noqa: E402
-from rag.sec_10q import load_sec_10q, run_sec_10q, slice_sec_10q  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 PDFS = SHARED / "pdfs" / "sample-files"

@@ -4,7 +4,7 @@ The `DocChat` engine (store, LLM client; the embedder loads on first use) and th
 conversation store are built here, once per process and settings, with
 `st.cache_resource`. Pages call `engine()` and render; they never build resources.
 
-Every piece of document or model text goes through `rag.markdown` before it reaches
+Every piece of document or model text goes through `rag.views.markdown` before it reaches
 a Markdown-rendering call; nothing here uses `unsafe_allow_html`.
 
 Who is signed in is settled here too (`signed_in_user`): single-user mode's one user,
@@ -49,9 +49,9 @@ from rag import (
     supporting_span,
     text_view_html,
 )
-from rag.access import LOCAL, User
-from rag.jobs import start_workers
-from rag.signin import COOKIE, Identity
+from rag.jobs.queue import start_workers
+from rag.team.access import LOCAL, User
+from rag.team.signin import COOKIE, Identity
 
 # Tests set this to build the engine with a fast fake embedder; nothing else does.
 EMBEDDER_FACTORY: Callable[[], Embedder] | None = None

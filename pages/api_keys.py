@@ -1,5 +1,5 @@
 """API: where DocChat's HTTP API answers, and the signed-in user's API keys (make one,
-shown once; revoke). The keys are kept as hashes (`rag.keys`); an OpenAI client takes
+shown once; revoke). The keys are kept as hashes (`rag.team.keys`); an OpenAI client takes
 the address as its base URL and a key as its API key.
 
 Left out: key scopes and expiry.

@@ -1,13 +1,13 @@
 """Chat: ask the active collection; each answer streams in, with its numbered sources under it.
 
-The conversation is kept per collection on disk (`rag.conversations`), so it
+The conversation is kept per collection on disk (`rag.components.conversations`), so it
 survives a reload; it can be cleared and downloaded as Markdown. Follow-ups send
 the history along (the engine rewrites them into stand-alone questions when an LLM
 is configured). The chat box turns into a stop button while an answer streams;
 stopping keeps what arrived so far. LLM failures show in the chat with the sources
 that were found, and the conversation is kept.
 
-Model output is sanitized while it streams and once complete (`rag.markdown`): it
+Model output is sanitized while it streams and once complete (`rag.views.markdown`): it
 can never load an image or become a link.
 
 Left out: editing or regenerating an earlier answer, several conversations per

@@ -3,7 +3,7 @@
 Collections: create, rename, delete (confirmed), re-index with new chunk settings,
 share (with sign-in on); per collection its embedding model, chunk settings, counts
 and stored file size. Only what the user's role allows is offered (the engine checks
-again: `rag.access`).
+again: `rag.team.access`).
 Uploads: the user's running and recent background uploads (an administrator's: all).
 Documents of the active collection: a table, then for a chosen one: download the
 original, delete it (confirmed), and page through its chunks with a text search.
@@ -20,7 +20,7 @@ import streamlit as st
 
 from pages import _ui
 from rag import RagError, escape_markdown
-from rag.access import EDITOR, READER, Sharing
+from rag.team.access import EDITOR, READER, Sharing
 
 PAGE_SIZE = 10
 

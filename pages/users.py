@@ -1,6 +1,6 @@
 """Users (administrators only): add a user, reset a password, make or unmake an
 administrator, disable, remove. The rules (administrators only, never leaving no
-administrator) are in `rag.signin.UserAdmin`; this page renders.
+administrator) are in `rag.team.signin.UserAdmin`; this page renders.
 
 Left out: e-mail invitations, groups.
 """

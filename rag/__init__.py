@@ -4,12 +4,20 @@ The public API is re-exported here; pages, the CLI and the benchmarks import fro
 `rag` only. Nothing in this package imports Streamlit.
 """
 
-from .answering import AnswerStream, Retrieval
-from .conversations import Conversation, Conversations, Turn, failed_answer, source_label
-from .covid_qa import run_covid_qa
-from .embeddings import Embedder, load_embedder
-from .engine import DocChat
-from .errors import (
+from rag.answering.prompts import build_prompt
+from rag.answering.stream import AnswerStream, Retrieval
+from rag.answering.support import supporting_span
+from rag.components.conversations import (
+    Conversation,
+    Conversations,
+    Turn,
+    failed_answer,
+    source_label,
+)
+from rag.components.embeddings import Embedder, load_embedder
+from rag.components.generation import LLM, Completion
+from rag.components.store import Store
+from rag.core.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
     ConfigError,
@@ -28,9 +36,26 @@ from .errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
-from .evaluation import EvalQuestion, EvalReport, evaluate
-from .finetune.compare import VARIANTS, Comparison, Variant, compare
-from .finetune.dataset import (
+from rag.core.models import (
+    Answer,
+    Block,
+    Chunk,
+    CollectionInfo,
+    DocumentInfo,
+    Hit,
+    IngestResult,
+    LoadedDocument,
+    Source,
+    Upload,
+)
+from rag.core.settings import Settings
+from rag.datasets.covid_qa import run_covid_qa
+from rag.datasets.sec_10q import run_sec_10q
+from rag.engine import DocChat
+from rag.evaluation.measures import EvalQuestion, EvalReport, evaluate
+from rag.evaluation.question_set import read_question_set
+from rag.finetune.compare import VARIANTS, Comparison, Variant, compare
+from rag.finetune.dataset import (
     QAPair,
     TrainingSet,
     ValidationIssue,
@@ -43,8 +68,8 @@ from .finetune.dataset import (
     validate_examples,
     validate_pairs,
 )
-from .finetune.jobs import FineTuneJobs, JobEvent, JobInfo
-from .finetune.pairs import (
+from rag.finetune.jobs import FineTuneJobs, JobEvent, JobInfo
+from rag.finetune.pairs import (
     GenerationProgress,
     GenerationResult,
     discard_journal,
@@ -53,12 +78,13 @@ from .finetune.pairs import (
     load_journal,
     select_chunks,
 )
-from .finetune.qa_file import import_pairs
-from .generation import LLM, Completion
-from .ingest.loaders import SUPPORTED_EXTENSIONS, load
-from .ingest.splitting import split
-from .jobs import Job, JobFile
-from .markdown import (
+from rag.finetune.qa_file import import_pairs
+from rag.ingest.loaders import SUPPORTED_EXTENSIONS, load
+from rag.ingest.splitting import split
+from rag.jobs.queue import Job, JobFile
+from rag.retrieval.query import clean_query
+from rag.retrieval.search import SearchOptions
+from rag.views.markdown import (
     SafeMarkdownStream,
     escape_markdown,
     highlight,
@@ -66,27 +92,7 @@ from .markdown import (
     safe_markdown,
     text_view_html,
 )
-from .models import (
-    Answer,
-    Block,
-    Chunk,
-    CollectionInfo,
-    DocumentInfo,
-    Hit,
-    IngestResult,
-    LoadedDocument,
-    Source,
-    Upload,
-)
-from .page_view import PageView, TextView
-from .prompts import build_prompt
-from .query import clean_query
-from .question_set import read_question_set
-from .retrieval import SearchOptions
-from .sec_10q import run_sec_10q
-from .settings import Settings
-from .store import Store
-from .support import supporting_span
+from rag.views.page_view import PageView, TextView
 
 __all__ = [
     "LLM",

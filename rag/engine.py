@@ -20,7 +20,7 @@ Fine-tuning jobs are per user too (sets and evaluation runs live in the browser
 session that made them).
 
 Uploads can run in the background (`submit_upload`): a job on the queue of
-`rag.jobs`, run by a worker as the user who submitted it; `jobs()` are the acting
+`rag.jobs.queue`, run by a worker as the user who submitted it; `jobs()` are the acting
 user's (an administrator's: everyone's).
 """
 
@@ -34,11 +34,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Unpack, cast
 
-from .access import LOCAL, Sharing, User, allowed, check, role_of
-from .answering import AnswerStream, Finished, Retrieval, standalone_question
-from .conversations import Conversations, failed_answer
-from .embeddings import Embedder
-from .errors import (
+from rag.answering.stream import AnswerStream, Finished, Retrieval, standalone_question
+from rag.components.conversations import Conversations, failed_answer
+from rag.components.embeddings import Embedder
+from rag.components.generation import LLM, open_llm
+from rag.components.lexical import Lexical
+from rag.components.remote_embeddings import open_embedder
+from rag.components.store import Store
+from rag.core.errors import (
     AccessDeniedError,
     CollectionExistsError,
     ConfigError,
@@ -46,25 +49,22 @@ from .errors import (
     JobNotFoundError,
     RagError,
 )
-from .files import tree_bytes
-from .finetune.jobs import FineTuneJobs
-from .generation import LLM, open_llm
-from .ingest.pipeline import prefetch_file, read_paths, rebuild, run_upload
-from .ingest.splitting import check_sizes
-from .ingest.stages import IngestProgress, Prepared, commit, prepare
-from .jobs import Job, JobQueue
-from .keys import ApiKey, open_keys
-from .lexical import Lexical
-from .models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
-from .page_view import PageView, PageViews, TextView, text_view
-from .query import clean_query
-from .remote_embeddings import open_embedder
-from .retrieval import SearchOptions, SearchOverrides, retrieve, search
-from .settings import Settings
-from .sharing import SharingStore
-from .signin import SignIn, UserAdmin, open_accounts
-from .store import Store
-from .text import Message
+from rag.core.files import tree_bytes
+from rag.core.models import Answer, Chunk, CollectionInfo, DocumentInfo, Hit, IngestResult, Upload
+from rag.core.settings import Settings
+from rag.core.text import Message
+from rag.finetune.jobs import FineTuneJobs
+from rag.ingest.pipeline import prefetch_file, read_paths, rebuild, run_upload
+from rag.ingest.splitting import check_sizes
+from rag.ingest.stages import IngestProgress, Prepared, commit, prepare
+from rag.jobs.queue import Job, JobQueue
+from rag.retrieval.query import clean_query
+from rag.retrieval.search import SearchOptions, SearchOverrides, retrieve, search
+from rag.team.access import LOCAL, Sharing, User, allowed, check, role_of
+from rag.team.keys import ApiKey, open_keys
+from rag.team.sharing import SharingStore
+from rag.team.signin import SignIn, UserAdmin, open_accounts
+from rag.views.page_view import PageView, PageViews, TextView, text_view
 
 _UNSET = object()
 

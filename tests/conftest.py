@@ -62,7 +62,7 @@ def app(settings: Settings) -> Iterator[DocChat]:
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
-    from rag.embeddings import SentenceTransformerEmbedder
+    from rag.components.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.access import ACTIONS, LOCAL, Sharing, User, allowed, check, check_bind
-from rag.accounts import LOCK_AFTER, Accounts
-from rag.errors import AccessDeniedError, AccountError, ConfigError, SignInError
+from rag.core.errors import AccessDeniedError, AccountError, ConfigError, SignInError
+from rag.team.access import ACTIONS, LOCAL, Sharing, User, allowed, check, check_bind
+from rag.team.accounts import LOCK_AFTER, Accounts
 
 READ = {"read", "search", "chat"}
 EDIT = READ | {"upload", "delete_document", "reindex"}
@@ -184,7 +184,7 @@ def test_users_command_manages_accounts(tmp_path: Path) -> None:
 
 def test_the_engine_refuses_what_the_rules_forbid(tmp_path: Path) -> None:
     from rag import DocChat, Settings
-    from rag.access import Sharing
+    from rag.team.access import Sharing
     from tests.fakes import HashEmbedder
 
     settings = Settings(data_dir=tmp_path / "data", min_score=0.0)

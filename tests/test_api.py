@@ -28,11 +28,11 @@ import openai
 import pytest
 
 from rag import DocChat, Settings
-from rag.access import READER, Sharing
 from rag.api import create_app
-from rag.jobs import start_workers
-from rag.keys import open_keys
-from rag.signin import open_accounts
+from rag.jobs.queue import start_workers
+from rag.team.access import READER, Sharing
+from rag.team.keys import open_keys
+from rag.team.signin import open_accounts
 from tests.conftest import ROOT, free_port
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, LLMError, Settings
-from rag.conversations import Conversations, failed_answer
+from rag.components.conversations import Conversations, failed_answer
 from rag.ingest import extract as extraction
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder

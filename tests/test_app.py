@@ -188,7 +188,7 @@ def test_upload_runs_on_the_background_workers(
     fake_embedder: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a worker thread (as `make run` has): the page follows the job to its end."""
-    from rag.jobs import start_workers
+    from rag.jobs.queue import start_workers
 
     monkeypatch.setenv("DOCCHAT_WORKERS", "1")
     at = start()

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from rag import Settings
-from rag.signin import COOKIE, open_accounts
+from rag.team.signin import COOKIE, open_accounts
 from tests.test_browser import (
     ARTIFACTS,
     CHROMIUM,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-import rag.chroma
+import rag.components.chroma
 from rag import DocChat, Settings, StoreUnavailableError
 from tests.conftest import ROOT, free_port, missing
 from tests.fakes import HashEmbedder
@@ -112,7 +112,8 @@ def outage(call: Callable[[], object], port: int, within: float) -> str:
 def test_chroma_server_mode_survives_an_outage(
     tmp_path: Path, server: ChromaServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rag.chroma, "_SERVER_TIMEOUT_S", 2.0)  # a hung server, reported fast
+    # A hung server, reported fast.
+    monkeypatch.setattr(rag.components.chroma, "_SERVER_TIMEOUT_S", 2.0)
     settings = Settings(
         data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=server.port, min_score=0
     )

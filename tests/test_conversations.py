@@ -1,4 +1,4 @@
-"""Conversations kept per collection on disk (rag.conversations)."""
+"""Conversations kept per collection on disk (rag.components.conversations)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag import Answer, Chunk, DocChat, Hit, LLMError, Settings, Source
-from rag.conversations import Conversation, Conversations, Turn, failed_answer
+from rag.components.conversations import Conversation, Conversations, Turn, failed_answer
 from tests.fakes import HashEmbedder
 
 

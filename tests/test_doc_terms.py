@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from rag import Chunk
-from rag.bm25 import LexicalIndex
-from rag.doc_terms import K1, B, DocumentWeights, named_words
-from rag.retrieval import NAMED_TOP, fuse, named_prior
+from rag.components.bm25 import LexicalIndex
+from rag.core.doc_terms import K1, B, DocumentWeights, named_words
+from rag.retrieval.search import NAMED_TOP, fuse, named_prior
 
 
 def chunk(doc: str, i: int, text: str) -> Chunk:

@@ -7,7 +7,7 @@ from typing import NoReturn
 import numpy as np
 import pytest
 
-from rag.embeddings import load_embedder
+from rag.components.embeddings import load_embedder
 
 
 @pytest.mark.slow
@@ -32,7 +32,7 @@ def test_parallel_runs_keep_each_vector_in_its_row(batch_size: int) -> None:
 
 def test_negative_batch_size_or_threads_is_a_config_error() -> None:
     from rag import ConfigError, Settings
-    from rag.remote_embeddings import open_embedder
+    from rag.components.remote_embeddings import open_embedder
 
     for name in ("DOCCHAT_EMBEDDING_BATCH_SIZE", "DOCCHAT_EMBEDDING_THREADS"):
         with pytest.raises(ConfigError, match=name):
@@ -47,8 +47,8 @@ def test_model_process_gives_the_in_process_vectors_and_survives_its_death(
     import signal
     import threading
 
-    import rag.embeddings as embeddings
-    import rag.model_process as model_process
+    import rag.components.embeddings as embeddings
+    import rag.components.model_process as model_process
 
     texts = [f"Passage {i}: " + "the virus binds ACE2 " * (i % 5 + 1) for i in range(20)]
     onnx = load_embedder("all-MiniLM-L6-v2", backend="onnx-int8", threads=2)
@@ -115,7 +115,7 @@ def test_export_fuses_attention_and_leaves_layer_norms_apart() -> None:
 
     import onnx
 
-    from rag.embeddings import default_cache_dir, export_onnx_int8, packaged_model_path
+    from rag.components.embeddings import default_cache_dir, export_onnx_int8, packaged_model_path
 
     onnx_file = export_onnx_int8(Path(packaged_model_path()), default_cache_dir())
     ops = {node.op_type for node in onnx.load(str(onnx_file)).graph.node}
@@ -129,7 +129,7 @@ def test_a_graph_the_optimizer_does_not_know_is_kept_as_it_is(tmp_path) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from rag.embeddings import _fuse_attention
+    from rag.components.embeddings import _fuse_attention
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])],

@@ -21,7 +21,7 @@ from rag import (
     Settings,
     StoreUnavailableError,
 )
-from rag.answering import EXTRACTIVE_LABEL, NO_ANSWER_TEXT
+from rag.answering.stream import EXTRACTIVE_LABEL, NO_ANSWER_TEXT
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 
@@ -140,7 +140,7 @@ def test_pending_document_is_removed_on_restart(settings: Settings) -> None:
         doc_id="f" * 64, name="half.txt", kind="text", pages=1, chunks=3, size=10, added=0.0
     )
     a.store.begin_document(info.name, fake)
-    from rag.models import Chunk
+    from rag.core.models import Chunk
 
     chunk = Chunk(doc_id=fake.doc_id, file="half.txt", index=0, text="cats half", start=0, end=9)
     a.store.add_chunks(info.name, [chunk], HashEmbedder().embed(["cats half"]))
@@ -230,7 +230,7 @@ def test_server_timeout_names_the_wait(tmp_path: Path) -> None:
     not as a bare exception name."""
     import httpx
 
-    from rag.chroma import translate
+    from rag.components.chroma import translate
 
     settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=9)
     error = translate(httpx.ReadTimeout("timed out"), settings)

@@ -9,10 +9,10 @@ import pytest
 
 from rag import Chunk, DocChat, Hit, Settings
 from rag.cli.eval import build_parser, settings_from
-from rag.covid_qa import load_covid_qa, run_covid_qa
-from rag.errors import DatasetError
-from rag.evaluation import EvalQuestion, evaluate, score_question
-from rag.question_set import read_question_set
+from rag.core.errors import DatasetError
+from rag.datasets.covid_qa import load_covid_qa, run_covid_qa
+from rag.evaluation.measures import EvalQuestion, evaluate, score_question
+from rag.evaluation.question_set import read_question_set
 from tests.conftest import SHARED, need_shared
 from tests.fakes import HashEmbedder
 from tests.test_app import CATS, DOGS, env, fake_embedder, start, upload  # noqa: F401
@@ -142,7 +142,7 @@ def test_evaluate_page_runs_and_compares() -> None:
 
 @pytest.mark.slow
 def test_onnx_int8_backend_agrees_with_torch(real_embedder) -> None:  # type: ignore[no-untyped-def]
-    from rag.embeddings import load_embedder
+    from rag.components.embeddings import load_embedder
 
     onnx = load_embedder("all-MiniLM-L6-v2", backend="onnx-int8")  # exported once, then cached
     texts = [

@@ -40,8 +40,8 @@ from rag import (
     validate_pairs,
 )
 from rag import cli as rag_cli
+from rag.evaluation.question_set import read_question_set
 from rag.finetune.pairs import DECLINE_ANSWER
-from rag.question_set import read_question_set
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 

@@ -1,4 +1,5 @@
-"""`rag.generation.OpenAILLM` against a real OpenAI-compatible HTTP server (tests/fake_openai.py).
+"""`rag.components.generation.OpenAILLM` against a real OpenAI-compatible HTTP server
+(tests/fake_openai.py).
 
 Nothing is patched: the `openai` client talks HTTP to the fake server, which
 injects the failures. Retries are off (max_retries=0) except where a test is about
@@ -15,9 +16,9 @@ from collections.abc import Callable
 
 import pytest
 
-from rag.errors import ConfigError, LLMError
-from rag.generation import Completion, OpenAILLM, open_llm
-from rag.settings import Settings
+from rag.components.generation import Completion, OpenAILLM, open_llm
+from rag.core.errors import ConfigError, LLMError
+from rag.core.settings import Settings
 from tests import fake_openai
 from tests.conftest import free_port
 from tests.fake_openai import FakeOpenAIServer

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from rag import DocChat, Settings, Upload
-from rag.access import READER, Sharing, User
-from rag.errors import AccessDeniedError, JobNotFoundError
-from rag.jobs import CANCELLED, DONE, FAILED, REJECTED, Job, JobQueue, Workers, start_workers
+from rag.core.errors import AccessDeniedError, JobNotFoundError
+from rag.jobs.queue import CANCELLED, DONE, FAILED, REJECTED, Job, JobQueue, Workers, start_workers
+from rag.team.access import READER, Sharing, User
 from tests.fakes import HashEmbedder
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
@@ -285,8 +285,8 @@ def test_concurrent_creates_of_one_collection_make_one(job_settings: Settings) -
 
 def test_a_file_s_warnings_go_with_its_result() -> None:
     # The Upload page shows a file's result message: its warnings (OCR, fallbacks) too.
-    from rag.jobs import JobFile, _file_result
-    from rag.models import IngestResult
+    from rag.core.models import IngestResult
+    from rag.jobs.queue import JobFile, _file_result
 
     r = IngestResult("scan.pdf", "indexed", "d1", pages=2, chunks=3, seconds=1.0,
                      warnings=("page 1: read by OCR",))  # fmt: skip

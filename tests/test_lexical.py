@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rag import Chunk, DocChat
-from rag.bm25 import INDEX_VERSION, LexicalIndex, tokenize
-from rag.retrieval import (
+from rag.components.bm25 import INDEX_VERSION, LexicalIndex, tokenize
+from rag.retrieval.search import (
     COVERAGE_FULL,
     COVERAGE_MAX_DENSE,
     FIGURE_TOP,
@@ -43,7 +43,7 @@ def test_figures_are_not_terms_but_plain_numbers_are() -> None:
 
 
 def test_the_running_header_is_indexed_and_embedded_with_each_chunk() -> None:
-    from rag.bm25 import chunk_header
+    from rag.components.bm25 import chunk_header
     from rag.ingest.stages import embedding_text
 
     c = Chunk(doc_id="d", file="2022 Q3 AAPL.pdf", index=0, text="Net sales rose.", start=0,
@@ -54,7 +54,7 @@ def test_the_running_header_is_indexed_and_embedded_with_each_chunk() -> None:
 
 
 def test_dense_query_keeps_the_question_whole() -> None:
-    from rag.query import dense_query
+    from rag.retrieval.query import dense_query
 
     q = "Hey, could you please tell me what the incubation period of COVID-19 is?"
     assert dense_query(q) == "what the incubation period of COVID-19 is?"

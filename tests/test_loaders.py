@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from rag.errors import (
+from rag.core.errors import (
     ExtractionError,
     NoTextError,
     PasswordRequiredError,
@@ -21,10 +21,10 @@ from rag.errors import (
     UnsupportedFileError,
     WrongPasswordError,
 )
+from rag.core.models import LoadedDocument
 from rag.ingest import layout, pdf
 from rag.ingest.loaders import SUPPORTED_EXTENSIONS, load, load_path
 from rag.ingest.text import decode_text
-from rag.models import LoadedDocument
 from tests.conftest import need_shared
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

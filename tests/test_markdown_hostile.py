@@ -1,4 +1,4 @@
-"""Hostile Markdown through the output helpers (`rag.markdown`) the pages render with.
+"""Hostile Markdown through the output helpers (`rag.views.markdown`) the pages render with.
 
 Every snippet of `tests/injection.NASTY`, and the whole injection document, must render
 inert: no element but text formatting, no attribute that loads or links, no bare URL
@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from rag.markdown import SafeMarkdownStream, escape_markdown, highlight, safe_markdown
+from rag.views.markdown import SafeMarkdownStream, escape_markdown, highlight, safe_markdown
 from tests.inert import live_parts, render
 from tests.injection import EVIL_HOST, INJECTION_MD, NASTY, SECRET
 

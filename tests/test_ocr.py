@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from rag import DocChat, Settings, Upload
-from rag.errors import ConfigError, ExtractionError, NoTextError
+from rag.core.errors import ConfigError, ExtractionError, NoTextError
+from rag.core.models import IngestResult, LoadedDocument
+from rag.core.settings import DEFAULT_READ
 from rag.ingest import ocr
 from rag.ingest.extract import extract
 from rag.ingest.loaders import load
-from rag.models import IngestResult, LoadedDocument
-from rag.settings import DEFAULT_READ
 from tests.conftest import SAMPLES, need_shared
 from tests.test_loaders import check_blocks
 
@@ -162,10 +162,10 @@ def test_ocr_marks_are_the_characters_of_the_text(
 ) -> None:
     """The page view's OCR marks: the engine's character boxes, read again, pair up
     with the indexed text character for character (same engine, same resolution)."""
-    from rag.alignment import align
     from rag.ingest.image import frames
     from rag.ingest.ocr import read_image, text_of
-    from rag.page_view import bands, ocr_chars, text_inside
+    from rag.views.alignment import align
+    from rag.views.page_view import bands, ocr_chars, text_inside
 
     doc, _ = read["scan.png"]
     [image] = frames(scans["scan.png"])
@@ -274,7 +274,7 @@ def test_engine_failure_is_a_clear_reason(
 
 
 def test_a_broken_image_is_rejected_with_a_message_for_people() -> None:
-    from rag.errors import ExtractionError
+    from rag.core.errors import ExtractionError
     from rag.ingest.loaders import load
 
     expected = r"bad\.png: not a readable image \(unknown or broken"

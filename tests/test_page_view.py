@@ -19,14 +19,14 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import RectangleObject
 
 from rag import DocChat, RagError, Settings
-from rag.alignment import align, keys
-from rag.errors import DocumentNotFoundError
+from rag.core.errors import DocumentNotFoundError
+from rag.core.models import Chunk
 from rag.ingest.loaders import load
 from rag.ingest.pdfium import PageChars, Pdf, Rect
 from rag.ingest.splitting import split
-from rag.markdown import link_citations, safe_markdown, text_view_html
-from rag.models import Chunk
-from rag.page_view import TextView, bands, inside, page_text, text_inside
+from rag.views.alignment import align, keys
+from rag.views.markdown import link_citations, safe_markdown, text_view_html
+from rag.views.page_view import TextView, bands, inside, page_text, text_inside
 from tests.conftest import SAMPLES, SHARED, need_shared
 from tests.fakes import HashEmbedder
 

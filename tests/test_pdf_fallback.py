@@ -15,7 +15,7 @@ import base64
 
 import pytest
 
-from rag.errors import ExtractionError, RagError
+from rag.core.errors import ExtractionError, RagError
 from rag.ingest.loaders import load, load_path
 from tests.conftest import BROKEN, SHARED
 from tests.pdfgen import _FONT, assemble, make_pdf, text_ops
@@ -105,9 +105,9 @@ def test_truncated_pdf_is_rejected() -> None:
 def test_pdfium_can_be_the_first_reader() -> None:
     from dataclasses import replace
 
-    from rag.errors import ConfigError
+    from rag.core.errors import ConfigError
+    from rag.core.settings import DEFAULT_READ, Settings
     from rag.ingest.pdfium import Pdf
-    from rag.settings import DEFAULT_READ, Settings
 
     data = _two_pages_second_a85()
     doc = load("a85.pdf", data, options=replace(DEFAULT_READ, pdf_text="pdfium"))

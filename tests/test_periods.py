@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag import DocChat, retrieval
-from rag.periods import Period, asks_latest, latest, periods
+from rag import DocChat
+from rag.retrieval import search as retrieval
+from rag.retrieval.periods import Period, asks_latest, latest, periods
 
 Q1_2023 = frozenset({Period(2023, 1)})
 

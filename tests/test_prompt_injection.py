@@ -4,7 +4,7 @@ A Markdown file and a PDF with white (invisible) text carry instructions and exf
 payloads. The engine must send them to the model only inside the numbered sources of
 the system message, under the rule that sources are data; the model's reply (here:
 the fake server echoing the sources back, the worst a steered model can do) must
-render as inert text through `rag.markdown`, and so must the sources themselves.
+render as inert text through `rag.views.markdown`, and so must the sources themselves.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from rag import DocChat, Settings
-from rag.markdown import escape_markdown, safe_markdown
-from rag.prompts import SYSTEM_PROMPT
+from rag.answering.prompts import SYSTEM_PROMPT
+from rag.views.markdown import escape_markdown, safe_markdown
 from tests.fake_openai import FakeOpenAIServer
 from tests.fakes import HashEmbedder
 from tests.inert import live_parts

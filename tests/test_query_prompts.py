@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from rag import Chunk, Hit, build_prompt, clean_query
-from rag.prompts import SYSTEM_PROMPT
-from rag.text import cited_numbers
+from rag.answering.prompts import SYSTEM_PROMPT
+from rag.core.text import cited_numbers
 
 
 def test_clean_query_drops_filler_keeps_meaning() -> None:
@@ -43,7 +43,7 @@ def test_cited_numbers() -> None:
 
 def test_extractive_sentences_skip_headings_keep_numbers_and_quote_once() -> None:
     from rag import Source
-    from rag.answering import extractive_answer, split_sentences
+    from rag.answering.stream import extractive_answer, split_sentences
     from tests.fakes import HashEmbedder
 
     text = "# 4.1 Dosage\n\nGive 3.5 mg per day, e.g. with food. See section 4.1 for children."

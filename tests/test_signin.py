@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, Settings
-from rag.access import LOCAL, User, check_serving
-from rag.errors import AccessDeniedError, AccountError, ConfigError, SignInError
-from rag.signin import Identity, SignIn, UserAdmin, cookie_secret, open_accounts, sign, unsign
+from rag.core.errors import AccessDeniedError, AccountError, ConfigError, SignInError
+from rag.team.access import LOCAL, User, check_serving
+from rag.team.signin import Identity, SignIn, UserAdmin, cookie_secret, open_accounts, sign, unsign
 from tests.fakes import HashEmbedder
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day.\n"

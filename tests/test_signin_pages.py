@@ -20,8 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
 from rag import DocChat, Settings
-from rag.access import READER, Sharing
-from rag.signin import open_accounts
+from rag.team.access import READER, Sharing
+from rag.team.signin import open_accounts
 from tests.conftest import ROOT
 from tests.fakes import HashEmbedder
 

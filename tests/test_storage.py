@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, DocumentInfo, DocumentNotFoundError
-from rag.datalock import LOCK_NAME, lock_data_dir
-from rag.originals import Originals
+from rag.components.originals import Originals
+from rag.core.datalock import LOCK_NAME, lock_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = "ab" * 32
@@ -51,7 +51,7 @@ def test_the_data_dir_lock_holds_one_process(tmp_path: Path) -> None:
     lock_data_dir(data)  # this process again: fine
     assert (data / LOCK_NAME).read_text().strip().isdigit()
     code = (
-        "import sys; from pathlib import Path; from rag.datalock import lock_data_dir\n"
+        "import sys; from pathlib import Path; from rag.core.datalock import lock_data_dir\n"
         "from rag import StoreUnavailableError\n"
         f"try: lock_data_dir(Path({str(data)!r}))\n"
         "except StoreUnavailableError as e: print(e); sys.exit(3)\n"

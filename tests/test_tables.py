@@ -13,11 +13,11 @@ import dataclasses
 import pytest
 
 from rag import split
+from rag.core.models import LoadedDocument
+from rag.core.settings import DEFAULT_READ
 from rag.ingest import layout
 from rag.ingest.layout import Word
 from rag.ingest.loaders import load_path
-from rag.models import LoadedDocument
-from rag.settings import DEFAULT_READ
 from tests.conftest import SAMPLES, SHARED
 from tests.fakes import HashEmbedder
 from tests.test_loaders import check_blocks, need

@@ -1,13 +1,13 @@
-"""rag.text: one citation parser, one sentence splitter, one stop-word list."""
+"""rag.core.text: one citation parser, one sentence splitter, one stop-word list."""
 
 from __future__ import annotations
 
 import pytest
 
 from rag import Chunk
-from rag.bm25 import _chunk_terms, tokenize
-from rag.support import claims_for
-from rag.text import citations, cited_numbers, sentence_spans
+from rag.answering.support import claims_for
+from rag.components.bm25 import _chunk_terms, tokenize
+from rag.core.text import citations, cited_numbers, sentence_spans
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..engine import DocChat
-from ..errors import RagError
-from .app import create_app
+from rag.api.app import create_app
+from rag.core.errors import RagError
+from rag.engine import DocChat
 
 __all__ = ["create_app", "serve_in_thread"]
 

@@ -3,7 +3,7 @@ collections, documents, jobs and search. `create_app(engine, host=...)` builds i
 `python -m rag serve` runs it under uvicorn.
 
 Every request acts as one user: the owner of the API key in `Authorization: Bearer`
-(`rag.keys`), or single-user mode's user when sign-in is off and the API listens on
+(`rag.team.keys`), or single-user mode's user when sign-in is off and the API listens on
 a loopback address. The engine applies the same access rules as the app. Every
 failure is OpenAI's error shape with its status (`_STATUS`), never a traceback.
 
@@ -22,14 +22,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
-from .. import errors
-from ..access import loopback
-from ..engine import DocChat
-from ..keys import ApiKeys, open_keys
-from ..models import Source, Upload
-from ..settings import ENV_NAMES
-from ..signin import api_user
-from . import shapes
+from rag.api import shapes
+from rag.core import errors
+from rag.core.models import Source, Upload
+from rag.core.settings import ENV_NAMES
+from rag.engine import DocChat
+from rag.team.access import loopback
+from rag.team.keys import ApiKeys, open_keys
+from rag.team.signin import api_user
 
 # Status and OpenAI error type of each error (the first match in order counts).
 _STATUS: list[tuple[type[Exception], int, str]] = [

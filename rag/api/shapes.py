@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import Answer, CollectionInfo, Source
+from rag.core.models import Answer, CollectionInfo, Source
 
 MODEL_PREFIX = "docchat/"  # a collection as a model: docchat/<collection>
 

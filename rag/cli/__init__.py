@@ -9,6 +9,6 @@ Left out: an interactive shell (each run is one command) and colour (output is
 read by people and by other tools alike).
 """
 
-from .commands import main
+from rag.cli.commands import main
 
 __all__ = ["main"]

@@ -14,16 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ..access import check_bind
-from ..engine import DocChat
-from ..errors import RagError
-from ..models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
-from ..settings import Settings
-from .eval import main as eval_main
-from .finetune import main as finetune_main
-from .jobs import ingest_background, jobs_main, worker_main
-from .serve import keys_main, serve_main
-from .users import main as users_main
+from rag.cli.eval import main as eval_main
+from rag.cli.finetune import main as finetune_main
+from rag.cli.jobs import ingest_background, jobs_main, worker_main
+from rag.cli.serve import keys_main, serve_main
+from rag.cli.users import main as users_main
+from rag.core.errors import RagError
+from rag.core.models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
+from rag.core.settings import Settings
+from rag.engine import DocChat
+from rag.team.access import check_bind
 
 Row = TypeVar("Row", DocumentInfo, CollectionInfo)
 

@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..covid_qa import run_covid_qa
-from ..engine import DocChat
-from ..errors import ConfigError
-from ..evaluation import EvalProgress, EvalReport, evaluate
-from ..question_set import read_question_set
-from ..sec_10q import run_sec_10q
-from ..settings import ENV_NAMES, Settings
+from rag.core.errors import ConfigError
+from rag.core.settings import ENV_NAMES, Settings
+from rag.datasets.covid_qa import run_covid_qa
+from rag.datasets.sec_10q import run_sec_10q
+from rag.engine import DocChat
+from rag.evaluation.measures import EvalProgress, EvalReport, evaluate
+from rag.evaluation.question_set import read_question_set
 
 # (data path, settings, first N documents or all, with baselines, progress)
 Runner = Callable[[Path, Settings, int | None, bool, EvalProgress | None], EvalReport]

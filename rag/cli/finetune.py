@@ -15,10 +15,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..engine import DocChat
-from ..errors import ConfigError
-from ..files import write_atomic
-from ..finetune.dataset import (
+from rag.core.errors import ConfigError
+from rag.core.files import write_atomic
+from rag.core.settings import Settings
+from rag.engine import DocChat
+from rag.finetune.dataset import (
     build_training_set,
     default_system_prompt,
     drop_invalid,
@@ -26,14 +27,13 @@ from ..finetune.dataset import (
     pairs_jsonl,
     validate_pairs,
 )
-from ..finetune.pairs import (
+from rag.finetune.pairs import (
     GenerationProgress,
     discard_journal,
     generate_pairs,
     journal_path,
     select_chunks,
 )
-from ..settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:

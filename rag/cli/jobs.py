@@ -1,7 +1,7 @@
 """`python -m rag worker`, `python -m rag jobs [ID] [--json] [--cancel]`, and
 `python -m rag ingest --background PATHS`: background jobs from the command line.
 
-`ingest --background` and `jobs` touch only the job queue (`rag.jobs.JobQueue`), not
+`ingest --background` and `jobs` touch only the job queue (`rag.jobs.queue.JobQueue`), not
 the store, so they work beside a running app on the embedded store (which one
 process holds); they act as the administrator, as every command does. `worker` runs
 a Huey consumer in the foreground: with Redis (`DOCCHAT_REDIS_URL`) and a Chroma
@@ -19,11 +19,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..access import LOCAL
-from ..engine import DocChat
-from ..ingest.pipeline import read_paths
-from ..jobs import Job, JobQueue, Workers
-from ..settings import ENV_NAMES, Settings
+from rag.core.settings import ENV_NAMES, Settings
+from rag.engine import DocChat
+from rag.ingest.pipeline import read_paths
+from rag.jobs.queue import Job, JobQueue, Workers
+from rag.team.access import LOCAL
 
 
 def _line(job: Job) -> str:
@@ -79,7 +79,7 @@ def worker_main(argv: Sequence[str]) -> int:
         help=f"consumer threads (default: {ENV_NAMES['workers']}, at least 1)",
     )  # fmt: skip
     args = p.parse_args(argv)
-    logging.getLogger("rag.jobs").setLevel(logging.WARNING)  # a job taken back is logged
+    logging.getLogger("rag.jobs.queue").setLevel(logging.WARNING)  # a job taken back is logged
     # (its queue is consumed here, whatever DOCCHAT_WORKERS says about the app's threads)
     engine = DocChat(settings.with_(workers=args.workers))
     where = "Redis" if settings.redis_url else str(Path(settings.data_dir) / "jobs.db")

@@ -14,11 +14,11 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from ..access import LOCAL, check_bind
-from ..engine import DocChat
-from ..errors import AccountError
-from ..keys import open_keys
-from ..settings import Settings
+from rag.core.errors import AccountError
+from rag.core.settings import Settings
+from rag.engine import DocChat
+from rag.team.access import LOCAL, check_bind
+from rag.team.keys import open_keys
 
 
 def serve_main(argv: Sequence[str]) -> int:
@@ -30,8 +30,8 @@ def serve_main(argv: Sequence[str]) -> int:
     check_bind(args.host, settings.auth)
     import uvicorn
 
-    from ..api import create_app
-    from ..jobs import start_workers
+    from rag.api import create_app
+    from rag.jobs.queue import start_workers
 
     engine = DocChat(settings)
     # Uploads through the API are jobs: served alone, this process runs their workers,
@@ -76,7 +76,7 @@ def keys_main(argv: Sequence[str]) -> int:
 
 
 def _known_user(settings: Settings, name: str) -> str:
-    from ..signin import SignIn, open_accounts
+    from rag.team.signin import SignIn, open_accounts
 
     door = SignIn(settings, open_accounts(settings))
     if not door.required:

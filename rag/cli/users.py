@@ -13,9 +13,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..errors import AccountError
-from ..settings import Settings
-from ..signin import open_accounts
+from rag.core.errors import AccountError
+from rag.core.settings import Settings
+from rag.team.signin import open_accounts
 
 
 def _password(args: argparse.Namespace) -> str:

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..answering import NO_ANSWER_TEXT
-from ..errors import ConfigError, LLMError
-from ..models import Source
-from ..prompts import estimate_tokens
-from .dataset import question_messages
+from rag.answering.prompts import estimate_tokens
+from rag.answering.stream import NO_ANSWER_TEXT
+from rag.core.errors import ConfigError, LLMError
+from rag.core.models import Source
+from rag.finetune.dataset import question_messages
 
 if TYPE_CHECKING:  # the engine imports this package (DocChat.fine_tune_jobs)
-    from ..engine import DocChat
+    from rag.engine import DocChat
 
 # Room for a full answer; the same cap for all four, so their lengths compare.
 ANSWER_MAX_TOKENS = 600

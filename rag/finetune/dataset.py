@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, SupportsInt
 
-from ..errors import DatasetError
-from ..files import write_atomic
-from ..models import Chunk
-from ..prompts import estimate_tokens
-from ..settings import DEFAULT_CHAT_MODEL
+from rag.answering.prompts import estimate_tokens
+from rag.core.errors import DatasetError
+from rag.core.files import write_atomic
+from rag.core.models import Chunk
+from rag.core.settings import DEFAULT_CHAT_MODEL
 
 PairKind = Literal["grounded", "decline", "imported"]
 _KEPT_KINDS: dict[str, PairKind] = {"grounded": "grounded", "decline": "decline"}

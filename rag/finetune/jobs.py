@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DatasetError, LLMError
-from ..files import write_atomic
-from ..generation import LLM
+from rag.components.generation import LLM
+from rag.core.errors import ConfigError, DatasetError, LLMError
+from rag.core.files import write_atomic
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 _records_lock = threading.Lock()  # one writer at a time per process

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatasetError
-from ..generation import LLM, Completion
-from ..models import Chunk
-from .dataset import QAPair
+from rag.components.generation import LLM, Completion
+from rag.core.errors import DatasetError
+from rag.core.models import Chunk
+from rag.finetune.dataset import QAPair
 
 MIN_CHUNK_WORDS = 8  # shorter chunks (a lone heading, a page number) make poor pairs
 DECLINE_ID = "(decline)"  # the journal's key for the batch of decline pairs

@@ -17,8 +17,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import DatasetError
-from .dataset import QAPair
+from rag.core.errors import DatasetError
+from rag.finetune.dataset import QAPair
 
 _QUESTION_KEYS = ("question", "q", "prompt", "input", "instruction")
 _ANSWER_KEYS = ("answer", "a", "completion", "response", "output")

@@ -13,6 +13,6 @@ that `rag.ingest.extract` stays the module (not its `extract` function).
 Left out: OCR, de-duplication of near-identical files.
 """
 
-from .stages import check_model
+from rag.ingest.stages import check_model
 
 __all__ = ["check_model"]

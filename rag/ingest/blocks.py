@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import Block
+from rag.core.models import Block
 
 _MAX_TITLE = 200
 

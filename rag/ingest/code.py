@@ -15,8 +15,8 @@ import ast
 import bisect
 import re
 
-from ..models import Block
-from .blocks import Parsed, block
+from rag.core.models import Block
+from rag.ingest.blocks import Parsed, block
 
 # Comment, decorator and preprocessor lines: they name nothing, the code after them does.
 _ATTACH = ("//", "#", "/*", "*", "--", "@")

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from io import BytesIO
 from typing import Any
 
-from ..errors import ExtractionError, NoTextError, RagError
-from .blocks import HeadingPath, Parsed, clean_title, reason, segments
+from rag.core.errors import ExtractionError, NoTextError, RagError
+from rag.ingest.blocks import HeadingPath, Parsed, clean_title, reason, segments
 
 _MAX_DOCX_UNPACKED = 300_000_000  # python-docx reads every part into memory
 

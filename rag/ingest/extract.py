@@ -29,13 +29,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import PurePosixPath
 
-from .. import errors
-from ..children import START_TIMEOUT, start_child
-from ..errors import ExtractionError, LimitExceededError, RagError
-from ..models import LoadedDocument, ReadOptions
-from ..settings import DEFAULT_READ
-from .image import IMAGE_EXTENSIONS
-from .loaders import Progress, load
+from rag.core import errors
+from rag.core.children import START_TIMEOUT, start_child
+from rag.core.errors import ExtractionError, LimitExceededError, RagError
+from rag.core.models import LoadedDocument, ReadOptions
+from rag.core.settings import DEFAULT_READ
+from rag.ingest.image import IMAGE_EXTENSIONS
+from rag.ingest.loaders import Progress, load
 
 # Extensions whose loaders run in a worker process; everything else is read here.
 ISOLATED_EXTENSIONS = frozenset({".pdf", ".docx", ".html", ".htm", ".xhtml", *IMAGE_EXTENSIONS})

@@ -15,8 +15,8 @@ import codecs
 import re
 from typing import Any
 
-from .blocks import HeadingPath, Parsed, clean_title, segments
-from .text import decode_text
+from rag.ingest.blocks import HeadingPath, Parsed, clean_title, segments
+from rag.ingest.text import decode_text
 
 _DECLARED = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, NoTextError, RagError
-from ..models import Block, ReadOptions
-from ..settings import DEFAULT_READ
-from . import ocr
-from .blocks import Pages, reason
+from rag.core.errors import ExtractionError, NoTextError, RagError
+from rag.core.models import Block, ReadOptions
+from rag.core.settings import DEFAULT_READ
+from rag.ingest import ocr
+from rag.ingest.blocks import Pages, reason
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
 # Pixels on the longer side. RapidOCR itself reduces anything past 2000 px (its

@@ -18,12 +18,12 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from ..errors import ExtractionError, NoTextError, RagError, UnsupportedFileError
-from ..models import LoadedDocument, ReadOptions
-from ..settings import DEFAULT_READ
-from . import code, docx, html, image, pdf
-from .blocks import Pages, Parsed, reason
-from .text import decode_text, parse_markdown, parse_plain
+from rag.core.errors import ExtractionError, NoTextError, RagError, UnsupportedFileError
+from rag.core.models import LoadedDocument, ReadOptions
+from rag.core.settings import DEFAULT_READ
+from rag.ingest import code, docx, html, image, pdf
+from rag.ingest.blocks import Pages, Parsed, reason
+from rag.ingest.text import decode_text, parse_markdown, parse_plain
 
 _TEXT = {".txt", ".text", ".rst", ".csv", ".tsv", ".log", ".json", ".yaml", ".yml", ".toml",
          ".ini", ".cfg", ".xml"}  # fmt: skip

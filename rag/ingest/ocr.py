@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from rag.core.errors import ConfigError
 
 # The packaged PP-OCRv4 models read these (the recognizer's dictionary is Chinese
 # characters plus ASCII); other languages need models that are not shipped.

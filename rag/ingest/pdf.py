@@ -33,18 +33,18 @@ from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
-from ..errors import (
+from rag.core.errors import (
     ExtractionError,
     NoTextError,
     PasswordRequiredError,
     RagError,
     WrongPasswordError,
 )
-from ..models import Block, ReadOptions
-from ..settings import DEFAULT_READ
-from . import layout, ocr
-from .blocks import Pages, block, clean_title, reason, segments
-from .pdfium import Pdf
+from rag.core.models import Block, ReadOptions
+from rag.core.settings import DEFAULT_READ
+from rag.ingest import layout, ocr
+from rag.ingest.blocks import Pages, block, clean_title, reason, segments
+from rag.ingest.pdfium import Pdf
 
 MAX_PAGE_CHARS = 2_000_000  # more text than this on one page is a hostile or broken file
 _MAX_PAGE_WARNINGS = 50

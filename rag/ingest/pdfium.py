@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .layout import Word
+from rag.ingest.layout import Word
 
 # pdfium inserts a space wherever glyphs are apart, also inside kerned figures
 # ("81 ,434"): a space narrower than this share of the text's height is not one.

@@ -29,15 +29,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import RagError
-from ..models import IngestResult, Upload
-from ..settings import Settings
-from ..store import Store
-from .extract import READ_AHEAD, prefetch
-from .stages import IngestProgress, Prepared, over_upload_limit
+from rag.components.store import Store
+from rag.core.errors import RagError
+from rag.core.models import IngestResult, Upload
+from rag.core.settings import Settings
+from rag.ingest.extract import READ_AHEAD, prefetch
+from rag.ingest.stages import IngestProgress, Prepared, over_upload_limit
 
 if TYPE_CHECKING:  # the engine calls this module; only its type is needed here
-    from ..engine import DocChat
+    from rag.engine import DocChat
 
 # (file, progress of that file or None, chunks the upload has left) -> prepared or result
 PrepareFile = Callable[[Upload, IngestProgress | None, int], Prepared | IngestResult]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
-from ..errors import ConfigError
-from ..models import Chunk, LoadedDocument
+from rag.core.errors import ConfigError
+from rag.core.models import Chunk, LoadedDocument
 
 TokenSpans = Callable[[str], list[tuple[int, int]]]
 

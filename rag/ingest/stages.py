@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..embeddings import Embedder
-from ..errors import LimitExceededError, NoTextError, RagError, ReindexNeededError
-from ..models import Chunk, CollectionInfo, DocumentInfo, IngestResult, LoadedDocument
-from ..settings import Settings
-from ..store import Store
-from .extract import extract
-from .splitting import split
+from rag.components.embeddings import Embedder
+from rag.components.store import Store
+from rag.core.errors import LimitExceededError, NoTextError, RagError, ReindexNeededError
+from rag.core.models import Chunk, CollectionInfo, DocumentInfo, IngestResult, LoadedDocument
+from rag.core.settings import Settings
+from rag.ingest.extract import extract
+from rag.ingest.splitting import split
 
 IngestProgress = Callable[[str, int, int], None]  # (stage, done, total)
 

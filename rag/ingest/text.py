@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import codecs
 
-from ..errors import UnsupportedFileError
-from .blocks import HeadingPath, Parsed, block, clean_title, segments
+from rag.core.errors import UnsupportedFileError
+from rag.ingest.blocks import HeadingPath, Parsed, block, clean_title, segments
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: its BOM starts the same way

@@ -18,8 +18,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import RagError
-from .loaders import load
+from rag.core.errors import RagError
+from rag.ingest.loaders import load
 
 # Imported once per worker, up front; the OCR engine loads on first use (0.6 s).
 _PARSERS = ("pypdf", "pypdfium2", "bs4", "lxml.html", "docx")

@@ -1,0 +1,229 @@
+"""Turn retrieved sources into an answer: streamed from an LLM, or extracted.
+
+`Retrieval` is everything the retrieval stage decided (cleaned query, sources,
+prompt). `AnswerStream` iterates the answer's text as it arrives and, once done,
+holds the final `Answer`. If the LLM fails half-way the stream raises `LLMError`,
+but `.answer` still carries the sources and the error, so the UI never loses them.
+Used as a context manager, leaving the block ends the stream however it went
+(complete, failed, or stopped by the user: an exception, or the consumer's break)
+and hands the answer once to `on_finish(answer, stopped)`, e.g. to save the turn.
+
+Without an LLM, the extractive answer quotes the sentences of the top sources that
+best match the question (by embedding similarity), each with its citation.
+
+Left out: answer verification, multi-turn tool use.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import numpy as np
+
+from rag.answering.prompts import Prompt, standalone_question_messages
+from rag.components.embeddings import Embedder
+from rag.components.generation import LLM
+from rag.core.errors import LLMError, RagError
+from rag.core.models import Answer, Mode, Source
+from rag.core.text import Message, cited_numbers, sentence_spans
+
+NO_ANSWER_TEXT = (
+    "The documents do not seem to cover this: no passage was relevant enough to answer "
+    "from. Try rephrasing, lowering the relevance threshold, or adding documents."
+)
+EXTRACTIVE_LABEL = "Extractive answer (no LLM configured): the most relevant sentences, quoted."
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")  # Markdown headings are titles, not claims
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The outcome of the retrieval stage for one question."""
+
+    question: str
+    query: str
+    prompt: Prompt
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return self.prompt.sources
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a chunk worth quoting, in order."""
+    out = []
+    for start, end in sentence_spans(text):
+        lines = [line for line in text[start:end].splitlines() if not _HEADING.match(line)]
+        # PDF text breaks lines mid-sentence: fold the whitespace.
+        sentence = " ".join(" ".join(lines).split())
+        if len(sentence) >= 20:  # fragments (headers, numbers) make poor quotes
+            out.append(sentence)
+    return out
+
+
+def extractive_answer(
+    query: str, sources: tuple[Source, ...], embedder: Embedder, *, max_sentences: int = 3
+) -> str:
+    """The best-matching sentences of the top sources, each cited, in source order."""
+    candidates: list[tuple[int, int, str]] = []  # (source n, position, sentence)
+    seen: set[str] = set()  # neighbouring chunks overlap: quote a sentence once
+    for s in sources[:4]:
+        for pos, sent in enumerate(split_sentences(s.chunk.text)[:40]):
+            key = " ".join(sent.casefold().split())
+            if key not in seen:
+                seen.add(key)
+                candidates.append((s.n, pos, sent))
+    if not candidates:
+        return NO_ANSWER_TEXT
+    vecs = embedder.embed([query] + [c[2] for c in candidates])
+    scores = vecs[1:] @ vecs[0]
+    best = sorted(np.argsort(-scores)[:max_sentences].tolist(), key=lambda i: candidates[i][:2])
+    quotes = [f"> {candidates[i][2]} [{candidates[i][0]}]" for i in best]
+    return EXTRACTIVE_LABEL + "\n\n" + "\n>\n".join(quotes)
+
+
+Finished = Callable[[Answer, bool], None]  # (the answer, stopped before its end)
+
+
+class AnswerStream:
+    """Iterate text deltas; afterwards `.answer` holds the complete `Answer`."""
+
+    def __init__(
+        self,
+        retrieval: Retrieval,
+        *,
+        llm: LLM | None,
+        embedder: Embedder,
+        model: str | None = None,
+        temperature: float | None = None,
+        on_finish: Finished | None = None,
+    ) -> None:
+        self.retrieval = retrieval
+        self._on_finish = on_finish
+        self._deltas: Generator[str, None, None] | None = None
+        self.stopped = False  # ended early, without an error: stopped by its consumer
+        self._llm = llm
+        self._embedder = embedder
+        self._model = model
+        self._temperature = temperature
+        self._parts: list[str] = []
+        self.answer: Answer | None = None
+        if not retrieval.sources:
+            self.mode: Mode = "no-answer"
+        elif llm is None:
+            self.mode = "extractive"
+        else:
+            self.mode = "llm"
+
+    def __iter__(self) -> Iterator[str]:
+        if self._deltas is None:
+            self._deltas = self._generate()
+        return self._deltas
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the stream (a no-op once it ended): what arrived so far is the answer."""
+        if self._deltas is not None:
+            self._deltas.close()
+        if self.answer is None:  # never iterated
+            self.stopped = True
+            self._finish(0.0, "")
+
+    def _generate(self) -> Generator[str, None, None]:
+        t0 = time.perf_counter()
+        error = ""
+        try:
+            if self.mode == "no-answer":
+                yield from self._emit(NO_ANSWER_TEXT)
+            elif self.mode == "extractive":
+                text = extractive_answer(
+                    self.retrieval.query, self.retrieval.sources, self._embedder
+                )
+                yield from self._emit(text)
+            else:
+                assert self._llm is not None
+                for delta in self._llm.stream(
+                    self.retrieval.prompt.messages,
+                    model=self._model,
+                    temperature=self._temperature,
+                ):
+                    yield from self._emit(delta)
+        except LLMError as e:
+            error = str(e)
+            raise
+        except BaseException:  # GeneratorExit (closed early) or the consumer's own stop
+            self.stopped = True
+            raise
+        finally:
+            # Built even when the consumer stops early or generation fails, so the
+            # sources and the partial text survive.
+            self._finish(time.perf_counter() - t0, error)
+
+    def _emit(self, text: str) -> Iterator[str]:
+        self._parts.append(text)
+        yield text
+
+    def _finish(self, seconds: float, error: str) -> None:
+        r = self.retrieval
+        text = "".join(self._parts)
+        self.answer = Answer(
+            text=text,
+            mode=self.mode,
+            question=r.question,
+            query=r.query,
+            sources=r.sources,
+            cited=cited_numbers(text, len(r.sources)),
+            prompt_tokens=r.prompt.tokens if self.mode == "llm" else 0,
+            left_out=r.prompt.left_out,
+            timings={**r.timings, "generate": seconds},
+            error=error,
+        )
+        if self._on_finish is not None:
+            self._on_finish(self.answer, self.stopped)
+
+    def run(self) -> Answer:
+        """Consume the whole stream and return the answer (raises LLMError on failure)."""
+        for _ in self:
+            pass
+        return self.result()
+
+    def result(self) -> Answer:
+        """The answer of a stream that ended (complete, failed or stopped)."""
+        if self.answer is None:
+            raise RuntimeError("The answer stream has not ended yet.")
+        return self.answer
+
+
+# A rewritten question is one sentence; 120 tokens leave room for a long one. Greedy
+# decoding: the rewrite should restate the question, not vary it.
+STANDALONE_MAX_TOKENS = 120
+
+
+def standalone_question(llm: LLM | None, question: str, history: Sequence[Message]) -> str:
+    """A follow-up rewritten to stand alone (needs an LLM; otherwise unchanged)."""
+    if llm is None or not history:
+        return question
+    try:
+        rewritten = llm.complete(
+            standalone_question_messages(question, history),
+            max_tokens=STANDALONE_MAX_TOKENS,
+            temperature=0.0,
+        ).text.strip()
+    except RagError:
+        return question  # retrieval with the raw follow-up still works
+    return rewritten or question
