@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag import DocChat, Settings  # noqa: E402
-from tests.fakes import HashEmbedder  # noqa: E402
+from tests.fixtures.fakes import HashEmbedder  # noqa: E402
 
 SAMPLES = ROOT.parent / "shared" / "data" / "pdfs" / "sample-files"
 

@@ -21,7 +21,7 @@ os.environ["DOCCHAT_API"] = "false"
 os.environ["DOCCHAT_WORKERS"] = "0"
 
 from rag import DocChat, Settings
-from tests.fakes import HashEmbedder
+from tests.fixtures.fakes import HashEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -67,4 +67,4 @@ def real_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 
 
-from tests.fake_openai import openai_server  # noqa: E402,F401 - a fixture for every test file
+from tests.fixtures.fake_openai import openai_server  # noqa: E402,F401 - a fixture for every test file
