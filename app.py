@@ -16,8 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from rag import RagError
-from rag.team.access import check_serving
+from rag import RagError, check_serving
 
 st.set_page_config(page_title="DocChat", page_icon="💬", layout="wide")
 

@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def _clients(url: str, clients: int, seconds: float, questions: list[str]) -> dict[str, object]:
@@ -108,7 +106,7 @@ def main() -> int:
             data_dir=Path(tmp), chroma_host="", collection="bench", openai_api_key="",
             openai_base_url="",
         )  # fmt: skip
-        app = DocChat(settings, llm=None)
+        app = DocChat.open(settings.without_llm())
         info = app.ensure_collection()
         t0 = time.perf_counter()
         add_chunks(app, info.name, synthetic_chunks(sentences, args.chunks, 1), 1, info.dimension)

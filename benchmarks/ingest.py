@@ -18,13 +18,13 @@ Input, the same files for everyone: every PDF in ../shared/data/pdfs/sample-file
    same packaged all-MiniLM-L6-v2 (packages in requirements-bench.txt).
 
 Both indexes then answer the 1,380 COVID-QA questions with their own search, scored
-by answer_in_context@4000 (see rag/evaluation.py), so speed compares at known quality.
+by answer_in_context@4000 (see rag/evaluation/measures.py), so speed compares at known quality.
 Pages: PDF pages, and one per text file.
 
 Then the 20 SEC 10-Q filings (../shared/data/sec-10-q): DocChat as `python -m rag eval
 sec-10-q` indexes and asks them (its ingestion pages/s, files indexed, doc_hit@5 and
 figure_in_context@4000), and the same LangChain pipeline indexes them and is scored
-on the same 195 questions by the same functions (rag/sec_10q.py, rag/evaluation.py).
+on the same 195 questions by the same functions (rag/datasets/sec_10q.py, rag/evaluation/).
 """
 
 from __future__ import annotations
@@ -36,29 +36,26 @@ import os
 import platform
 import re
 import shutil
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag import Chunk, DocChat, Hit, RagError, Settings, Upload, split  # noqa: E402
-from rag.components.embeddings import packaged_model_path  # noqa: E402
-from rag.datasets.covid_qa import load_covid_qa  # noqa: E402
-from rag.datasets.sec_10q import load_sec_10q, run_sec_10q, slice_sec_10q  # noqa: E402
-from rag.evaluation.measures import (  # noqa: E402
+from rag import Chunk, DocChat, Hit, RagError, Settings, Upload, split
+from rag.components.local_model import packaged_model_path
+from rag.datasets.covid_qa import load_covid_qa
+from rag.datasets.sec_10q import load_sec_10q, run_sec_10q, slice_sec_10q
+from rag.evaluation.measures import (
     EvalQuestion,
     EvalReport,
-    evaluate,
     score_question,
     summarize,
 )
-from rag.ingest.extract import extract  # noqa: E402
-from rag.ingest.stages import embedding_text  # noqa: E402
+from rag.evaluation.runs import evaluate
+from rag.ingest.extract import extract
+from rag.ingest.stages import embedding_text
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 PDFS = SHARED / "pdfs" / "sample-files"
 COVID = SHARED / "covid-qa" / "covidQA.json"
@@ -124,7 +121,7 @@ def cpu_seconds() -> dict[str, float]:
 
 
 def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuestion]) -> dict:
-    app = DocChat(settings, llm=None)
+    app = DocChat.open(settings.without_llm())
     app.embedder.embed(["load the model first: loading is not ingestion"])
     # The embedding alone first, in the same calls (one per document) the ingest
     # makes: measured after the ingest it would share the CPU with Chroma's
@@ -140,7 +137,7 @@ def run_docchat(settings: Settings, files: list[Path], questions: list[EvalQuest
     # One upload of every file, as the Upload page makes it (each file read when due).
     uploads = (Upload(f.name, f.read_bytes(), PASSWORDS.get(f.name)) for f in files)
     results = app.ingest_many(uploads)
-    app.lexical.sync(app.settings.collection).scores("build")  # BM25 is part of the index
+    app.services.lexical.sync(app.settings.collection).scores("build")  # BM25 is part of the index
     seconds = time.perf_counter() - t0
     cpu = {k: round(v - cpu0.get(k, 0.0), 1) for k, v in cpu_seconds().items()}
     indexed = [r for r in results if r.status == "indexed"]

@@ -66,7 +66,6 @@ def make_corpus(dest: Path, *, texts: int, pdfs: tuple[str, ...] = ()) -> list[s
 
 def check(data_dir: Path, delete_fraction: float, seed: int) -> dict[str, Any]:
     """Open the store (running recovery), verify it, delete a random part; a dict."""
-    sys.path.insert(0, str(ROOT))
     from rag import Settings, Store
 
     class RecordingStore(Store):
@@ -153,7 +152,6 @@ def _env(data_dir: Path) -> dict[str, str]:
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         ANONYMIZED_TELEMETRY="False",
-        PYTHONPATH=str(ROOT),
     )
     env.pop("DOCCHAT_CHROMA_HOST", None)
     return env

@@ -27,19 +27,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 
+from rag.ingest import ocr
+from rag.ingest.pdfium import Pdf
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag.ingest import ocr  # noqa: E402
-from rag.ingest.pdfium import Pdf  # noqa: E402
-
 SAMPLES = ROOT.parent / "shared" / "data" / "pdfs" / "sample-files"
 # (file, 1-based page, group): 10 pages of 9 files, chosen for English text layers.
 PAGES = [

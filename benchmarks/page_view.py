@@ -1,7 +1,10 @@
 """Seconds to open a source's page view: first render (alignment, render, marks, PNG)
 and from the cache, p50/p95 over chunks of the sample PDFs.
 
-    python benchmarks/page_view.py [--json benchmarks/results/page_view.json]
+    python -m benchmarks.page_view [--json benchmarks/results/page_view.json]
+
+(from the repository's root, as a module: it borrows the tests' fake embedder,
+tests/fixtures/fakes.py, which is not part of the installed package).
 
 Each PDF of `../shared/data/pdfs/sample-files` is indexed (fake embedder: the view
 does not depend on vectors); then up to 4 chunks per document on different pages are
@@ -13,17 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from rag import DocChat, Settings
+from tests.fixtures.fakes import HashEmbedder
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag import DocChat, Settings  # noqa: E402
-from tests.fixtures.fakes import HashEmbedder  # noqa: E402
-
 SAMPLES = ROOT.parent / "shared" / "data" / "pdfs" / "sample-files"
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        app = DocChat(Settings(data_dir=Path(tmp)), embedder=HashEmbedder(), llm=None)
+        app = DocChat.open(Settings(data_dir=Path(tmp)), embedder=HashEmbedder())
         app.ensure_collection()
         app.ingest_paths(sorted(SAMPLES.glob("*.pdf")))
         first: list[float] = []

@@ -28,11 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rag import Chunk, DocChat, DocumentInfo, Settings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag import Chunk, DocChat, DocumentInfo, Settings  # noqa: E402
-
 COVID = ROOT.parent / "shared" / "data" / "covid-qa" / "covidQA.json"
 QUERIES = 200
 DOC_CHUNKS = 1000  # chunks per synthetic document
@@ -94,9 +92,9 @@ def add_chunks(
             size=pos,
             added=time.time(),
         )
-        app.store.begin_document(collection, info)
-        app.store.add_chunks(collection, chunks, vectors)
-        app.store.finish_document(collection, info)
+        app.services.store.begin_document(collection, info)
+        app.services.store.add_chunks(collection, chunks, vectors)
+        app.services.store.finish_document(collection, info)
         if (d + len(part)) % 100_000 == 0:
             print(f"  +{d + len(part)} chunks in {time.perf_counter() - t0:.0f} s, "
                   f"RSS {rss_mb():.0f} MB", file=sys.stderr, flush=True)  # fmt: skip
@@ -108,7 +106,7 @@ def pct(values: list[float], p: float) -> float:
 
 def measure(app: DocChat, questions: list[str]) -> dict[str, object]:
     t0 = time.perf_counter()
-    app.lexical.sync(app.settings.collection).scores("warm up")  # the one-off BM25 build
+    app.services.lexical.sync(app.settings.collection).scores("warm up")  # the one-off BM25 build
     build_s = time.perf_counter() - t0
     app.retrieve(questions[0])  # first-call costs are not search time
     totals: list[float] = []
@@ -145,7 +143,7 @@ def main() -> int:
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="docchat-bench-q-") as tmp:
         settings = base.with_(data_dir=Path(tmp), chroma_host="", collection="bench")
-        app = DocChat(settings, llm=None)
+        app = DocChat.open(settings.without_llm())
         app.embedder.embed(["load the model"])
         info = app.ensure_collection()
         have = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from pages import _render, _ui
 from rag import RagError, escape_markdown
 
 app = _ui.engine()
@@ -40,7 +40,7 @@ if not keys:
     st.info("No API keys yet.")
 for k in keys:
     row = st.container(horizontal=True)
-    row.text(f"{k.id}…  {k.name}  made {_ui.when(k.created)}")
+    row.text(f"{k.id}…  {k.name}  made {_render.when(k.created)}")
     if row.button("Revoke", key=f"revoke-{k.id}"):
         try:
             app.revoke_api_key(k.id)

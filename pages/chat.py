@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 
 import streamlit as st
 
-from pages import _ui
+from pages import _render, _ui
 from rag import LLMError, RagError, SafeMarkdownStream, escape_markdown
 
 app = _ui.engine()
@@ -75,7 +75,7 @@ elif not conv.turns:
     )
 
 for i, turn in enumerate(conv.turns):
-    _ui.render_turn(turn, i, latest=i == len(conv.turns) - 1)
+    _render.render_turn(turn, i, latest=i == len(conv.turns) - 1)
 
 
 def safe_deltas(deltas: Iterable[str]) -> Iterator[str]:
@@ -93,7 +93,7 @@ question = st.chat_input(
 )
 if question and question.strip():
     index = len(conv.turns)
-    _ui.render_question(question)
+    _render.render_question(question)
     with st.chat_message("assistant"):
         waiting = "Searching the documents\u2026"
         if not app.embedder_loaded:
@@ -124,10 +124,10 @@ if question and question.strip():
                     pass  # the stream's answer carries the error and the sources
             answer = stream.result()
             if answer.text:
-                box.markdown(_ui.answer_markdown(answer, index))  # safe, citations linked
+                box.markdown(_render.answer_markdown(answer, index))  # safe, citations linked
             else:
                 box.empty()
-        _ui.render_answer_details(answer, index, stopped=False, latest=True)
+        _render.render_answer_details(answer, index, stopped=False, latest=True)
     conv = convs.load(name)
 
 if conv.turns:
@@ -138,7 +138,7 @@ if conv.turns:
     row.download_button(
         "Download as Markdown",
         data=conv.to_markdown(),
-        file_name=_ui.safe_file_name(f"docchat-{name}", ".md"),
+        file_name=_render.safe_file_name(f"docchat-{name}", ".md"),
         mime="text/markdown",
         on_click="ignore",
         icon=":material/download:",

@@ -19,7 +19,7 @@ import json
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from pages import _ui
+from pages import _render, _ui
 from rag import EvalReport, RagError, escape_markdown, evaluate, read_question_set
 
 MODES = {
@@ -178,6 +178,6 @@ if result and result["collection"] == collection:
     st.download_button(
         "Download results (JSON)",
         json.dumps(payload, indent=2, default=str),
-        file_name=_ui.safe_file_name(f"eval-{collection}", ".json"),
+        file_name=_render.safe_file_name(f"eval-{collection}", ".json"),
         mime="application/json",
     )

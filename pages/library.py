@@ -18,9 +18,8 @@ import math
 
 import streamlit as st
 
-from pages import _ui
-from rag import RagError, escape_markdown
-from rag.team.access import EDITOR, READER, Sharing
+from pages import _jobs, _render, _ui
+from rag import EDITOR, READER, RagError, Sharing, escape_markdown
 
 PAGE_SIZE = 10
 
@@ -51,15 +50,15 @@ if collections:
                 "overlap": c.chunk_overlap,
                 "documents": c.documents,
                 "chunks": c.chunks,
-                "files": _ui.human_bytes(c.size),
-                "created": _ui.when(c.created),
+                "files": _render.human_bytes(c.size),
+                "created": _render.when(c.created),
             }
             for c in collections
         ],
         hide_index=True,
         width="stretch",
     )
-    st.caption(f"On disk (index and original files): {_ui.human_bytes(app.disk_bytes())}")
+    st.caption(f"On disk (index and original files): {_render.human_bytes(app.disk_bytes())}")
 else:
     st.info(
         "No collections yet. Upload documents (a collection is created on the way) "
@@ -72,7 +71,7 @@ if jobs := app.jobs()[:20]:
     running = sum(not j.finished for j in jobs)
     if running:
         st.caption(f"{running} running; the Upload page shows their progress.")
-    _ui.jobs_table(jobs)
+    _jobs.jobs_table(jobs)
 
 with st.expander("New collection"), st.form("new_collection", clear_on_submit=True):
     name = st.text_input("Name")
@@ -145,7 +144,7 @@ if app.may("reindex", active):
             r2.number_input("Overlap", 0, 256, info.chunk_overlap, 5, key=f"ro-{active}")
         )
         if st.button("Re-index", help="Rebuild every document from its stored original."):
-            done = _ui.reindex(app, active, new_tokens, new_overlap)
+            done = _jobs.reindex(app, active, new_tokens, new_overlap)
             if done is not None:
                 state["library_note"] = f"Re-indexed {done} document(s)."
                 st.rerun()
@@ -197,8 +196,8 @@ st.dataframe(
             "type": d.kind,
             "pages": d.pages,
             "chunks": d.chunks,
-            "size": _ui.human_bytes(d.size),
-            "added": _ui.when(d.added),
+            "size": _render.human_bytes(d.size),
+            "added": _render.when(d.added),
             "warnings": "; ".join(d.warnings),
         }
         for d in docs
@@ -277,5 +276,5 @@ for c in chunks[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
     label = "Where it stands" if c.page is None else f"Where it stands ({c.location})"
     box = st.expander(label, key=f"lib-src-{doc_id}-{c.index}", on_change="rerun")
     with box:
-        _ui.render_source_view(c, f"lib-{c.index}", None, shown=box.open is not False,
+        _render.render_source_view(c, f"lib-{c.index}", None, shown=box.open is not False,
                                with_text=False)  # fmt: skip

@@ -17,7 +17,7 @@ import contextlib
 
 import streamlit as st
 
-from pages import _ui
+from pages import _jobs, _ui
 from rag import SUPPORTED_EXTENSIONS, Job, JobFile, RagError, Upload, escape_markdown
 
 NEW = "\u2795 New collection\u2026"
@@ -92,7 +92,7 @@ if info and (chunk_tokens, chunk_overlap) != (info.chunk_tokens, info.chunk_over
         "New files use the collection's settings unless you re-index it."
     )
     label = f"Re-index its {info.documents} document(s) with these settings"
-    if right.button(label) and _ui.reindex(app, target, chunk_tokens, chunk_overlap) is not None:
+    if right.button(label) and _jobs.reindex(app, target, chunk_tokens, chunk_overlap) is not None:
         st.rerun()
 elif not info:
     right.caption("Settings of the new collection (change them later with a re-index).")
@@ -170,7 +170,7 @@ elif files:
     # Follow the jobs that exist (a gone one has no results to show); the files' results
     # are the jobs as they ended, not each read again per file.
     live = [i for i in dict.fromkeys(e[0] for e in mine) if i in known]
-    ended_jobs = {j.id: j for j in _ui.follow_jobs(app, live)}
+    ended_jobs = {j.id: j for j in _jobs.follow_jobs(app, live)}
     results = [r for r in (file_of(ended_jobs, e) for e in mine) if r is not None]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -199,7 +199,7 @@ else:
 # Uploads still running (from an earlier visit, another tab, the API or the CLI), then
 # the recent ones.
 recent = app.jobs()
-_ui.follow_jobs(app, [j.id for j in recent if not j.finished])
+_jobs.follow_jobs(app, [j.id for j in recent if not j.finished])
 if recent:
     st.subheader("Recent uploads")
-    _ui.jobs_table(app.jobs()[:10])  # read again: the ones followed above have ended
+    _jobs.jobs_table(app.jobs()[:10])  # read again: the ones followed above have ended

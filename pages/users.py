@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from pages import _render, _ui
 from rag import RagError, escape_markdown
 
 app = _ui.engine()
@@ -29,7 +29,7 @@ st.dataframe(
             "role": "administrator" if a.admin else "user",
             "sign-in": "password" if a.password_hash else "identity provider",
             "state": "disabled" if a.disabled else "active",
-            "since": _ui.when(a.created),
+            "since": _render.when(a.created),
         }
         for a in accounts
     ],

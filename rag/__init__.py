@@ -1,11 +1,14 @@
 """DocChat's engine: load, split, embed, store, retrieve, prompt, generate.
 
-The public API is re-exported here; pages, the CLI and the benchmarks import from
-`rag` only. Nothing in this package imports Streamlit.
+The public API, re-exported here: the pages and `app.py` import from `rag` only
+(`tests/unit/test_structure.py` holds that), and nothing in this package imports
+Streamlit (the import contract in `pyproject.toml`). The layers and the services
+behind `DocChat` are described in `docs/architecture.md`.
 """
 
+from rag.answering.context import Retrieval
 from rag.answering.prompts import build_prompt
-from rag.answering.stream import AnswerStream, Retrieval
+from rag.answering.stream import AnswerStream
 from rag.answering.support import supporting_span
 from rag.components.conversations import (
     Conversation,
@@ -49,11 +52,10 @@ from rag.core.models import (
     Upload,
 )
 from rag.core.settings import Settings
-from rag.datasets.covid_qa import run_covid_qa
-from rag.datasets.sec_10q import run_sec_10q
 from rag.engine import DocChat
-from rag.evaluation.measures import EvalQuestion, EvalReport, evaluate
+from rag.evaluation.measures import EvalQuestion, EvalReport
 from rag.evaluation.question_set import read_question_set
+from rag.evaluation.runs import evaluate
 from rag.finetune.compare import VARIANTS, Comparison, Variant, compare
 from rag.finetune.dataset import (
     QAPair,
@@ -79,11 +81,14 @@ from rag.finetune.pairs import (
     select_chunks,
 )
 from rag.finetune.qa_file import import_pairs
+from rag.hosting import Host
 from rag.ingest.loaders import SUPPORTED_EXTENSIONS, load
 from rag.ingest.splitting import split
-from rag.jobs.queue import Job, JobFile
+from rag.jobs import Job, JobFile
+from rag.retrieval.options import SearchOptions
 from rag.retrieval.query import clean_query
-from rag.retrieval.search import SearchOptions
+from rag.team.access import EDITOR, LOCAL, READER, Sharing, User, check_serving
+from rag.team.signin import COOKIE, Identity
 from rag.views.markdown import (
     SafeMarkdownStream,
     escape_markdown,
@@ -92,10 +97,15 @@ from rag.views.markdown import (
     safe_markdown,
     text_view_html,
 )
-from rag.views.page_view import PageView, TextView
+from rag.views.page_view import PageView
+from rag.views.text_view import TextView
 
 __all__ = [
+    "COOKIE",
+    "EDITOR",
     "LLM",
+    "LOCAL",
+    "READER",
     "SUPPORTED_EXTENSIONS",
     "VARIANTS",
     "Answer",
@@ -123,6 +133,8 @@ __all__ = [
     "GenerationProgress",
     "GenerationResult",
     "Hit",
+    "Host",
+    "Identity",
     "IngestResult",
     "Job",
     "JobEvent",
@@ -142,6 +154,7 @@ __all__ = [
     "SafeMarkdownStream",
     "SearchOptions",
     "Settings",
+    "Sharing",
     "Source",
     "Store",
     "StoreUnavailableError",
@@ -150,12 +163,14 @@ __all__ = [
     "Turn",
     "UnsupportedFileError",
     "Upload",
+    "User",
     "ValidationIssue",
     "ValidationReport",
     "Variant",
     "WrongPasswordError",
     "build_prompt",
     "build_training_set",
+    "check_serving",
     "clean_query",
     "compare",
     "default_system_prompt",
@@ -175,8 +190,6 @@ __all__ = [
     "load_journal",
     "pairs_jsonl",
     "read_question_set",
-    "run_covid_qa",
-    "run_sec_10q",
     "safe_markdown",
     "select_chunks",
     "source_label",

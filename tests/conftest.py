@@ -1,10 +1,14 @@
-"""Shared fixtures: settings in a temp dir, a DocChat on the fake embedder, data paths."""
+"""The root conftest: the test environment, the shared fixtures, the fakes' plugins.
+
+Fixtures shared across files live in tests/fixtures/ and are loaded here as plugins
+(`pytest_plugins`), so a test names a fixture without importing it; plain helpers
+(paths, checks) are imported by name from their modules. Layer-specific fixtures and
+rules are in tests/unit, tests/integration and tests/browser's own conftest.py.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,51 +24,20 @@ os.environ["DOCCHAT_API"] = "false"
 # the workers themselves build their settings with workers and stop them after.
 os.environ["DOCCHAT_WORKERS"] = "0"
 
-from rag import DocChat, Settings
-from tests.fixtures.fakes import HashEmbedder
+# Helpers in tests/fixtures assert too (check_blocks, start, upload): rewritten like a
+# test's own asserts, so a failure shows its values.
+pytest.register_assert_rewrite("tests.fixtures")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-SAMPLES = SHARED / "pdfs" / "sample-files"
-BROKEN = SHARED / "pdfs" / "broken"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from rag import Settings  # noqa: E402 - after the environment above
 
-
-def missing(why: str) -> None:
-    """Something a test needs is not here: a failure in CI (CI=true), a skip elsewhere."""
-    if IN_CI:
-        pytest.fail(f"{why} (CI=true: this test must run)")
-    pytest.skip(why)
-
-
-def need_shared() -> None:
-    """Shared data is part of the CI checkout; outside it a test may skip."""
-    if not SHARED.is_dir():
-        missing(f"shared data missing at {SHARED}")
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that was free a moment ago (nothing listens on it now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytest_plugins = [
+    "tests.fixtures.fake_openai",  # openai_server
+    "tests.fixtures.app",  # env, fake_embedder (AppTest page tests)
+    "tests.fixtures.chroma_server",  # server (a real `chroma run`)
+    "tests.fixtures.browser",  # app_url (`streamlit run` with the fake LLM)
+]
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", min_score=0.0)
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[DocChat]:
-    yield DocChat(settings, embedder=HashEmbedder(), llm=None)
-
-
-@pytest.fixture(scope="session")
-def real_embedder():  # type: ignore[no-untyped-def]
-    from rag.components.embeddings import SentenceTransformerEmbedder
-
-    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
-
-
-from tests.fixtures.fake_openai import openai_server  # noqa: E402,F401 - a fixture for every test file

@@ -1,7 +1,7 @@
 """Turn retrieved sources into an answer: streamed from an LLM, or extracted.
 
-`Retrieval` is everything the retrieval stage decided (cleaned query, sources,
-prompt). `AnswerStream` iterates the answer's text as it arrives and, once done,
+`Retrieval` (context.py) is everything the retrieval stage decided (cleaned query,
+sources, prompt). `AnswerStream` iterates the answer's text as it arrives and, once done,
 holds the final `Answer`. If the LLM fails half-way the stream raises `LLMError`,
 but `.answer` still carries the sources and the error, so the UI never loses them.
 Used as a context manager, leaving the block ends the stream however it went
@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
 
-from rag.answering.prompts import Prompt, standalone_question_messages
+from rag.answering.context import Retrieval
+from rag.answering.prompts import standalone_question_messages
 from rag.components.embeddings import Embedder
 from rag.components.generation import LLM
 from rag.core.errors import LLMError, RagError
@@ -38,20 +38,6 @@ NO_ANSWER_TEXT = (
 EXTRACTIVE_LABEL = "Extractive answer (no LLM configured): the most relevant sentences, quoted."
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")  # Markdown headings are titles, not claims
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """The outcome of the retrieval stage for one question."""
-
-    question: str
-    query: str
-    prompt: Prompt
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def sources(self) -> tuple[Source, ...]:
-        return self.prompt.sources
 
 
 def split_sentences(text: str) -> list[str]:

@@ -27,6 +27,9 @@ def serve_in_thread(engine: DocChat, host: str, port: int) -> Callable[[], None]
     except OSError as e:
         sock.close()
         raise RagError(f"The API could not listen on {host}:{port} ({e.strerror}).") from None
+    # Listening before the server's thread starts: a request right after this returns
+    # waits in the backlog instead of being refused (uvicorn listens again, harmlessly).
+    sock.listen(2048)
     config = uvicorn.Config(create_app(engine, host=host), log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,

@@ -17,6 +17,7 @@ from typing import TypeVar
 from rag.cli.eval import main as eval_main
 from rag.cli.finetune import main as finetune_main
 from rag.cli.jobs import ingest_background, jobs_main, worker_main
+from rag.cli.prog import PROG
 from rag.cli.serve import keys_main, serve_main
 from rag.cli.users import main as users_main
 from rag.core.errors import RagError
@@ -160,7 +161,7 @@ def cmd_collections(app: DocChat, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rag", description="DocChat engine")
+    p = argparse.ArgumentParser(prog=f"{PROG}", description="DocChat engine")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(
@@ -227,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if getattr(args, "background", False):  # the queue only: no store opened
             return ingest_background(settings, args)
-        app = DocChat(settings)
+        app = DocChat.open(settings)
         return int(args.fn(app, args))
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -2,14 +2,16 @@
 
     python -m rag eval covid-qa --data ../shared/data/covid-qa/covidQA.json [--json OUT]
     python -m rag eval sec-10-q --data ../shared/data/sec-10-q [--json OUT]
-    python -m rag eval all [--covid-data PATH] [--sec-data PATH] [--json OUT]
+    python -m rag eval all [--covid-data PATH] [--sec-data PATH] [--without STEP] [--json OUT]
     python -m rag eval questions my-questions.csv --collection default [--json OUT]
 
 Settings come from the environment as usual; `--chunk-tokens`, `--dense-weight` etc.
 (or `--set NAME=VALUE` for any setting) override them for this run only. The summary
 is printed; `--json OUT` also writes the figures (and, for a question set, every
-question's result) to a file. `eval all` runs every dataset of `DATASETS` (a new
-dataset is one entry there) and prints one table: its main measures under the
+question's result) to a file. `--without periods` (repeatable, or a comma list)
+switches that retrieval adjustment off (rag/retrieval/adjustments.py, `STEPS`), to
+measure what it brings. `eval all` runs every dataset of `rag.datasets.DATASETS` (a
+new dataset is one entry there) and prints one table: its main measures under the
 default search and dense-only and BM25-only search on the same index.
 """
 
@@ -19,59 +21,19 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
+from rag.cli.prog import PROG
 from rag.core.errors import ConfigError
 from rag.core.settings import ENV_NAMES, Settings
-from rag.datasets.covid_qa import run_covid_qa
-from rag.datasets.sec_10q import run_sec_10q
+from rag.datasets import DATASETS
 from rag.engine import DocChat
-from rag.evaluation.measures import EvalProgress, EvalReport, evaluate
+from rag.evaluation.measures import EvalReport
 from rag.evaluation.question_set import read_question_set
-
-# (data path, settings, first N documents or all, with baselines, progress)
-Runner = Callable[[Path, Settings, int | None, bool, EvalProgress | None], EvalReport]
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """An evaluation dataset as the CLI runs it."""
-
-    name: str  # the subcommand
-    title: str  # in the printed table
-    option: str  # `eval all --{option}-data PATH`
-    data: Path  # default data path (from the repository root, as `make bench` runs)
-    run: Runner
-    measures: tuple[str, ...]  # the main measures: keys of `EvalReport.measures()`
-    limit_flag: str  # the small-slice option of the subcommand
-    limit_help: str
-
-
-DATASETS: tuple[Dataset, ...] = (
-    Dataset(
-        name="covid-qa",
-        title="COVID-QA",
-        option="covid",
-        data=Path("../shared/data/covid-qa/covidQA.json"),
-        run=lambda p, s, n, b, pr: run_covid_qa(p, s, articles=n, baselines=b, progress=pr),
-        measures=("answer_in_context@4000",),
-        limit_flag="--articles",
-        limit_help="only the first N articles",
-    ),
-    Dataset(
-        name="sec-10-q",
-        title="SEC 10-Q",
-        option="sec",
-        data=Path("../shared/data/sec-10-q"),
-        run=lambda p, s, n, b, pr: run_sec_10q(p, s, files=n, baselines=b, progress=pr),
-        measures=("figure_in_context@4000", "doc_hit@5"),
-        limit_flag="--files",
-        limit_help="only the first N filings and the questions whose sources are among them",
-    ),
-)
-BY_NAME = {d.name: d for d in DATASETS}
+from rag.evaluation.runs import evaluate
+from rag.retrieval.adjustments import STEPS
+from rag.retrieval.options import unknown_steps
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -79,8 +41,23 @@ def _progress(stage: str, done: int, total: int) -> None:
     print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
+def _steps(value: str) -> frozenset[str]:
+    """The adjustments named by one `--without` (a comma list), all known."""
+    names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
+    unknown = unknown_steps(names)
+    if unknown or not names:
+        known = ", ".join(s.name for s in STEPS)
+        raise argparse.ArgumentTypeError(f"{value!r}: expected some of {known}")
+    return names
+
+
+def without_from(args: argparse.Namespace) -> frozenset[str]:
+    """Every adjustment the `--without` options name."""
+    return frozenset().union(*args.without)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rag eval", description="Evaluate retrieval.")
+    p = argparse.ArgumentParser(prog=f"{PROG} eval", description="Evaluate retrieval.")
     sub = p.add_subparsers(dest="dataset", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -98,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="NAME=VALUE",
             help="any setting, e.g. --set chunk_tokens=128 (repeatable)",
         )
+        sp.add_argument(
+            "--without",
+            action="append",
+            type=_steps,
+            default=[],
+            metavar="STEP",
+            help="switch a retrieval adjustment off (repeatable, or a comma list): "
+            + "; ".join(f"{s.name}: {s.summary}" for s in STEPS),
+        )
         sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     def tuning(sp: argparse.ArgumentParser) -> None:
@@ -105,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--chunk-overlap", type=int, default=None)
         sp.add_argument("--embedding-backend", default=None, help="torch or onnx-int8")
 
-    for d in DATASETS:
-        sp = sub.add_parser(d.name, help=f"index {d.title} in a temporary store and ask it")
+    for d in DATASETS.values():
+        sp = sub.add_parser(
+            d.name, help=f"index {d.title} ({d.description}) in a temporary store and ask it"
+        )
         sp.add_argument("--data", type=Path, default=d.data, help=f"default {d.data}")
         sp.add_argument(d.limit_flag, dest="limit", type=int, default=None, help=d.limit_help)
         sp.add_argument(
@@ -117,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         tuning(sp)
         common(sp)
     sp = sub.add_parser("all", help="every dataset, one table (default, dense, BM25)")
-    for d in DATASETS:
+    for d in DATASETS.values():
         sp.add_argument(
             f"--{d.option}-data", type=Path, default=d.data, help=f"{d.title}, default {d.data}"
         )
@@ -175,7 +163,7 @@ def table_rows(reports: dict[str, EvalReport]) -> list[dict[str, object]]:
     """One row per dataset and main measure: default search, dense, BM25, and the
     default's margin over the better of the two."""
     rows: list[dict[str, object]] = []
-    for d in DATASETS:
+    for d in DATASETS.values():
         if d.name not in reports:
             continue
         r = reports[d.name]
@@ -203,20 +191,22 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     settings = settings_from(args)
     progress = None if args.quiet else _progress
+    without = without_from(args)
     payload: dict[str, object]
     if args.dataset == "all":
         reports = {}
-        for d in DATASETS:
+        for d in DATASETS.values():
             path = getattr(args, f"{d.option}_data")
-            reports[d.name] = r = d.run(path, settings, args.limit, True, progress)
+            reports[d.name] = r = d.run(path, settings, args.limit, True, progress, without)
             print_report(r, d.title)
         rows = table_rows(reports)
         print()
         print_table(rows)
         payload = {"table": rows, "datasets": {k: r.to_dict() for k, r in reports.items()}}
-    elif args.dataset in BY_NAME:
-        d = BY_NAME[args.dataset]
-        report = d.run(args.data, settings, args.limit, not args.no_baselines, progress)
+    elif args.dataset in DATASETS:
+        d = DATASETS[args.dataset]
+        baselines = not args.no_baselines
+        report = d.run(args.data, settings, args.limit, baselines, progress, without)
         print_report(report, d.title)
         payload = report.to_dict()
     else:
@@ -225,8 +215,10 @@ def main(argv: Sequence[str]) -> int:
         except OSError as e:
             raise ConfigError(f"Cannot read {args.file}: {e.strerror or e}") from None
         questions = read_question_set(args.file.name, data)
-        app = DocChat(settings, llm=None)
-        report = evaluate(app, questions, collection=args.collection, progress=progress)
+        app = DocChat.open(settings.without_llm())
+        report = evaluate(
+            app, questions, collection=args.collection, progress=progress, without=without
+        )
         print_report(report, args.file.name)
         payload = report.to_dict(with_results=True)
     if args.json:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rag.cli.prog import PROG
 from rag.core.errors import ConfigError
 from rag.core.files import write_atomic
 from rag.core.settings import Settings
@@ -38,7 +39,7 @@ from rag.finetune.pairs import (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m rag finetune-data",
+        prog=f"{PROG} finetune-data",
         description="Generate a fine-tuning set (JSONL) from a collection's chunks.",
     )
     p.add_argument("--collection", required=True, help="the collection to read")
@@ -61,7 +62,7 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     if args.per_chunk < 1 or (args.sample is not None and args.sample < 1):
         raise ConfigError("--per-chunk and --sample must be at least 1.")
-    app = DocChat(Settings.from_env())
+    app = DocChat.open(Settings.from_env())
     if app.llm is None:
         raise ConfigError(
             "finetune-data needs an LLM to write the pairs: set OPENAI_API_KEY or OPENAI_BASE_URL."

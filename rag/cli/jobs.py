@@ -19,10 +19,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rag.cli.prog import PROG
 from rag.core.settings import ENV_NAMES, Settings
 from rag.engine import DocChat
 from rag.ingest.pipeline import read_paths
-from rag.jobs.queue import Job, JobQueue, Workers
+from rag.jobs import Job, JobQueue, Workers
 from rag.team.access import LOCAL
 
 
@@ -43,7 +44,7 @@ def ingest_background(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def jobs_main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m rag jobs", description="background jobs")
+    p = argparse.ArgumentParser(prog=f"{PROG} jobs", description="background jobs")
     p.add_argument("id", nargs="?", help="one job: its files and their results")
     p.add_argument("--json", action="store_true")
     p.add_argument("--cancel", action="store_true", help="cancel the job ID")
@@ -72,7 +73,7 @@ def jobs_main(argv: Sequence[str]) -> int:
 
 def worker_main(argv: Sequence[str]) -> int:
     settings = Settings.from_env()
-    p = argparse.ArgumentParser(prog="python -m rag worker",
+    p = argparse.ArgumentParser(prog=f"{PROG} worker",
                                 description="run background jobs (a Huey consumer)")  # fmt: skip
     p.add_argument(
         "--workers", type=int, default=max(settings.workers, 1),
@@ -81,8 +82,8 @@ def worker_main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     logging.getLogger("rag.jobs.queue").setLevel(logging.WARNING)  # a job taken back is logged
     # (its queue is consumed here, whatever DOCCHAT_WORKERS says about the app's threads)
-    engine = DocChat(settings.with_(workers=args.workers))
+    engine = DocChat.open(settings.with_(workers=args.workers))
     where = "Redis" if settings.redis_url else str(Path(settings.data_dir) / "jobs.db")
     print(f"DocChat worker: {args.workers} thread(s) on the queue at {where}", flush=True)
-    Workers(engine.job_queue, args.workers, embedded=False).run()
+    Workers(engine.services.uploads.queue, args.workers, embedded=False).run()
     return 0

@@ -14,6 +14,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
+from rag.cli.prog import PROG
 from rag.core.errors import AccountError
 from rag.core.settings import Settings
 from rag.engine import DocChat
@@ -23,7 +24,7 @@ from rag.team.keys import open_keys
 
 def serve_main(argv: Sequence[str]) -> int:
     settings = Settings.from_env()
-    p = argparse.ArgumentParser(prog="python -m rag serve", description="the DocChat HTTP API")
+    p = argparse.ArgumentParser(prog=f"{PROG} serve", description="the DocChat HTTP API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=settings.api_port)
     args = p.parse_args(argv)
@@ -31,21 +32,21 @@ def serve_main(argv: Sequence[str]) -> int:
     import uvicorn
 
     from rag.api import create_app
-    from rag.jobs.queue import start_workers
 
-    engine = DocChat(settings)
+    engine = DocChat.open(settings)
     # Uploads through the API are jobs: served alone, this process runs their workers,
     # as the app does (with the embedded store no other process may; DOCCHAT_WORKERS=0
     # leaves them to `python -m rag worker` processes on a shared Redis).
-    start_workers(engine)
+    engine.start_workers()
     print(f"DocChat API on http://{args.host}:{args.port}/v1 (docs: /docs)", flush=True)
     uvicorn.run(create_app(engine, host=args.host), host=args.host, port=args.port,
                 log_level="warning")  # fmt: skip
+    engine.close()
     return 0
 
 
 def keys_main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m rag keys", description="API keys")
+    p = argparse.ArgumentParser(prog=f"{PROG} keys", description="API keys")
     sub = p.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="make a key for a user (printed once)")
     add.add_argument("user", help=f"an account's name ({LOCAL.name!r} in single-user mode)")

@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from rag.cli.prog import PROG
 from rag.core.errors import AccountError
 from rag.core.settings import Settings
 from rag.team.signin import open_accounts
@@ -28,7 +29,7 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m rag users", description="built-in accounts")
+    p = argparse.ArgumentParser(prog=f"{PROG} users", description="built-in accounts")
     sub = p.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="add a user")
     add.add_argument("name")

@@ -4,7 +4,8 @@
 `datalock.py`) or a Chroma server (`HttpClient`, many processes). `call` runs one
 Chroma call and turns its failures into `RagError`s with messages safe to show:
 chromadb's exception classes move between versions, so they are read here, by class
-name and message text, and nowhere else. Only `store.py` imports this module.
+name and message text, and nowhere else. Only the store imports this module
+(`store_base.py`, `store_collections.py`).
 
 Left out: retries (a failed call is reported; the user tries again), auth tokens.
 """
@@ -32,7 +33,7 @@ def connect(settings: Settings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.server_mode and settings.chroma_token:
-        # Chroma's own token authentication (README, Teams): sent as
+        # Chroma's own token authentication (docs/teams.md): sent as
         # "Authorization: Bearer <token>" on every request; the token is never logged.
         chroma_settings = ChromaSettings(
             anonymized_telemetry=False,
@@ -106,7 +107,7 @@ def translate(e: Exception, settings: Settings, *, connecting: bool = False) -> 
 def _limit_waits(client: Any) -> None:
     """Give Chroma's HTTP client timeouts: it has none, so a hung server would hang the app.
 
-    (Its session is private; tests/test_chroma_server.py checks a stopped server is
+    (Its session is private; tests/integration/test_chroma_server.py checks a stopped server is
     reported within the timeout, so a Chroma upgrade that moves it is noticed.)
     """
     import httpx

@@ -16,6 +16,9 @@ rest of the call it failed in runs in-process (`fallback`). A call given up mid-
 (a cancelled job) kills the child too: it would still be sending that call's
 vectors. Searches embed one text in-process: a round trip would only add to it.
 
+The child imports this module and `onnx_model.py` only (numpy, then onnxruntime),
+under a bare `rag` package (`children.py`): never the tokenizer, torch or the engine.
+
 Left out: one child shared by several app processes, GPU.
 """
 
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.components.onnx_model import IdsModel, run_batches
 from rag.core.children import START_TIMEOUT, start_child
 
 # Seconds the child may take over one batch before it counts as hung: a batch is one
@@ -159,8 +163,6 @@ def _close(state: dict[str, Any]) -> None:
 
 def serve(fd: int, onnx_file: str, pad_id: int, streams: int) -> None:
     """The child's loop: run each call's batches and send their vectors, until EOF."""
-    from rag.components.embeddings import IdsModel, run_batches
-
     # Ctrl-C in a terminal reaches the whole process group: the app decides what stops,
     # and its end of the socket closing (EOF here) ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

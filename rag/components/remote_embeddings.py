@@ -32,14 +32,9 @@ from urllib.parse import urlsplit
 import httpx2
 import numpy as np
 
-from rag.components.embeddings import (
-    Embedder,
-    Progress,
-    _Tokenized,
-    load_embedder,
-    packaged_tokenizer,
-)
+from rag.components.embeddings import Embedder, load_embedder
 from rag.components.llm_errors import display_url, scrub
+from rag.components.local_model import Progress, Tokenized, packaged_tokenizer
 from rag.core.errors import ConfigError, EmbeddingServerError
 from rag.core.settings import ENV_NAMES, Settings
 
@@ -80,7 +75,7 @@ def server_label(base_url: str) -> str:
     return f"{host}:{port}"
 
 
-class RemoteEmbedder(_Tokenized):
+class RemoteEmbedder(Tokenized):
     """A model on an OpenAI-compatible embeddings server (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:

@@ -10,9 +10,9 @@ frequencies summed over its chunks, headers included; Lucene idf over documents)
 A name found in all documents weighs nothing; one found in a few weighs much.
 
 `DocumentWeights` holds those per-(term, document) weights, built with the chunk
-index from its postings (summed per document); retrieval.py uses them only when no one
-of the best fused candidates contains all of the question's names (otherwise a chunk
-already carries them; see `retrieval.NAMED_TOP` for what was measured).
+index from its postings (summed per document); the `names` step of retrieval/adjustments.py
+uses them only when no one of the best fused candidates contains all of the question's
+names (otherwise a chunk already carries them; docs/retrieval.md gives what was measured).
 
 Left out: names the question spells differently from the documents ("MSFT" for
 "Microsoft"), and periods ("Q1 2023" is a quarter that a filing calls "April 1, 2023";
@@ -71,7 +71,7 @@ class DocumentWeights:
     ) -> DocumentWeights:
         """From the chunk index's postings of words: each (word, chunk) pair's word,
         document and term frequency, sorted by word and then by chunk, with the chunks of
-        a document next to each other (bm25.py builds them so); `doc_lengths` are the
+        a document next to each other (bm25_build.py builds them so); `doc_lengths` are the
         documents' term counts. A document's frequency of a word is the sum over its
         chunks, so no pass over the tokens is needed."""
         n_docs = len(doc_lengths)

@@ -20,7 +20,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy, see embeddings.py
 DEFAULT_COLLECTION = "default"
 DEFAULT_CHAT_MODEL = "gpt-4o-mini"  # fine-tuning checks a set for it when given no model
 
-# Environment variable for each field (the names users see in the README).
+# Environment variable for each field (the names users see in docs/settings.md).
 ENV_NAMES: dict[str, str] = {
     "data_dir": "DOCCHAT_DATA_DIR",
     "chroma_host": "DOCCHAT_CHROMA_HOST",
@@ -86,10 +86,10 @@ class Settings:
     chroma_port: int = 8000
     chroma_ssl: bool = False
     embedding_model: str = DEFAULT_MODEL  # a sentence-transformers name or a local path
-    # Texts per model run; 0: the backend's fastest on this CPU (README, Performance):
+    # Texts per model run; 0: the backend's fastest on this CPU (docs/ingestion.md):
     # 1 for onnx-int8 (no padding, and one text's activations stay in cache), 4 for torch.
     embedding_batch_size: int = 0
-    embedding_backend: str = "onnx-int8"  # or torch (see embeddings.py, README Performance)
+    embedding_backend: str = "onnx-int8"  # or torch (see embeddings.py, docs/ingestion.md)
     # onnx-int8 runs this many texts at once, one thread each; 0: one per CPU core.
     embedding_threads: int = 0
     # An OpenAI-compatible /v1/embeddings server (Ollama, vLLM, TEI, Infinity, OpenAI)
@@ -115,7 +115,7 @@ class Settings:
     top_k: int = 5
     min_score: float = 0.2  # cosine similarity below which a hit is dropped
     context_tokens: int = 3000  # budget for the prompt's sources + history + question
-    hybrid: bool = True  # dense + BM25 fusion (see retrieval.py)
+    hybrid: bool = True  # dense + BM25 fusion (see retrieval/fusion.py)
     dense_weight: float = 0.4  # 0 = BM25 only, 1 = dense only; chosen on COVID-QA
     max_file_mb: float = 50.0
     max_pages: int = 2000
@@ -133,15 +133,15 @@ class Settings:
     # resize, not of detail: it is not monotonic. 250 is best on those 10 pages; 300
     # was kept for reading text on an image page of imagemagick-images.pdf that 250
     # did not, but that text was a "1" read from a smiley's nose (a page now too
-    # small for OCR at all, pdf.MIN_OCR_POINTS). Both are within the 3 % target.
+    # small for OCR at all, pdf_page.MIN_OCR_POINTS). Both are within the 3 % target.
     ocr_dpi: int = 300
     # PDF tables as Markdown tables. Off by default: on the SEC 10-Q set the Markdown
-    # tables scored below pypdf's rows of text on every measure (README, Performance).
+    # tables scored below pypdf's rows of text on every measure (docs/retrieval.md).
     pdf_tables: bool = False
     # Which engine reads a PDF page's text layer first: "pypdf" (the other is the
     # fallback) or "pdfium". pdfium reads the SEC 10-Q filings' text about 10x faster
     # (pypdf: 1.3 s per MB of content stream, 93 s of the 1,037 pages) and its text
-    # ranked slightly better there; pypdf stays the default reader (README, Performance).
+    # ranked slightly better there; pypdf stays the default reader (docs/retrieval.md).
     pdf_text: str = "pypdf"
     # A source's page is shown at this resolution: 110 dpi is a Letter page 935 px wide,
     # the chat column's width on a laptop screen, with 8-point type still legible.
@@ -199,6 +199,10 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def without_llm(self) -> Settings:
+        """These settings with no LLM: answers are extractive (evaluations, benchmarks)."""
+        return replace(self, openai_api_key="", openai_base_url="")
 
     @classmethod
     def from_env(

@@ -91,7 +91,7 @@ QUESTION_WORDS = frozenset(
 
 # BM25's stop words are bm25s' short English list plus the question words, not
 # STOP_WORDS: the index keeps "no", "not", pronouns and the like, and the COVID-QA
-# figures in the README (and every saved index, see bm25.INDEX_VERSION) were
+# figures in docs/ (and every saved index, see bm25_file.INDEX_VERSION) were
 # measured with this list.
 BM25_STOP_WORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | QUESTION_WORDS
 

@@ -3,7 +3,7 @@ character span in its article (SQuAD v1 JSON, one article per entry).
 
 `load_covid_qa` reads the file; `run_covid_qa` indexes every article as one text
 document (named by its title) in a throw-away data dir with the given settings and
-asks every question (`evaluate_corpus` in evaluation.py). The file is not shipped:
+asks every question (`evaluate_corpus` in evaluation/measures.py). The file is not shipped:
 `python -m rag eval covid-qa --data PATH` names it.
 
 Left out: the dataset's other answers per question (the first is scored), and
@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from rag.components.embeddings import Embedder
 from rag.core.errors import DatasetError
 from rag.core.settings import Settings
-from rag.evaluation.measures import Article, EvalProgress, EvalQuestion, EvalReport, evaluate_corpus
+from rag.evaluation.measures import EvalQuestion, EvalReport
+from rag.evaluation.runs import Article, EvalProgress, evaluate_corpus
 
 NAME = "COVID-QA"  # in messages, and (lower case) the collection of the throw-away index
 
@@ -84,12 +86,14 @@ def run_covid_qa(
     articles: int | None = None,
     baselines: bool = True,
     progress: EvalProgress | None = None,
+    without: Collection[str] = (),
 ) -> EvalReport:
     """Index COVID-QA with `settings` in a temporary data dir, ask every question.
 
     `articles` limits the run to the first N articles (and their questions), for
     tests. With `baselines`, the same index is also searched dense-only and
-    BM25-only, reported under `"baselines"`.
+    BM25-only, reported under `"baselines"`. `without` names retrieval adjustments
+    (retrieval/adjustments.py) to switch off in the default search.
     """
     docs, questions = load_covid_qa(path)
     if articles is not None:
@@ -104,4 +108,5 @@ def run_covid_qa(
         embedder=embedder,
         baselines=baselines,
         progress=progress,
+        without=without,
     )

@@ -4,7 +4,7 @@ financial analysts, each naming its source filings by shell patterns (`*2023 Q2 
 
 `load_sec_10q` reads `qna_data.csv` and the PDFs in `docs/`; `run_sec_10q` indexes the
 filings as one upload in a throw-away data dir with the given settings and asks every
-question (`evaluate_corpus` in evaluation.py). Scored:
+question (`evaluate_corpus` in evaluation/measures.py). Scored:
 - `doc_hit@5`: a chunk of a file matching one of the question's `Source Docs` patterns
   among the top 5 hits;
 - `figure_in_context@4000`: the answer's figures (`answer_figures`: its numbers with
@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from pathlib import Path
 
 from rag.components.embeddings import Embedder
 from rag.core.errors import DatasetError
 from rag.core.settings import Settings
 from rag.core.text import figures
-from rag.evaluation.measures import (
-    Article,
-    EvalProgress,
-    EvalQuestion,
-    EvalReport,
-    evaluate_corpus,
-    name_matches,
-)
+from rag.evaluation.measures import EvalQuestion, EvalReport, name_matches
+from rag.evaluation.runs import Article, EvalProgress, evaluate_corpus
 
 NAME = "SEC-10-Q"  # in messages, and (lower case) the collection of the throw-away index
+
 
 def answer_figures(answer: str) -> tuple[str, ...]:
     """The figures of an answer (`text.figures`: 82,959 or 25.3, never a year), in order
@@ -99,13 +95,16 @@ def run_sec_10q(
     files: int | None = None,
     baselines: bool = True,
     progress: EvalProgress | None = None,
+    without: Collection[str] = (),
 ) -> EvalReport:
     """Index the SEC 10-Q filings with `settings` in a temporary data dir, ask every
     question.
 
     `files` limits the run to the first N filings (by name) and the questions whose
     source filings are all among them, for tests. With `baselines`, the same index is
-    also searched dense-only and BM25-only, reported under `"baselines"`.
+    also searched dense-only and BM25-only, reported under `"baselines"`. `without`
+    names retrieval adjustments (retrieval/adjustments.py) to switch off in the default
+    search.
     """
     docs, questions = load_sec_10q(path)
     if files is not None:
@@ -119,4 +118,5 @@ def run_sec_10q(
         baselines=baselines,
         allow_rejected=True,
         progress=progress,
+        without=without,
     )

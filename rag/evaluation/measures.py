@@ -1,12 +1,9 @@
-"""Retrieval evaluation: how often the answer reaches the prompt, and how fast.
+"""Retrieval measures: how often the answer reaches the prompt, and how fast.
 
-`evaluate` asks a set of `EvalQuestion`s of an existing collection and scores the
-hits; `evaluate_corpus` first indexes a dataset's documents in a throw-away data
-dir with the given settings (and compares with dense-only and BM25-only search on
-the same index). Where the questions come from lives beside this module, one
-module a source: `question_set.py` (a user's CSV or JSONL file), `covid_qa.py` and
-`sec_10q.py`; a new dataset is a module with a loader and a `run_...` that hands its
-documents and questions to `evaluate_corpus`, and one entry in cli/eval.py's DATASETS.
+`EvalQuestion` says what counts as finding a question's answer; `score_question`
+scores one question's ranked hits, `summarize` a run's questions into an `EvalReport`.
+Asking the questions is runs.py's; where they come from, `question_set.py` (a user's
+CSV or JSONL file) or a dataset of rag/datasets/.
 
 The measures, per question, on the ranked hits of the app's own search:
 - `answer_in_context@N`: the answer lies wholly inside ONE chunk among the ranked
@@ -21,34 +18,21 @@ The measures, per question, on the ranked hits of the app's own search:
 - `mrr@10`: 1 / rank of the first chunk that covers the answer (0 past rank 10).
 - search time per question (clean, embed, search, fuse), p50 and p95.
 
-The relevance threshold (`min_score`) is not applied here: it decides "not covered",
-not ranking, and would hide ranking differences.
-
 Left out: judging generated answers (that needs an LLM and is a different question),
 and reading question files (question_set.py).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from pathlib import Path
 
 import numpy as np
 
-from rag.components.embeddings import Embedder
-from rag.core.errors import DatasetError, RagError
-from rag.core.models import Hit, IngestResult, Upload
-from rag.core.settings import Settings
-from rag.engine import DocChat
+from rag.core.models import Hit
 
 BUDGETS = (4000, 2000)
-SEARCH_K = 30  # hits per question; more when chunks are small (see `_search_k`)
-EvalProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass(frozen=True)
@@ -258,140 +242,3 @@ def summarize(
         with_answer=len(answered),
         with_source=len(sourced),
     )
-
-
-def evaluate(
-    app: DocChat,
-    questions: Sequence[EvalQuestion],
-    *,
-    collection: str | None = None,
-    hybrid: bool | None = None,
-    dense_weight: float | None = None,
-    progress: EvalProgress | None = None,
-) -> EvalReport:
-    """Ask every question of `collection` with the app's search; score the hits.
-
-    `hybrid` and `dense_weight` override the settings for this run only (they need
-    no re-index), so two retrieval settings can be compared on one index.
-    """
-    if not questions:
-        raise DatasetError("The question set is empty.")
-    info = app.collection(collection)
-    k = _search_k(info.chunk_tokens)
-    results = []
-    for i, q in enumerate(questions):
-        t0 = time.perf_counter()
-        _, hits = app.search(
-            q.question,
-            collection=info.name,
-            top_k=k,
-            min_score=-1.0,
-            hybrid=hybrid,
-            dense_weight=dense_weight,
-        )
-        ms = (time.perf_counter() - t0) * 1000
-        results.append(score_question(q, hits, ms))
-        if progress and (i % 20 == 0 or i + 1 == len(questions)):
-            progress("asking", i + 1, len(questions))
-    s = app.settings
-    used: dict[str, object] = {  # the settings that shaped these hits
-        "embedding_model": app.embedder.name,
-        "embedding_backend": s.embedding_backend,
-        "chunk_tokens": info.chunk_tokens,
-        "chunk_overlap": info.chunk_overlap,
-        "hybrid": s.hybrid if hybrid is None else hybrid,
-        "dense_weight": s.dense_weight if dense_weight is None else dense_weight,
-    }
-    return summarize(results, chunks=info.chunks, documents=info.documents, settings=used)
-
-
-def _search_k(chunk_tokens: int) -> int:
-    """Enough hits to fill the largest budget: a token is at least ~3 characters of
-    English, and a document's last chunk may be short, so ask for twice that."""
-    return max(SEARCH_K, 2 * max(BUDGETS) // (3 * max(chunk_tokens, 1)) + 1)
-
-
-# -- a dataset in a throw-away index ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Article:
-    """A document of an evaluation dataset: a unique name (with the extension it loads
-    as, e.g. ".txt" or ".pdf") and its text, or the file's bytes (`data`)."""
-
-    name: str
-    text: str = ""
-    data: bytes = b""
-
-    @property
-    def content(self) -> bytes:
-        """What is uploaded: the bytes, or the text as UTF-8."""
-        return self.data or self.text.encode("utf-8")
-
-
-def evaluate_corpus(
-    name: str,
-    articles: Sequence[Article],
-    questions: Sequence[EvalQuestion],
-    settings: Settings,
-    *,
-    embedder: Embedder | None = None,
-    baselines: bool = True,
-    allow_rejected: bool = False,
-    progress: EvalProgress | None = None,
-) -> EvalReport:
-    """Index a dataset's articles with `settings` in a temporary data dir, ask every
-    question, and remove the data dir.
-
-    The collection is the dataset's `name` in lower case; an article the loaders
-    reject is an error (a dataset is meant to load whole) unless `allow_rejected`
-    (real files: how many load is a measure, with files, pages and pages/s in `extra`).
-    With `baselines`, the same index is also searched dense-only and BM25-only,
-    reported under `"baselines"`.
-    """
-    if not articles or not questions:
-        raise DatasetError(f"{name}: no articles with questions to evaluate.")
-    tmp = Path(tempfile.mkdtemp(prefix="docchat-eval-"))
-    try:
-        # One upload, as a user would make it; the budget is for people's uploads.
-        s = settings.with_(
-            data_dir=tmp, chroma_host="", collection=name.lower(), max_upload_chunks=10**9
-        )
-        app = DocChat(s, embedder=embedder, llm=None)
-        app.embedder.embed(["warm up"])  # loading (or exporting) the model is not indexing
-
-        def indexed(i: int, r: IngestResult) -> None:
-            if r.status == "rejected" and not allow_rejected:
-                raise RagError(f"{name} article {r.file!r} was rejected: {r.reason}")
-            if progress:
-                progress("indexing", i + 1, len(articles))
-
-        t0 = time.perf_counter()
-        uploads = (Upload(a.name, a.content) for a in articles)
-        done = app.ingest_many(uploads, on_result=indexed)
-        index_seconds = time.perf_counter() - t0
-        app.search(questions[0].question)  # warm-up: first-call costs are not search time
-        report = evaluate(app, questions, progress=progress)
-        pages = sum(r.pages for r in done if r.status != "rejected")
-        extra: dict[str, object] = {
-            "files": len(articles),
-            "files_indexed": sum(r.status != "rejected" for r in done),
-            "rejected": {r.file: r.reason for r in done if r.status == "rejected"},
-            "pages": pages,
-            "pages_per_s": round(pages / index_seconds, 2) if index_seconds else None,
-        }
-        if baselines:
-            dense = evaluate(app, questions, hybrid=False)
-            bm25 = evaluate(app, questions, hybrid=True, dense_weight=0.0)
-            extra["baselines"] = {
-                "dense": _brief(dense),
-                "bm25": _brief(bm25),
-            }
-        return replace(report, index_seconds=index_seconds, extra=extra)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _brief(r: EvalReport) -> dict[str, object]:
-    d = r.to_dict()
-    return {**r.measures(), **{k: d[k] for k in ("search_ms_p50", "search_ms_p95")}}

@@ -3,7 +3,7 @@
 Each row has a question and any of: the expected answer text (verbatim from the
 document), the expected source (file name or doc id), a chunk id. The retrieval set
 that fine-tuning exports (`eval_questions_jsonl`) reads as it is. `evaluate`
-(evaluation.py) then asks them of a collection.
+(runs.py) then asks them of a collection.
 
 Left out: spreadsheets (.xlsx), answers given as character spans (only datasets
 such as COVID-QA have those), and more than `limit` questions in one run.

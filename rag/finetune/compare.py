@@ -6,6 +6,9 @@ retrieved sources. Retrieval runs once and both RAG variants share it. The calls
 run one after another, so each variant's latency is its own and not a share of a
 busy server. A variant that fails keeps its error; the others still answer.
 
+`compare` takes what it needs from the engine as a `Retriever` (a `DocChat` is one):
+its LLM and its retrieval stage, so this stage does not import the engine above it.
+
 Left out: judging which answer is better (people read them side by side), and
 streaming the four answers.
 """
@@ -14,16 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from rag.answering.prompts import estimate_tokens
-from rag.answering.stream import NO_ANSWER_TEXT
+from rag.answering.stream import NO_ANSWER_TEXT, Retrieval
+from rag.components.generation import LLM
 from rag.core.errors import ConfigError, LLMError
 from rag.core.models import Source
 from rag.finetune.dataset import question_messages
-
-if TYPE_CHECKING:  # the engine imports this package (DocChat.fine_tune_jobs)
-    from rag.engine import DocChat
 
 # Room for a full answer; the same cap for all four, so their lengths compare.
 ANSWER_MAX_TOKENS = 600
@@ -34,6 +35,15 @@ VARIANTS: dict[str, str] = {
     "tuned": "Fine-tuned model alone",
     "tuned+rag": "Fine-tuned model + RAG",
 }
+
+
+class Retriever(Protocol):
+    """What `compare` needs from the engine (`DocChat` has both)."""
+
+    @property
+    def llm(self) -> LLM | None: ...
+
+    def retrieve(self, question: str, *, collection: str | None = None) -> Retrieval: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class Comparison:
 
 
 def compare(
-    app: DocChat,
+    retriever: Retriever,
     question: str,
     *,
     fine_tuned_model: str | None,
@@ -74,11 +84,11 @@ def compare(
     on_variant: Callable[[Variant], None] | None = None,
 ) -> Comparison:
     """The four answers (two when no fine-tuned model is given), in VARIANTS order."""
-    llm = app.llm
+    llm = retriever.llm
     if llm is None:
         raise ConfigError("Comparing models needs an LLM: set OPENAI_API_KEY or OPENAI_BASE_URL.")
     question = question.strip()
-    retrieval = app.retrieve(question, collection=collection)  # raises on an empty question
+    retrieval = retriever.retrieve(question, collection=collection)  # raises on an empty question
     seconds = sum(retrieval.timings.values())
     base = base_model or llm.model
     alone = question_messages(question, system_prompt)  # as the tuned model was trained

@@ -6,12 +6,11 @@ embed; `PREPARING` files at once, in threads) and a commit in a writer thread, w
 at most one write in flight, and prefetches the next file in an extraction worker
 meanwhile. A file prepared before the ones ahead of it waits for its turn to be
 written; what waits is bounded by `WINDOW` files and `HELD_CHUNKS` chunks.
-Results are reported in file order from the calling thread. `DocChat` supplies the
-wiring (its store, embedder and per-collection write lock) as callables.
+Results are reported in file order from the calling thread. The documents service
+supplies the wiring (its store, embedder and per-collection write lock) as callables.
 
-Also here: `prefetch_file` (start reading a file unless its ingest would be a no-op),
-`read_paths` / `expand_paths` for files and folders on disk, and `rebuild` (a
-collection re-indexed from its originals).
+Also here: `prefetch_file` (start reading a file unless its ingest would be a no-op)
+and `read_paths` / `expand_paths` for files and folders on disk.
 
 Left out: writing files out of order (results, the upload's chunk limit and the
 store's writes all follow the upload's order), and retries of a failed write (the
@@ -27,7 +26,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.components.store import Store
 from rag.core.errors import RagError
@@ -35,9 +33,6 @@ from rag.core.models import IngestResult, Upload
 from rag.core.settings import Settings
 from rag.ingest.extract import READ_AHEAD, prefetch
 from rag.ingest.stages import IngestProgress, Prepared, over_upload_limit
-
-if TYPE_CHECKING:  # the engine calls this module; only its type is needed here
-    from rag.engine import DocChat
 
 # (file, progress of that file or None, chunks the upload has left) -> prepared or result
 PrepareFile = Callable[[Upload, IngestProgress | None, int], Prepared | IngestResult]
@@ -254,29 +249,3 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
             out.append(p)
     return out
 
-
-def rebuild(
-    app: DocChat,
-    name: str,
-    chunk_tokens: int,
-    chunk_overlap: int,
-    progress: Callable[[str, int, int], None] | None,
-) -> list[IngestResult]:
-    """Collection `name` re-indexed from its stored originals under a temporary name,
-    then swapped in (the caller holds its write lock): until the swap, the old one
-    keeps answering."""
-    docs = app.documents(name)
-    tmp = f"{name} (re-indexing)"
-    if app.store.has_collection(tmp):
-        app.store.delete_collection(tmp)
-    app.create_collection(tmp, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-    results = []
-    for i, d in enumerate(docs):
-        if progress:
-            progress(d.name, i, len(docs))
-        results.append(app.ingest(d.name, app.store.original(d.doc_id), collection=tmp))
-    key = app.store.collection_key(name)
-    app.store.delete_collection(name)
-    app.lexical.drop(key)
-    app.store.rename_collection(tmp, name)
-    return results

@@ -9,7 +9,9 @@ embed the next file while the current one is written (`DocChat.ingest_many`).
 Every user-caused failure ends as a `rejected` result with a clear reason; nothing
 already indexed changes. Anything else is a bug and propagates.
 
-Left out: OCR of scanned pages, de-duplication of near-identical files.
+Left out: de-duplication of near-identical files (a file with the same bytes as one
+already indexed is `unchanged`), reading the file itself (`loaders`, OCR included, run
+by `extract` in a worker), and the order of an upload's files (`pipeline`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.components.embeddings import Embedder
+from rag.components.model_check import check_model
 from rag.components.store import Store
-from rag.core.errors import LimitExceededError, NoTextError, RagError, ReindexNeededError
+from rag.core.errors import LimitExceededError, NoTextError, RagError
 from rag.core.models import Chunk, CollectionInfo, DocumentInfo, IngestResult, LoadedDocument
 from rag.core.settings import Settings
 from rag.ingest.extract import extract
@@ -35,16 +38,6 @@ IngestProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
-
-
-def check_model(info: CollectionInfo, embedder: Embedder) -> None:
-    """Refuse to mix vectors of two models in one collection."""
-    if info.model != embedder.name or info.dimension != embedder.dimension:
-        raise ReindexNeededError(
-            f"Collection {info.name!r} was indexed with {info.model} ({info.dimension} dims) "
-            f"but the current embedding model is {embedder.name} ({embedder.dimension} dims). "
-            "Re-index needed: re-index its documents or switch back to that model."
-        )
 
 
 def embedding_text(chunk: Chunk) -> str:

@@ -6,8 +6,8 @@ Quarterly reports are named by their period ("2023 Q1 AAPL.pdf", "AAPL_Q1_2023.p
 "the first quarter of 2023"). The filing itself rarely says so: Apple's first quarter of
 fiscal 2023 is "the quarterly period ended December 31, 2022", and NVIDIA's fiscal year
 is a year ahead of the calendar. So the name is the one place where question and
-document agree, and retrieval.py favours the documents whose name gives the period the
-question names (`PERIOD_WEIGHT`).
+document agree, and the `periods` step (adjustments.py) favours the documents whose
+name gives the period the question names (`PERIOD_WEIGHT`).
 
 `periods(text)` finds every period written as
 - a quarter then a year: "Q1 2023", "Q1 of 2023", "Q1/2023", "Q1 FY2023", "Q1 FY23",

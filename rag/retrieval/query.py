@@ -1,6 +1,6 @@
 """Clean a question before it is searched: drop filler and stop words, keep meaning.
 
-Two forms, one per search (measured on COVID-QA, README Performance):
+Two forms, one per search (measured on COVID-QA, docs/retrieval.md):
 - `clean_query`, for keyword search (BM25) and for showing what was searched:
   "Hey, could you please tell me what the incubation period of COVID-19 is?" becomes
   "incubation period COVID-19".

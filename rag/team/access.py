@@ -127,7 +127,7 @@ def check_serving(address: str, auth: str, *, oidc_configured: bool) -> None:
         raise ConfigError(
             "DOCCHAT_AUTH includes oidc, but .streamlit/secrets.toml has no [auth] section "
             "(st.login needs redirect_uri, cookie_secret, client_id, client_secret and "
-            "server_metadata_url): see the README, Teams."
+            "server_metadata_url): see docs/teams.md."
         )
 
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from rag.core.text import CITATION
 
 if TYPE_CHECKING:
-    from rag.views.page_view import TextView
+    from rag.views.text_view import TextView
 
 ZWSP = "\u200b"
 _MAX_HELD = 200  # characters an unclosed "[" may hold back a stream before giving up

@@ -17,139 +17,19 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, SAMPLES, free_port, missing, need_shared
-from tests.fixtures.fake_openai import FakeOpenAIServer
+from tests.fixtures.browser import ARTIFACTS, CHROMIUM, DROP_JS, LAUNCH_ARGS, LLM, settle
+from tests.fixtures.paths import SAMPLES, missing, need_shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "tests" / "artifacts"
 PDF = SAMPLES / "tracemonkey.pdf"
 QUESTION = "How does TraceMonkey handle type-unstable loops?"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-# A real drop: the events react-dropzone listens for, with the file in a DataTransfer.
-DROP_JS = """
-async ([name, b64]) => {
-  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-  const file = new File([bytes], name, {type: "application/pdf"});
-  const data = new DataTransfer();
-  data.items.add(file);
-  const zone = document.querySelector('[data-testid="stFileUploaderDropzone"]');
-  for (const type of ["dragenter", "dragover", "drop"]) {
-    zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: data}));
-  }
-}
-"""
-
-
-def need_browser() -> None:
-    """Debian's Chromium and Playwright, or a skip (a failure in CI: `missing`)."""
-    if not CHROMIUM.exists():
-        missing(f"{CHROMIUM} is not installed")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("playwright is not installed")
-
-
-# The fake LLM of the running app, for the test that requested `app_url`.
-LLM = pytest.StashKey[FakeOpenAIServer]()
-
-
-@pytest.fixture
-def app_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
-    """The app on a free port with a temp data dir and the fake LLM; (url, data dir)."""
-    with FakeOpenAIServer() as llm:
-        request.node.stash[LLM] = llm
-        yield from _serve(tmp_path, llm)
-
-
-def _serve(
-    tmp_path: Path,
-    llm: FakeOpenAIServer | None,
-    extra_env: dict[str, str] | None = None,
-    extra_args: tuple[str, ...] = (),
-    port: int | None = None,
-) -> Iterator[tuple[str, Path]]:
-    """`streamlit run app.py` on a free port (or `port`), with the fake LLM when given."""
-    port = port or free_port()
-    data = tmp_path / "data"
-    env = {
-        **os.environ,
-        "DOCCHAT_DATA_DIR": str(data),
-        "OPENAI_BASE_URL": llm.base_url if llm else "",
-        "OPENAI_API_KEY": "test-key" if llm else "",
-        "DOCCHAT_CHAT_MODEL": "gpt-4o-mini",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        **(extra_env or {}),
-    }
-    log = (tmp_path / "streamlit.log").open("w")
-    # fmt: off
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.address", "127.0.0.1",
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        *extra_args,
-    ]
-    # fmt: on
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                out = (tmp_path / "streamlit.log").read_text()
-                pytest.fail(f"streamlit did not start:\n{out[-3000:]}")
-            time.sleep(0.3)
-        yield url, data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        server_log = (tmp_path / "streamlit.log").read_text()
-        assert "Traceback" not in server_log, server_log[-3000:]
-
 
 def test_drop_pdf_see_it_in_library_and_chat_with_sources(
     app_url: tuple[str, Path], request: pytest.FixtureRequest
@@ -196,7 +76,7 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             page.evaluate(DROP_JS, [PDF.name, base64.b64encode(PDF.read_bytes()).decode()])
             expect(page.get_by_text("1 indexed in default")).to_be_visible(timeout=120_000)
             expect(page.get_by_role("button", name="Clear the list")).to_be_visible()
-            _settle(page)
+            settle(page)
             page.screenshot(path=ARTIFACTS / "2-upload-indexed.png", full_page=True)
 
             # Library: the document is listed, its chunks can be browsed.
@@ -206,7 +86,7 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             picker = page.get_by_role("combobox", name="Document")
             expect(picker).to_match_aria_snapshot(f'- combobox "Document": /{PDF.name}.*/')
             expect(page.get_by_text("Chunk 1 ·").first).to_be_visible()
-            _settle(page)
+            settle(page)
             page.screenshot(path=ARTIFACTS / "3-library.png", full_page=True)
 
             # Chat: ask, get a streamed answer with its numbered sources.
@@ -229,7 +109,7 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             snippet = " ".join(first["text"].split())[:60]
             expect(page.get_by_text(snippet, exact=False).first).to_be_visible()
             expect(page.get_by_role("button", name="Download as Markdown")).to_be_visible()
-            _settle(page)
+            settle(page)
             page.screenshot(path=ARTIFACTS / "4-chat-answer.png", full_page=True)
 
             # Source 1 opens on its page, rendered, with the passage marked.
@@ -250,7 +130,7 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             stop = page.get_by_test_id("stChatInputStopButton")
             stop.click()
             expect(stop).to_be_hidden()  # the run has ended (and saved what it had)
-            _settle(page)
+            settle(page)
 
             # The conversation survives a reload. The stopped turn is saved when the
             # script run ends, at the LLM's next token (0.4 s apart here): under load a
@@ -268,24 +148,6 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
             assert not remote, f"requests left the machine: {remote[:5]}"
         finally:
             browser.close()
-
-
-def _settle(page: Any) -> None:
-    """Wait for the script run to end and tables (canvases) to be drawn, for screenshots."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
-    )
-    # Checked in one pass in the page, not grid by grid from here: right after a page
-    # link is clicked the previous page's tables are still there, and a wait on one of
-    # them never ended once the new page (with no table) replaced it (CI, 2026-12-03).
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].every((g) => {
-            const c = g.querySelector('canvas');
-            return c && c.offsetParent !== null;
-        })""",
-        timeout=30_000,
-    )
-    page.wait_for_timeout(500)
 
 
 def _saved_sources(data_dir: Path) -> list[dict[str, object]]:

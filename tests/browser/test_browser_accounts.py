@@ -24,14 +24,14 @@ import pytest
 
 from rag import Settings
 from rag.team.signin import COOKIE, open_accounts
-from tests.browser.test_browser import (
+from tests.fixtures.browser import (
     ARTIFACTS,
     CHROMIUM,
     DROP_JS,
     LAUNCH_ARGS,
-    _serve,
-    _settle,
     need_browser,
+    serve,
+    settle,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,7 +47,7 @@ def app_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     accounts.add("root", "root-password", admin=True)
     accounts.add("ann", "ann-password")
     accounts.add("bob", "bob-password")
-    yield from _serve(tmp_path, None, {"DOCCHAT_AUTH": "accounts", "DOCCHAT_MIN_SCORE": "0"})
+    yield from serve(tmp_path, None, {"DOCCHAT_AUTH": "accounts", "DOCCHAT_MIN_SCORE": "0"})
 
 
 def sign_in(page: Any, url: str, name: str, password: str) -> None:
@@ -72,7 +72,7 @@ def upload(page: Any, name: str, data: bytes, collection: str) -> None:
 
 def go(page: Any, link: str) -> None:
     page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=link).click()
-    _settle(page)
+    settle(page)
 
 
 def collections_offered(page: Any) -> str:
@@ -153,14 +153,14 @@ def test_two_users_private_shared_reload_and_sign_out(
             # Ann shares her collection with Bob as reader (Library, Sharing).
             go(ann, "Library")
             ann.get_by_text("Sharing", exact=True).click()
-            _settle(ann)  # the expander's rerun redraws the form: open the list after it
+            settle(ann)  # the expander's rerun redraws the form: open the list after it
             readers = ann.get_by_test_id("stMultiSelect").filter(has_text="Readers")
             readers.locator("input").fill("bob")  # typing filters the list and opens it
             ann.get_by_role("option", name="bob").click()
             ann.keyboard.press("Escape")
             ann.get_by_role("button", name="Save sharing").click()
             expect(ann.get_by_text("Sharing of ann saved")).to_be_visible()
-            _settle(ann)
+            settle(ann)
             ann.screenshot(path=ARTIFACTS / "accounts-2-sharing.png", full_page=True)
 
             # Bob can now chat with it, and cannot delete from it.
@@ -212,7 +212,7 @@ def test_wrong_passwords_are_slowed_then_locked(app_url: tuple[str, Path]) -> No
                 guess.get_by_label("User name").fill("ann")
                 guess.get_by_label("Password", exact=True).fill(f"guess-{len(messages)}")
                 guess.get_by_role("button", name="Sign in").click()
-                _settle(guess)
+                settle(guess)
                 text = guess.get_by_test_id("stAlert").first.inner_text()
                 messages.append(text)
                 if "locked for" in text:
@@ -226,7 +226,7 @@ def test_wrong_passwords_are_slowed_then_locked(app_url: tuple[str, Path]) -> No
             # Locked: even the right password is refused, with the same message.
             guess.get_by_label("Password", exact=True).fill("ann-password")
             guess.get_by_role("button", name="Sign in").click()
-            _settle(guess)
+            settle(guess)
             expect(guess.get_by_text(re.compile("locked for")).first).to_be_visible()
             expect(guess.get_by_text("Signed in as")).to_have_count(0)
             guess.screenshot(path=ARTIFACTS / "accounts-4-locked.png")

@@ -31,16 +31,16 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import free_port, missing
-from tests.browser.test_browser import (
+from tests.fixtures.browser import (
     ARTIFACTS,
     CHROMIUM,
     DROP_JS,
     LAUNCH_ARGS,
-    _serve,
-    _settle,
     need_browser,
+    serve,
+    settle,
 )
+from tests.fixtures.paths import free_port, missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -97,7 +97,7 @@ def oidc_app(tmp_path: Path, provider: str) -> Iterator[str]:
         encoding="utf-8",
     )
     env = {"DOCCHAT_AUTH": "oidc", "DOCCHAT_ADMIN_USER": ADMIN}
-    for served, _ in _serve(tmp_path, None, env, ("--secrets.files", str(secrets_file)), port):
+    for served, _ in serve(tmp_path, None, env, ("--secrets.files", str(secrets_file)), port):
         yield served
 
 
@@ -165,7 +165,7 @@ def test_oidc_sign_in_admin_and_user_see_their_own(
             collection = indexed.inner_text().split("1 indexed in ", 1)[1].split(".")[0]
             picker = sidebar.get_by_role("combobox", name="Collection")
             expect(picker).to_match_aria_snapshot(f'- combobox "Collection": {collection}')
-            _settle(page)
+            settle(page)
             page.screenshot(path=ARTIFACTS / "oidc-signed-in.png", full_page=True)
 
             nav.get_by_role("link", name="Library").click()

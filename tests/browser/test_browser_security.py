@@ -1,6 +1,6 @@
 """Prompt injection in a real browser: nothing leaves the machine, nothing runs.
 
-The app (tests/test_browser.py's `app_url` fixture: `streamlit run` on 127.0.0.1 with
+The app (the `app_url` fixture of tests/fixtures/browser.py: `streamlit run` on 127.0.0.1 with
 a temp data dir, the real embedding model, Debian's Chromium) gets an injection
 Markdown file and a PDF with white text, both carrying "ignore previous
 instructions", a Markdown image whose URL would carry data to another host,
@@ -23,17 +23,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import tests.browser.test_browser as browser_tests
-from tests.conftest import missing
+from tests.fixtures.browser import ARTIFACTS, CHROMIUM, DROP_JS, LAUNCH_ARGS, LLM
 from tests.fixtures.fake_openai import Exchange, FakeOpenAIServer
 from tests.fixtures.injection import EVIL_HOST, INJECTION_MD, SECRET, injection_pdf
-from tests.browser.test_browser import (  # noqa: F401 - app_url is a fixture
-    ARTIFACTS,
-    CHROMIUM,
-    DROP_JS,
-    LAUNCH_ARGS,
-    app_url,
-)
+from tests.fixtures.paths import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -92,7 +85,7 @@ def _is_local(url: str) -> bool:
 
 
 def test_injected_documents_stay_inert(
-    app_url: tuple[str, Path],  # noqa: F811 - the fixture imported above
+    app_url: tuple[str, Path],
     request: pytest.FixtureRequest,
 ) -> None:
     if not CHROMIUM.exists():
@@ -102,7 +95,7 @@ def test_injected_documents_stay_inert(
     except ImportError:
         missing("playwright is not installed")
     url, _ = app_url
-    steer(request.node.stash[browser_tests.LLM])
+    steer(request.node.stash[LLM])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     uploads = [
         ("report.md", INJECTION_MD.encode()),

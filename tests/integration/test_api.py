@@ -29,13 +29,13 @@ import pytest
 
 from rag import DocChat, Settings
 from rag.api import create_app
-from rag.jobs.queue import start_workers
 from rag.team.access import READER, Sharing
 from rag.team.keys import open_keys
 from rag.team.signin import open_accounts
-from tests.conftest import ROOT, free_port
+from tests.fixtures.api import finished
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.paths import ROOT, free_port
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
 DOGS = b"# Dogs\n\nDogs bark at strangers and love long walks in the park.\n"
@@ -72,7 +72,7 @@ def serve(engine: DocChat, host: str = "127.0.0.1") -> Iterator[Served]:
 @pytest.fixture
 def single(tmp_path: Path) -> Iterator[Served]:
     """Single-user mode on loopback: no key needed; extractive mode (no LLM)."""
-    engine = DocChat(Settings(data_dir=tmp_path, min_score=0.0), embedder=HashEmbedder(), llm=None)
+    engine = DocChat.open(Settings(data_dir=tmp_path, min_score=0.0), embedder=HashEmbedder())
     engine.ingest("cats.md", CATS)
     yield from serve(engine)
 
@@ -82,7 +82,7 @@ def with_llm(tmp_path: Path) -> Iterator[tuple[Served, FakeOpenAIServer]]:
     with FakeOpenAIServer() as llm:
         settings = Settings(data_dir=tmp_path, min_score=0.0, openai_base_url=llm.base_url,
                             openai_api_key="test-key", llm_max_retries=0)  # fmt: skip
-        engine = DocChat(settings, embedder=HashEmbedder())
+        engine = DocChat.open(settings, embedder=HashEmbedder())
         engine.ingest("cats.md", CATS)
         for served in serve(engine):
             yield served, llm
@@ -95,7 +95,7 @@ def team(tmp_path: Path) -> Iterator[tuple[Served, str, str]]:
     accounts = open_accounts(settings)
     ann = accounts.add("ann", "ann-password").user
     accounts.add("bob", "bob-password")
-    engine = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    engine = DocChat.open(settings, embedder=HashEmbedder())
     engine.as_user(ann).ingest("cats.md", CATS, collection="ann-notes")
     keys = open_keys(tmp_path)
     ann_key, bob_key = keys.create("ann")[1], keys.create("bob")[1]
@@ -192,21 +192,11 @@ def test_errors_in_openai_s_shape(single: Served) -> None:
     assert unknown.status_code == 404 and error_of(unknown)["type"] == "not_found_error"
 
 
-def finished(h: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    """The job's record once it ended (polled through the API), checked done."""
-    deadline = time.monotonic() + 30
-    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.1)
-        job = h.get(f"/v1/jobs/{job['id']}").json()
-    assert job["status"] == "done", job
-    return job
-
-
 def test_native_collections_documents_search_delete(tmp_path: Path) -> None:
     """Upload through the API as a background job, run by real consumer threads."""
     settings = Settings(data_dir=tmp_path, min_score=0.0, workers=1)
-    engine = DocChat(settings, embedder=HashEmbedder(), llm=None)
-    workers = start_workers(engine)
+    engine = DocChat.open(settings, embedder=HashEmbedder())
+    workers = engine.start_workers()
     assert workers is not None
     try:
         for served in serve(engine):
@@ -328,7 +318,7 @@ def test_rag_serve_command(tmp_path: Path) -> None:
 @pytest.mark.browser
 def test_docs_page_works_offline_in_chromium(single: Served) -> None:
     """Swagger UI renders every endpoint from this server alone (no CDN)."""
-    from tests.browser.test_browser import CHROMIUM, LAUNCH_ARGS, need_browser
+    from tests.fixtures.browser import CHROMIUM, LAUNCH_ARGS, need_browser
 
     need_browser()
     from playwright.sync_api import expect, sync_playwright

@@ -56,7 +56,7 @@ def test_key_never_leaks(
         secrets_path=None,
     )
     assert settings.openai_api_key == KEY
-    app = DocChat(settings, embedder=HashEmbedder())
+    app = DocChat.open(settings, embedder=HashEmbedder())
     assert app.llm is not None
     shown = [repr(settings), str(settings), repr(app.llm), app.llm.describe(), repr(app)]
 
@@ -78,7 +78,9 @@ def test_key_never_leaks(
     convs.append("default", "What do otters do?", stream.answer)
     assert "***" in errors[-1]  # the echoed key was there, and was scrubbed
 
-    wrong = DocChat(settings.with_(openai_api_key=WRONG), embedder=HashEmbedder(), store=app.store)
+    wrong = DocChat.open(
+        settings.with_(openai_api_key=WRONG), embedder=HashEmbedder(), store=app.services.store
+    )
     try:
         wrong.ask("What do otters do?")
     except LLMError as e:  # the server answers "Incorrect API key provided: <key>"

@@ -1,9 +1,9 @@
 """The Streamlit pages, driven by `streamlit.testing.v1.AppTest` (no browser).
 
 Each test gets its own data dir through the environment, as `streamlit run` would.
-Most tests build the engine with the fast fake embedder (`pages._ui.EMBEDDER_FACTORY`);
+Most tests build the engine with the fast fake embedder (`tests/fixtures/fakes.py`);
 `test_empty_pages_and_a_chat_turn_with_the_defaults` runs the real model, as shipped.
-The LLM is the fake OpenAI server (tests/fake_openai.py), never a patched client.
+The LLM is the fake OpenAI server (tests/fixtures/fake_openai.py), never a patched client.
 """
 
 from __future__ import annotations
@@ -14,37 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
 from rag import failed_answer
-from tests.conftest import ROOT, SAMPLES, need_shared
+from tests.fixtures.app import CATS, DOGS, start, upload
 from tests.fixtures.fake_openai import FakeOpenAIServer
-from tests.fixtures.fakes import HashEmbedder
-
-CATS = (
-    b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n\n"
-    b"## Food\n\nCats eat fish and mice. Cats drink water.\n"
-)
-DOGS = b"Dogs bark at strangers. Dogs love long walks in the park every morning.\n"
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh data dir, no LLM, everything relevant; returns the data dir."""
-    data = tmp_path / "data"
-    monkeypatch.setenv("DOCCHAT_DATA_DIR", str(data))
-    monkeypatch.setenv("DOCCHAT_MIN_SCORE", "0")
-    monkeypatch.setenv("DOCCHAT_LLM_MAX_RETRIES", "0")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DOCCHAT_COLLECTION"):
-        monkeypatch.setenv(name, "")  # empty also hides a developer's secrets.toml
-    return data
-
-
-@pytest.fixture
-def fake_embedder(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ui, "EMBEDDER_FACTORY", HashEmbedder)
+from tests.fixtures.paths import SAMPLES, need_shared
 
 
 @pytest.fixture
@@ -53,25 +29,6 @@ def llm(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
         yield server
-
-
-def start(page: str | None = None) -> AppTest:
-    # As `make run` serves it: app.py refuses a non-loopback (or unset) address when no
-    # sign-in is configured.
-    st_config.set_option("server.address", "127.0.0.1")
-    at = AppTest.from_file(ROOT / "app.py", default_timeout=60).run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
-    at.switch_page("pages/upload.py").run()
-    at.file_uploader[0].set_value([(name, data, "text/plain") for name, data in files])
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def ask(at: AppTest, question: str) -> AppTest:
@@ -188,11 +145,9 @@ def test_upload_runs_on_the_background_workers(
     fake_embedder: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a worker thread (as `make run` has): the page follows the job to its end."""
-    from rag.jobs.queue import start_workers
-
     monkeypatch.setenv("DOCCHAT_WORKERS", "1")
     at = start()
-    workers = start_workers(ui.shared_engine())  # the ones the page started
+    workers = ui.shared_engine().start_workers()  # the ones the page started
     assert workers is not None and workers.consumer.workers == 1
     try:
         upload(at, ("cats.md", CATS), ("dogs.txt", DOGS))

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, Settings, StoreUnavailableError
-from tests.conftest import free_port, missing
 from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.paths import free_port, missing
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day.\n\n## Food\n\nCats eat fish and mice.\n"
 OWLS = b"Owls hunt at night and turn their heads almost all the way around.\n"
@@ -121,7 +121,7 @@ def refusal(server: AuthChromaServer, settings: Settings) -> str:
     """
     calls: list[Callable[[], object]] = []
     with pytest.raises(StoreUnavailableError) as info:
-        app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+        app = DocChat.open(settings, embedder=HashEmbedder())
         calls = [app.documents, lambda: app.search("cats"), lambda: app.ingest("owls.txt", OWLS)]
         calls.pop(0)()
     errors = [info.value]
@@ -170,10 +170,10 @@ def test_chroma_token_auth(
         raw.list_collections()
 
     # With the token: ingest and search as with the embedded store.
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     assert app.ingest("cats.md", CATS).status == "indexed"
     assert app.search("what do cats eat")[1][0].chunk.file == "cats.md"
-    chunks = app.store.count_chunks("default")
+    chunks = app.services.store.count_chunks("default")
 
     # Without a token, or with a wrong one: refused, said clearly, the token not shown.
     no_token = refusal(server, settings.with_(chroma_token="", data_dir=tmp_path / "none"))
@@ -185,7 +185,7 @@ def test_chroma_token_auth(
 
     # Nothing was lost or added by the refused clients.
     assert [d.name for d in app.documents()] == ["cats.md"]
-    assert app.store.count_chunks("default") == chunks
+    assert app.services.store.count_chunks("default") == chunks
     assert app.search("what do cats eat")[1][0].chunk.file == "cats.md"
 
     assert caplog.records, "nothing was logged: the log check would prove nothing"

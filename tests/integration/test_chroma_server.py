@@ -11,88 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import rag.components.chroma
 from rag import DocChat, Settings, StoreUnavailableError
-from tests.conftest import ROOT, free_port, missing
+from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.paths import ROOT, free_port
 
-CHROMA = ROOT / ".venv" / "bin" / "chroma"
 CATS = b"# Cats\n\nCats sleep sixteen hours a day.\n\n## Food\n\nCats eat fish and mice.\n"
 DOGS = b"Dogs bark at strangers and love long walks in the park every morning.\n"
 OWLS = b"Owls hunt at night and turn their heads almost all the way around.\n"
-
-
-class ChromaServer:
-    """A `chroma run` subprocess that can be stopped, started and paused on one port."""
-
-    def __init__(self, path: Path, log: Path) -> None:
-        self.port = free_port()
-        self.path = path
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [str(CHROMA), "run", "--path", str(self.path)]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log.open("a") as out:
-            self.proc = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                url = f"http://127.0.0.1:{self.port}/api/v2/heartbeat"
-                with urllib.request.urlopen(url, timeout=1):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"chroma run did not start:\n{self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)  # in case it is paused
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    def pause(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ChromaServer]:
-    if not CHROMA.exists():
-        missing(f"the chroma CLI is not installed ({CHROMA})")
-    srv = ChromaServer(tmp_path / "chroma-server", tmp_path / "chroma.log")
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def outage(call: Callable[[], object], port: int, within: float) -> str:
@@ -117,7 +52,7 @@ def test_chroma_server_mode_survives_an_outage(
     settings = Settings(
         data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=server.port, min_score=0
     )
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
 
     # Ingest, search, delete, re-index: as with the embedded store.
     assert app.ingest("cats.md", CATS).status == "indexed"
@@ -157,7 +92,7 @@ def test_chroma_server_mode_survives_an_outage(
     assert app.search("what do cats eat")[1][0].chunk.file == "cats.md"
     assert app.ingest("owls.txt", OWLS).status == "indexed"
     assert sorted(d.name for d in app.documents()) == ["cats.md", "owls.txt"]
-    assert app.store.count_chunks("default") == sum(d.chunks for d in app.documents())
+    assert app.services.store.count_chunks("default") == sum(d.chunks for d in app.documents())
 
     # A hung server (paused, port open): reported after the timeout, not waited on forever.
     server.pause()
@@ -170,4 +105,4 @@ def test_chroma_server_mode_survives_an_outage(
 def test_unreachable_server_at_start_is_clear(tmp_path: Path) -> None:
     port = free_port()
     settings = Settings(data_dir=tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port)
-    outage(lambda: DocChat(settings, embedder=HashEmbedder(), llm=None), port, within=10)
+    outage(lambda: DocChat.open(settings, embedder=HashEmbedder()), port, within=10)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import BROKEN, ROOT, SAMPLES, need_shared
+from tests.fixtures.paths import BROKEN, ROOT, SAMPLES, need_shared
 
 pytestmark = pytest.mark.slow
 

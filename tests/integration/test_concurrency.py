@@ -78,7 +78,7 @@ def test_eight_sessions_at_once(
         llm_max_retries=0,
         min_score=0.0,
     )
-    app = DocChat(settings, embedder=real_embedder)  # type: ignore[arg-type]
+    app = DocChat.open(settings, embedder=real_embedder)  # type: ignore[arg-type]
     openai_server.token_delay = 0.01  # answers stream while other sessions upload
     start = threading.Barrier(SESSIONS)
     errors: list[str] = []
@@ -135,7 +135,7 @@ def test_eight_sessions_at_once(
         for d in docs:
             chunks = app.chunks(d.doc_id, collection=collection)
             assert [c.index for c in chunks] == list(range(d.chunks)), d.name
-        stored = app.store.count_chunks(collection)
+        stored = app.services.store.count_chunks(collection)
         assert stored == sum(d.chunks for d in docs)  # nothing lost, nothing duplicated
         total_docs += len(docs)
         total_chunks += stored

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.kill_loop import kill_loop, make_corpus
-from tests.conftest import need_shared
+from tests.fixtures.paths import need_shared
 
 KILLS = 4
 

@@ -57,7 +57,7 @@ def test_same_bytes_unchanged_and_changed_file_replaces(app: DocChat) -> None:
     assert [d.doc_id for d in docs] == [changed.doc_id]
     assert app.collection().chunks == changed.chunks
     with pytest.raises(RagError):
-        app.store.original(first.doc_id)  # the old original is gone too
+        app.services.store.original(first.doc_id)  # the old original is gone too
 
 
 def test_delete_removes_chunks_and_file(app: DocChat) -> None:
@@ -65,10 +65,10 @@ def test_delete_removes_chunks_and_file(app: DocChat) -> None:
     assert app.original("cats.md")[1] == CATS
     app.delete_document("cats.md")
     assert app.documents() == []
-    assert app.store.count_chunks("default") == 0
+    assert app.services.store.count_chunks("default") == 0
     with pytest.raises(DocumentNotFoundError):
         app.delete_document(r.doc_id)
-    assert not any(app.store.originals.dir.rglob(r.doc_id))
+    assert not any(app.services.store.originals.dir.rglob(r.doc_id))
 
 
 def test_rejections_do_not_touch_index(app: DocChat) -> None:
@@ -95,9 +95,9 @@ def test_collections_crud(app: DocChat) -> None:
 
 
 def test_other_model_needs_reindex(settings: Settings) -> None:
-    a = DocChat(settings, embedder=HashEmbedder(64, "model-a"), llm=None)
+    a = DocChat.open(settings, embedder=HashEmbedder(64, "model-a"))
     a.ingest("cats.md", CATS)
-    b = DocChat(settings, embedder=HashEmbedder(32, "model-b"), llm=None, store=a.store)
+    b = DocChat.open(settings, embedder=HashEmbedder(32, "model-b"), store=a.services.store)
     with pytest.raises(ReindexNeededError, match="Re-index needed"):
         b.search("cats")
     r = b.ingest("dogs.txt", DOGS)
@@ -132,24 +132,24 @@ def test_restrict_to_documents(app: DocChat) -> None:
 
 
 def test_pending_document_is_removed_on_restart(settings: Settings) -> None:
-    a = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    a = DocChat.open(settings, embedder=HashEmbedder())
     a.ingest("cats.md", CATS)
     info = a.collection()
     # Simulate a crash after some chunks were written but before "ready".
     fake = DocumentInfo(
         doc_id="f" * 64, name="half.txt", kind="text", pages=1, chunks=3, size=10, added=0.0
     )
-    a.store.begin_document(info.name, fake)
+    a.services.store.begin_document(info.name, fake)
     from rag.core.models import Chunk
 
     chunk = Chunk(doc_id=fake.doc_id, file="half.txt", index=0, text="cats half", start=0, end=9)
-    a.store.add_chunks(info.name, [chunk], HashEmbedder().embed(["cats half"]))
+    a.services.store.add_chunks(info.name, [chunk], HashEmbedder().embed(["cats half"]))
     assert [d.name for d in a.documents()] == ["cats.md"]  # pending is never listed
     _, hits = a.search("cats half")
     assert all(h.chunk.file != "half.txt" for h in hits)  # nor searched
-    removed = a.store.recover()  # what the next start runs
+    removed = a.services.store.recover()  # what the next start runs
     assert removed == ["half.txt"]
-    assert a.store.count_chunks(info.name) == a.collection().chunks
+    assert a.services.store.count_chunks(info.name) == a.collection().chunks
     assert a.ingest("half.txt", b"cats half and more").status == "indexed"
 
 
@@ -184,7 +184,7 @@ def llm_app(settings: Settings, server: FakeOpenAIServer) -> DocChat:
         llm_max_retries=0,
         llm_timeout=5.0,
     )
-    return DocChat(s, embedder=HashEmbedder())
+    return DocChat.open(s, embedder=HashEmbedder())
 
 
 def test_llm_answer_streams_with_citations(
@@ -248,7 +248,7 @@ def test_upload_chunk_budget_rejects_files_past_it(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", max_upload_chunks=3, chunk_tokens=16, chunk_overlap=0
     )
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     folder = tmp_path / "in"
     folder.mkdir()
     sentence = "Cats sleep sixteen hours a day and purr when they are content. "
@@ -375,7 +375,7 @@ def test_ingest_many_store_failure_rejects_that_file_only(
 ) -> None:
     from rag import Upload
 
-    real = app.store.add_chunks
+    real = app.services.store.add_chunks
     calls = {"n": 0}
 
     def flaky(*args: object, **kwargs: object) -> None:
@@ -384,7 +384,7 @@ def test_ingest_many_store_failure_rejects_that_file_only(
             raise StoreUnavailableError("The index is not available right now.")
         real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.store, "add_chunks", flaky)
+    monkeypatch.setattr(app.services.store, "add_chunks", flaky)
     results = app.ingest_many([Upload("cats.md", CATS), Upload("dogs.txt", DOGS)])
     assert [r.status for r in results] == ["rejected", "indexed"]
     assert results[0].reason == "The index is not available right now."
@@ -397,7 +397,7 @@ def test_file_size_and_page_limits_name_their_setting(tmp_path: Path) -> None:
     from tests.fixtures.pdfgen import make_pdf, text_ops
 
     settings = Settings(data_dir=tmp_path / "data", max_pages=2, max_file_mb=0.01)
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     pages = [text_ops([f"Page {i} talks about owls and their long nights."]) for i in range(3)]
     long_pdf = app.ingest("long.pdf", make_pdf(pages))
     assert long_pdf.status == "rejected"
@@ -413,7 +413,7 @@ def test_collection_lookups_racing_a_delete_or_rename_never_go_stale(app: DocCha
     the change, then sees the truth: no cached handle outlives it."""
     import threading
 
-    store = app.store
+    store = app.services.store
     app.ingest("a.txt", b"alpha beta gamma delta\n", collection="X")
     outcome: list[object] = []
 
@@ -470,8 +470,8 @@ def test_collection_lookups_racing_a_delete_or_rename_never_go_stale(app: DocCha
 def test_prefetch_never_reads_a_file_over_the_size_limit(tmp_path: Path) -> None:
     from rag.ingest import extract
 
-    app = DocChat(
-        Settings(data_dir=tmp_path / "data", max_file_mb=0.01), embedder=HashEmbedder(), llm=None
+    app = DocChat.open(
+        Settings(data_dir=tmp_path / "data", max_file_mb=0.01), embedder=HashEmbedder()
     )
     big = b"<html><body>" + b"<p>Owls hunt at night.</p>" * 3000 + b"</body></html>"
     app.prefetch("big.html", big)

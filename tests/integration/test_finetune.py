@@ -29,18 +29,13 @@ from rag import (
     compare,
     default_system_prompt,
     drop_invalid,
-    eval_questions_jsonl,
     generate_pairs,
-    import_pairs,
-    journal_path,
     load_journal,
-    pairs_jsonl,
     select_chunks,
     validate_examples,
     validate_pairs,
 )
 from rag import cli as rag_cli
-from rag.evaluation.question_set import read_question_set
 from rag.finetune.pairs import DECLINE_ANSWER
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.fakes import HashEmbedder
@@ -65,7 +60,7 @@ def llm_app(settings: Settings, openai_server: FakeOpenAIServer) -> Iterator[Doc
         llm_max_retries=0,
         llm_timeout=5.0,
     )
-    app = DocChat(configured, embedder=HashEmbedder())
+    app = DocChat.open(configured, embedder=HashEmbedder())
     app.ingest("cats.md", CATS)
     app.ingest("dogs.txt", DOGS)
     yield app
@@ -88,7 +83,7 @@ def _pairs(n: int) -> list[QAPair]:
 def test_generate_grounded_pairs_with_sources_cost_and_progress(
     llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    chunks = select_chunks(llm_app.store.all_chunks("default"))
+    chunks = select_chunks(llm_app.services.store.all_chunks("default"))
     assert len(chunks) >= 3
     seen: list[GenerationProgress] = []
     result = generate_pairs(
@@ -124,7 +119,7 @@ def test_generate_grounded_pairs_with_sources_cost_and_progress(
 def test_stop_and_resume_keeps_pairs_and_cost(
     llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    chunks = select_chunks(llm_app.store.all_chunks("default"))
+    chunks = select_chunks(llm_app.services.store.all_chunks("default"))
     journal = tmp_path / "run" / "pairs.jsonl"
 
     def interrupt_after_first(p: GenerationProgress) -> None:
@@ -152,7 +147,7 @@ def test_stop_and_resume_keeps_pairs_and_cost(
 def test_llm_failure_keeps_made_pairs_and_bad_reply_is_retried(
     llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    chunks = select_chunks(llm_app.store.all_chunks("default"))
+    chunks = select_chunks(llm_app.services.store.all_chunks("default"))
     journal = tmp_path / "pairs.jsonl"
     calls = {"n": 0}
 
@@ -178,7 +173,7 @@ def test_result_counts_each_land_in_their_own_field(
     llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     # Every count differs, so a result built with two of them swapped would fail here.
-    chunks = select_chunks(llm_app.store.all_chunks("default"))
+    chunks = select_chunks(llm_app.services.store.all_chunks("default"))
     journal = tmp_path / "pairs.jsonl"
 
     def stop_after_first(p: GenerationProgress) -> None:
@@ -210,7 +205,7 @@ def test_result_counts_each_land_in_their_own_field(
 
 
 def test_sample_is_seeded_and_documents_can_be_chosen(llm_app: DocChat) -> None:
-    chunks = list(llm_app.store.all_chunks("default"))
+    chunks = list(llm_app.services.store.all_chunks("default"))
     one = select_chunks(chunks, sample=2, seed=7)
     assert len(one) == 2 and one == select_chunks(reversed(chunks), sample=2, seed=7)
     dogs = (
@@ -220,11 +215,6 @@ def test_sample_is_seeded_and_documents_can_be_chosen(llm_app: DocChat) -> None:
     )
     only = select_chunks(chunks, doc_ids={dogs.doc_id})
     assert only and {c.file for c in only} == {"dogs.txt"}
-
-
-def test_journal_path_is_per_collection(tmp_path: Path) -> None:
-    a, b = journal_path(tmp_path, "Pets & more"), journal_path(tmp_path, "pets & more")
-    assert a != b and a.parent.parent == tmp_path / "finetune" and a.name == "pairs.jsonl"
 
 
 # ---- validation and export ---------------------------------------------------------------
@@ -291,71 +281,6 @@ def test_export_is_openai_chat_format_split_in_train_and_validation(tmp_path: Pa
     assert '"system"' not in no_val.train_jsonl  # no system prompt given, none written
     with pytest.raises(DatasetError, match="no pairs"):
         build_training_set([])
-
-
-def test_eval_question_set_keeps_the_source_chunk() -> None:
-    pairs = [QAPair("Q?", "A.", "abc:3", "abc", "f.pdf", 2), QAPair("Off?", "No.", kind="decline")]
-    data = eval_questions_jsonl(pairs)
-    (question,) = read_question_set("eval_questions.jsonl", data.encode())  # Evaluate reads it
-    assert (question.question, question.chunk_id, question.source) == ("Q?", "abc:3", "f.pdf")
-    rows = [json.loads(line) for line in data.splitlines()]
-    assert rows == [
-        {
-            "question": "Q?",
-            "answer": "A.",
-            "doc_id": "abc",
-            "file": "f.pdf",
-            "page": 2,
-            "chunk_id": "abc:3",
-        }
-    ]
-
-
-# ---- import ------------------------------------------------------------------------------
-
-
-def test_import_csv_jsonl_chat_and_round_trip() -> None:
-    csv_data = b'Question,Answer,page\n"What, exactly?","Line one\nline two",3\n\n"Q2?",,\n'
-    pairs = import_pairs("mine.csv", csv_data)
-    assert pairs == [
-        QAPair("What, exactly?", "Line one\nline two", page=3, kind="imported"),
-        QAPair("Q2?", "", kind="imported"),  # kept: validation shows it in review
-    ]
-    chat = json.dumps(
-        {
-            "messages": [
-                {"role": "system", "content": "s"},
-                {"role": "user", "content": "Hi?"},
-                {"role": "assistant", "content": "Hello."},
-            ]
-        }
-    )
-    simple = json.dumps({"prompt": "P?", "completion": "C."})
-    assert import_pairs("x.jsonl", f"{chat}\n\n{simple}\n".encode()) == [
-        QAPair("Hi?", "Hello.", kind="imported"),
-        QAPair("P?", "C.", kind="imported"),
-    ]
-    assert import_pairs("x.json", b'[{"question": "A?", "answer": "B"}]') == [
-        QAPair("A?", "B", kind="imported")
-    ]
-    original = [QAPair("Q?", "A.", "d:1", "d", "f.pdf", 4), QAPair("Off?", "No.", kind="decline")]
-    assert import_pairs("saved.jsonl", pairs_jsonl(original).encode()) == original
-
-
-@pytest.mark.parametrize(
-    ("name", "data", "message"),
-    [
-        ("a.csv", b"q;a\nx;y\n", "needs 'question' and 'answer' columns"),
-        ("a.jsonl", b'{"question": "q", "answer": "a"}\n{oops\n', "line 2: not valid JSON"),
-        ("a.jsonl", b'{"text": "no pair here"}\n', "line 1: no question and answer"),
-        ("a.jsonl", b"\xff\xfe\x00bad", "not UTF-8"),
-        ("a.csv", b"  \n", "is empty"),
-        ("a.json", b"[1, 2]", "item 1: expected an object"),
-    ],
-)
-def test_import_rejects_unreadable_files(name: str, data: bytes, message: str) -> None:
-    with pytest.raises(DatasetError, match=message):
-        import_pairs(name, data)
 
 
 # ---- jobs --------------------------------------------------------------------------------
@@ -439,13 +364,6 @@ def test_docchat_serves_the_pages_jobs_and_chunks(llm_app: DocChat, app: DocChat
     assert llm_app.chunk(chunks[-1].id, collection="default") == chunks[-1]
     with pytest.raises(DocumentNotFoundError, match="no chunk"):
         llm_app.chunk(f"{chunks[0].doc_id}:999")
-
-
-def test_a_loose_row_becomes_a_pair() -> None:
-    row = {"question": " Q? ", "answer": None, "page": float("nan"), "kind": "weird", "use": True}
-    assert QAPair.from_row(row) == QAPair("Q?", "", kind="imported")
-    kept = {"question": "Q?", "answer": "A.", "chunk_id": "d:1", "page": "4", "kind": "decline"}
-    assert QAPair.from_row(kept) == QAPair("Q?", "A.", "d:1", page=4, kind="decline")
 
 
 # ---- compare -----------------------------------------------------------------------------

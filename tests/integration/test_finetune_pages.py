@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import _ui
 from rag import DocChat, Settings, generate_pairs, journal_path, select_chunks
-from tests.conftest import ROOT
 from tests.fixtures.fake_openai import FakeOpenAIServer
-from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.fakes import HashEmbedder, use_fake_embedder
+from tests.fixtures.paths import ROOT
 
 CATS = (
     b"# Cats\n\nCats sleep sixteen hours a day in warm places. They purr when they are "
@@ -36,9 +35,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
     monkeypatch.setenv("DOCCHAT_DATA_DIR", str(data))
-    monkeypatch.setattr(_ui, "EMBEDDER_FACTORY", HashEmbedder)
-    yield data
-    _ui._build.clear()
+    with use_fake_embedder(monkeypatch):  # closes the pages' engine after
+        yield data
 
 
 def open_page(page: str) -> AppTest:
@@ -92,11 +90,11 @@ def test_with_llm_a_small_set_generates_trains_and_compares(
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("DOCCHAT_LLM_MAX_RETRIES", "0")
-    engine = DocChat(Settings.from_env(), embedder=HashEmbedder())
+    engine = DocChat.open(Settings.from_env(), embedder=HashEmbedder())
     engine.ingest("cats.md", CATS)
     assert engine.llm is not None
     # An earlier run was stopped after the first chunk: the page offers to resume it.
-    first = select_chunks(engine.store.all_chunks("default"))[:1]
+    first = select_chunks(engine.services.store.all_chunks("default"))[:1]
     generate_pairs(first, engine.llm, journal=journal_path(env, "default"), per_chunk=2)
 
     at = open_page("finetune.py")

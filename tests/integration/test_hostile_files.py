@@ -19,8 +19,8 @@ import pytest
 
 from rag import DocChat, IngestResult, Settings
 from rag.ingest import extract as extraction
-from tests.conftest import BROKEN, SAMPLES, need_shared
 from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.paths import BROKEN, SAMPLES, need_shared
 from tests.fixtures.pdfgen import flate_bomb, make_pdf, operator_bomb, text_ops
 
 CONTROL_FIRST = b"# Control\n\nThe lighthouse keeper counts ships every evening.\n"
@@ -90,7 +90,7 @@ def test_hostile_upload(tmp_path: Path) -> None:
         extract_timeout=30.0,
         extract_memory_mb=1024.0,
     )
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     generated = generated_cases(tmp_path)
     assert len(generated["huge.txt"][0]) > 100_000_000
     shared = sorted(p for folder in (BROKEN, SAMPLES) for p in folder.iterdir() if p.is_file())
@@ -123,7 +123,7 @@ def test_hostile_upload(tmp_path: Path) -> None:
     indexed = [r for r, _ in results if r.status == "indexed"]
     docs = app.documents()
     assert sorted(d.doc_id for d in docs) == sorted({r.doc_id for r in indexed})
-    assert app.store.count_chunks("default") == sum(d.chunks for d in docs)
+    assert app.services.store.count_chunks("default") == sum(d.chunks for d in docs)
     _, hits = app.search("lighthouse keeper counts ships")
     assert hits[0].chunk.file == "control-first.md"
     _, hits = app.search("penguins antarctic winter")
@@ -152,7 +152,7 @@ def test_hostile_upload(tmp_path: Path) -> None:
 
 def test_time_limit_stops_a_pathological_pdf(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", min_score=0.0, extract_timeout=TIME_LIMIT)
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     good = make_pdf([text_ops(["Walruses sunbathe on the rocks."])])
     assert app.ingest("before.pdf", good).status == "indexed"
     t0 = time.perf_counter()
@@ -169,7 +169,7 @@ def test_time_limit_stops_a_pathological_pdf(tmp_path: Path) -> None:
 
 def test_memory_cap_stops_a_parser(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", min_score=0.0, extract_memory_mb=250.0)
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     # Two million nested elements: lxml and BeautifulSoup need gigabytes for the tree.
     html = b"<html><body>" + b"<div><p>word " * 2_000_000 + b"</body></html>"
     r = app.ingest("nested.html", html)

@@ -20,7 +20,7 @@ import pytest
 
 from rag import DocChat, Settings, Upload
 from rag.core.errors import AccessDeniedError, JobNotFoundError
-from rag.jobs.queue import CANCELLED, DONE, FAILED, REJECTED, Job, JobQueue, Workers, start_workers
+from rag.jobs import CANCELLED, DONE, FAILED, REJECTED, Job, JobQueue, Workers
 from rag.team.access import READER, Sharing, User
 from tests.fixtures.fakes import HashEmbedder
 
@@ -88,8 +88,8 @@ def running() -> Iterator[list[Workers]]:
 def engine_with_workers(
     settings: Settings, started: list[Workers], embedder: HashEmbedder | None = None, **kw: object
 ) -> DocChat:
-    app = DocChat(settings, embedder=embedder or HashEmbedder(), llm=None, **kw)  # type: ignore[arg-type]
-    workers = start_workers(app)
+    app = DocChat.open(settings, embedder=embedder or HashEmbedder(), **kw)  # type: ignore[arg-type]
+    workers = app.start_workers()
     assert workers is not None
     started.append(workers)
     return app
@@ -129,7 +129,7 @@ def test_submit_and_finish(job_settings: Settings, running: list[Workers]) -> No
     assert not list(uploads.iterdir())
     with pytest.raises(JobNotFoundError):
         app.job("nope")
-    assert start_workers(app) is running[0]  # once per process
+    assert app.start_workers() is running[0]  # once per engine
 
 
 def test_per_file_progress(job_settings: Settings, running: list[Workers]) -> None:
@@ -191,7 +191,7 @@ def test_restart_resumes_an_unfinished_job(job_settings: Settings, running: list
     # A queued job too: submitted while nothing consumed the queue (as the CLI does).
     late = [Upload("late.md", b"# Late\n\nLate text here.\n")]
     waiting = JobQueue(settings).submit(User("local", admin=True), "default", late)
-    again = engine_with_workers(settings, running, store=first.store)  # the next start
+    again = engine_with_workers(settings, running, store=first.services.store)  # the next start
     done = wait(again, job.id)
     assert done.status == DONE and done.attempt == 1, done
     # Files are written in order, so neither dogs.md nor owls.md was. cats.md was, if
@@ -213,9 +213,9 @@ def test_ingest_is_idempotent(job_settings: Settings, running: list[Workers]) ->
     app.ingest("dogs.md", DOGS, collection="scratch")
     [full] = app.documents("scratch")
     chunks = app.chunks(full.doc_id, collection="scratch")
-    vectors = app.store.chunks_by_id("scratch", [c.id for c in chunks])[1]
-    app.store.begin_document("default", replace(full, status="pending"))
-    app.store.add_chunks("default", chunks[:1], vectors[:1])
+    vectors = app.services.store.chunks_by_id("scratch", [c.id for c in chunks])[1]
+    app.services.store.begin_document("default", replace(full, status="pending"))
+    app.services.store.add_chunks("default", chunks[:1], vectors[:1])
     job = app.submit_upload([("cats.md", CATS), ("dogs.md", DOGS)])
     done = wait(app, job.id)
     assert [f.status for f in done.files] == ["unchanged", "indexed"], done
@@ -224,7 +224,7 @@ def test_ingest_is_idempotent(job_settings: Settings, running: list[Workers]) ->
     assert sorted(docs) == ["cats.md", "dogs.md"]
     stored = app.chunks(docs["dogs.md"].doc_id)
     assert [c.index for c in stored] == list(range(len(chunks)))  # none lost, none twice
-    assert app.store.count_chunks("default") == sum(d.chunks for d in docs.values())
+    assert app.services.store.count_chunks("default") == sum(d.chunks for d in docs.values())
 
 
 def test_bad_file_is_rejected_with_its_reason_and_the_others_finish(
@@ -246,7 +246,7 @@ def test_access_rules(job_settings: Settings) -> None:
     """Without workers (jobs run as submitted): a reader may not submit, others' jobs
     are not found, an administrator sees every job."""
     settings = replace(job_settings, workers=0, auth="accounts")
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     ann, bob = User("ann"), User("bob")
     job = app.as_user(ann).submit_upload([("cats.md", CATS)], collection="ann-notes")
     assert job.status == DONE and job.user == "ann"  # ran before the submit returned
@@ -266,7 +266,7 @@ def test_access_rules(job_settings: Settings) -> None:
 
 def test_concurrent_creates_of_one_collection_make_one(job_settings: Settings) -> None:
     """Embedded mode: threads (as workers) all ensuring one new collection."""
-    app = DocChat(job_settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(job_settings, embedder=HashEmbedder())
     errors: list[Exception] = []
 
     def ensure() -> None:
@@ -280,16 +280,5 @@ def test_concurrent_creates_of_one_collection_make_one(job_settings: Settings) -
         t.start()
     for t in threads:
         t.join()
-    assert not errors and app.store.collection_names() == ["new"]
+    assert not errors and app.services.store.collection_names() == ["new"]
 
-
-def test_a_file_s_warnings_go_with_its_result() -> None:
-    # The Upload page shows a file's result message: its warnings (OCR, fallbacks) too.
-    from rag.core.models import IngestResult
-    from rag.jobs.queue import JobFile, _file_result
-
-    r = IngestResult("scan.pdf", "indexed", "d1", pages=2, chunks=3, seconds=1.0,
-                     warnings=("page 1: read by OCR",))  # fmt: skip
-    done = _file_result(JobFile("scan.pdf", "ab", 10), r)
-    assert done.message == "2 page(s), 3 chunk(s) in 1.0 s; page 1: read by OCR"
-    assert done.status == "indexed" and done.doc_id == "d1"

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from rag import DocChat, LLMError, Settings
-from tests.conftest import free_port
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.paths import free_port
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr.\n\n## Food\n\nCats eat fish."
 QUESTION = "What do cats eat?"
@@ -31,7 +31,7 @@ def make_app(settings: Settings, server: FakeOpenAIServer, **changes: object) ->
         llm_max_retries=0,
         llm_timeout=TIMEOUT,
     ).with_(**changes)
-    app = DocChat(s, embedder=HashEmbedder())
+    app = DocChat.open(s, embedder=HashEmbedder())
     assert app.ingest("cats.md", CATS).status == "indexed"
     return app
 

@@ -25,7 +25,8 @@ from rag.core.models import LoadedDocument
 from rag.ingest import layout, pdf
 from rag.ingest.loaders import SUPPORTED_EXTENSIONS, load, load_path
 from rag.ingest.text import decode_text
-from tests.conftest import need_shared
+from tests.fixtures.documents import check_blocks
+from tests.fixtures.paths import need, need_shared
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PDFS = DATA / "pdfs"
@@ -34,38 +35,9 @@ BROKEN = PDFS / "broken"
 ALL_PDFS = sorted(PDFS.glob("*/*.pdf")) if PDFS.is_dir() else []
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        need_shared()  # fails in CI, skips elsewhere
-        pytest.fail(f"{path} is missing from the shared data")
-    return path
-
-
 @cache
 def load_cached(path: Path) -> LoadedDocument:
     return load_path(path)
-
-
-def check_blocks(doc: LoadedDocument) -> None:
-    """Blocks are inside their text, trimmed, non-empty, in order and non-overlapping."""
-    assert doc.blocks
-    last_end: dict[int, int] = {}
-    for b in doc.blocks:
-        page = b.page or 1
-        text = doc.texts[page - 1]
-        assert 0 <= b.start < b.end <= len(text)
-        piece = text[b.start : b.end]
-        assert piece.strip() and piece == piece.strip()
-        assert b.start >= last_end.get(page, 0)
-        last_end[page] = b.end
-        if doc.kind == "pdf":
-            assert b.page is not None and 1 <= b.page <= len(doc.texts)
-        else:
-            assert b.page is None
-        if doc.kind == "code":
-            assert b.line_start is not None and b.line_end is not None
-            assert b.line_start == text.count("\n", 0, b.start) + 1
-            assert b.line_end == text.count("\n", 0, b.end - 1) + 1
 
 
 # --- the shared PDF corpus -------------------------------------------------------------------

@@ -24,8 +24,8 @@ from rag.core.settings import DEFAULT_READ
 from rag.ingest import ocr
 from rag.ingest.extract import extract
 from rag.ingest.loaders import load
-from tests.conftest import SAMPLES, need_shared
-from tests.integration.test_loaders import check_blocks
+from tests.fixtures.documents import check_blocks
+from tests.fixtures.paths import SAMPLES, need_shared
 
 PAGE = SAMPLES / "google-doc-document.pdf"
 DPI = 150  # the scan's resolution, and the one it is read at: a small page, a fast module
@@ -115,7 +115,7 @@ def indexed(
         ocr_dpi=DPI,
         extract_timeout=TIMEOUT,
     )
-    chat = DocChat(settings, embedder=real_embedder, llm=None)
+    chat = DocChat.open(settings, embedder=real_embedder)
     files = [Upload(name, data) for name, data in scans.items()]
     for other in ("crazyones-pdfa.pdf", "minimal-document.pdf"):
         files.append(Upload(other, (SAMPLES / other).read_bytes()))
@@ -165,7 +165,7 @@ def test_ocr_marks_are_the_characters_of_the_text(
     from rag.ingest.image import frames
     from rag.ingest.ocr import read_image, text_of
     from rag.views.alignment import align
-    from rag.views.page_view import bands, ocr_chars, text_inside
+    from rag.views.marks import bands, ocr_chars, text_inside
 
     doc, _ = read["scan.png"]
     [image] = frames(scans["scan.png"])

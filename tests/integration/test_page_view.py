@@ -26,9 +26,10 @@ from rag.ingest.pdfium import PageChars, Pdf, Rect
 from rag.ingest.splitting import split
 from rag.views.alignment import align, keys
 from rag.views.markdown import link_citations, safe_markdown, text_view_html
-from rag.views.page_view import TextView, bands, inside, page_text, text_inside
-from tests.conftest import SAMPLES, SHARED, need_shared
+from rag.views.marks import bands, inside, text_inside
+from rag.views.text_view import TextView, page_text
 from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.paths import SAMPLES, SHARED, need_shared
 
 SEC = SHARED / "sec-10-q" / "docs"
 # Not checked character by character: in these files pdfium gives every letter of an
@@ -198,7 +199,7 @@ def test_alignment_survives_ligatures_hyphens_and_reordering() -> None:
 
 def _app(tmp_path: Path, **changes: object) -> DocChat:
     settings = Settings(data_dir=tmp_path / "data", min_score=0.0).with_(**changes)
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     app.ensure_collection()
     return app
 
@@ -226,7 +227,7 @@ def test_a_source_opens_on_its_page_marked_cached_and_dropped_with_its_document(
         app.page_view(doc.doc_id, 1, chunk=10_000)
     with pytest.raises(Exception, match="no page 15"):
         app.page_view(doc.doc_id, 15)
-    folder = app.page_views.dir / doc.doc_id
+    folder = app.services.views.page_views.dir / doc.doc_id
     assert any(folder.iterdir())
     app.delete_document(doc.doc_id)
     assert not folder.exists()
@@ -239,7 +240,8 @@ def test_the_page_cache_stays_within_its_bound(tmp_path: Path) -> None:
     doc = app.documents()[0]
     for page in range(1, 6):
         app.page_view(doc.doc_id, page)
-    assert app.page_views.disk_bytes() <= 600_000 + 400_000  # the bound, plus the last one
+    # The bound, plus the last one.
+    assert app.services.views.page_views.disk_bytes() <= 600_000 + 400_000
 
 
 def test_text_sources_show_the_text_around_them_inert(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ import pytest
 from rag import ConfigError, DocChat, EmbeddingServerError, ReindexNeededError, Settings
 from rag.api import serve_in_thread
 from rag.components.remote_embeddings import RemoteEmbedder, open_embedder, server_label
-from tests.conftest import free_port
 from tests.fixtures.fake_openai import FakeOpenAIServer
+from tests.fixtures.paths import free_port
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
 DOGS = b"# Dogs\n\nDogs bark at strangers and love long walks in the park.\n"
@@ -42,7 +42,7 @@ class Remote:
 def remote(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Iterator[Remote]:
     """Another DocChat's API, on 127.0.0.1, embedding with the local MiniLM."""
     data = tmp_path_factory.mktemp("server")
-    server = DocChat(Settings(data_dir=data), embedder=real_embedder, llm=None)
+    server = DocChat.open(Settings(data_dir=data), embedder=real_embedder)
     port = free_port()
     stop = serve_in_thread(server, "127.0.0.1", port)
     try:
@@ -56,7 +56,7 @@ def remote_settings(data_dir: Path, base_url: str, **more: Any) -> Settings:
 
 
 def test_ingest_and_search_through_another_docchat_s_api(tmp_path: Path, remote: Remote) -> None:
-    app = DocChat(remote_settings(tmp_path, remote.base_url), llm=None)
+    app = DocChat.open(remote_settings(tmp_path, remote.base_url))
     assert isinstance(app.embedder, RemoteEmbedder)  # picked by the settings
     assert app.ingest("cats.md", CATS).status == "indexed"
     assert app.ingest("dogs.md", DOGS).status == "indexed"
@@ -75,9 +75,9 @@ def test_ingest_and_search_through_another_docchat_s_api(tmp_path: Path, remote:
 
 
 def test_switching_between_local_and_remote_needs_a_reindex(tmp_path: Path, remote: Remote) -> None:
-    local = DocChat(Settings(data_dir=tmp_path, min_score=0.0), embedder=remote.local, llm=None)
+    local = DocChat.open(Settings(data_dir=tmp_path, min_score=0.0), embedder=remote.local)
     local.ingest("cats.md", CATS, collection="made-locally")
-    far = DocChat(remote_settings(tmp_path, remote.base_url), store=local.store, llm=None)
+    far = DocChat.open(remote_settings(tmp_path, remote.base_url), store=local.services.store)
     far.ingest("dogs.md", DOGS, collection="made-remotely")
     with pytest.raises(ReindexNeededError, match=re.escape(f"all-MiniLM-L6-v2@{remote.label}")):
         far.search("cats", collection="made-locally")
@@ -100,7 +100,7 @@ def test_server_down_is_a_clear_error_after_the_retries(tmp_path: Path) -> None:
         embedder.embed(["hello"])
     assert time.monotonic() - t0 < 5  # three refused connections and two short waits
     # The engine and its API say the same; the API as a 502 in OpenAI's error shape.
-    app = DocChat(settings, embedder=embedder, llm=None)
+    app = DocChat.open(settings, embedder=embedder)
     with pytest.raises(EmbeddingServerError):
         app.ingest("cats.md", CATS)
     api_port = free_port()

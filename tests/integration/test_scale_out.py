@@ -22,12 +22,10 @@ from pathlib import Path
 import pytest
 
 from rag import DocChat, Settings
-from rag.jobs.queue import DONE, Job, JobQueue
-from tests.conftest import ROOT, free_port, missing
+from rag.jobs import DONE, Job, JobQueue
+from tests.fixtures.chroma_server import ChromaServer
 from tests.fixtures.fakes import HashEmbedder
-
-# `server`: a real `chroma run` on a free port (the fixture of the Chroma server tests).
-from tests.integration.test_chroma_server import ChromaServer, server  # noqa: F401
+from tests.fixtures.paths import ROOT, free_port, missing
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +76,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 def test_two_workers_one_killed_mid_job(
     tmp_path: Path,
     redis_url: str,
-    server: ChromaServer,  # noqa: F811 - the fixture imported above
+    server: ChromaServer,  # a real `chroma run` on a free port (tests/fixtures/chroma_server.py)
 ) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "DOCCHAT_DATA_DIR": str(data), "DOCCHAT_REDIS_URL": redis_url,
@@ -156,13 +154,14 @@ def test_two_workers_one_killed_mid_job(
             log.close()
 
     # Every document once, with every chunk once.
-    app = DocChat(settings, embedder=HashEmbedder(), llm=None)
+    app = DocChat.open(settings, embedder=HashEmbedder())
     docs = app.documents("reports")
     assert sorted(d.name for d in docs) == [f"report{i:02}.md" for i in range(FILES)]
-    assert all(d.status == "ready" for d in app.store.documents("reports", include_pending=True))
-    assert len(app.store.documents("reports", include_pending=True)) == FILES
+    store = app.services.store
+    assert all(d.status == "ready" for d in store.documents("reports", include_pending=True))
+    assert len(app.services.store.documents("reports", include_pending=True)) == FILES
     for d in docs:
         chunks = app.chunks(d.doc_id, collection="reports")
         assert [c.index for c in chunks] == list(range(d.chunks)) and d.chunks > 0, d.name
-    assert app.store.count_chunks("reports") == sum(d.chunks for d in docs)
-    assert app.store.collection_names() == ["reports"]  # one collection, though both made it
+    assert app.services.store.count_chunks("reports") == sum(d.chunks for d in docs)
+    assert store.collection_names() == ["reports"]  # one collection, though both made it

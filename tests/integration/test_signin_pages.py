@@ -12,6 +12,7 @@ browser: the cookie that keeps a session across a reload, and URLs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,24 +23,24 @@ import pages._ui as ui
 from rag import DocChat, Settings
 from rag.team.access import READER, Sharing
 from rag.team.signin import open_accounts
-from tests.conftest import ROOT
-from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.fakes import HashEmbedder, use_fake_embedder
+from tests.fixtures.paths import ROOT
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
 DOGS = b"Dogs bark at strangers. Dogs love long walks in the park every morning.\n"
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     data = tmp_path / "data"
     monkeypatch.setenv("DOCCHAT_DATA_DIR", str(data))
     monkeypatch.setenv("DOCCHAT_AUTH", "accounts")
     monkeypatch.setenv("DOCCHAT_MIN_SCORE", "0")
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DOCCHAT_COLLECTION"):
         monkeypatch.setenv(name, "")
-    monkeypatch.setattr(ui, "EMBEDDER_FACTORY", HashEmbedder)
     st_config.set_option("server.address", "127.0.0.1")
-    return data
+    with use_fake_embedder(monkeypatch):  # closes the pages' engine after
+        yield data
 
 
 def start() -> AppTest:
@@ -123,7 +124,7 @@ def test_two_users_private_collections_sharing_and_sign_out(data: Path) -> None:
     accounts.add("bob", "bob-password")
     accounts.add("root", "root-password", admin=True)
     settings = Settings.from_env()
-    base = DocChat(settings, embedder=HashEmbedder())
+    base = DocChat.open(settings, embedder=HashEmbedder())
     ann = base.as_user(open_accounts(settings).list()[0].user)
     assert ann.user.name == "ann"
     ann.ingest("cats.md", CATS, collection="ann-notes")

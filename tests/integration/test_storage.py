@@ -6,45 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from rag import DocChat, DocumentInfo, DocumentNotFoundError
-from rag.components.originals import Originals
+from rag import DocChat, DocumentInfo
 from rag.core.datalock import LOCK_NAME, lock_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = "ab" * 32
-
-
-def test_originals_save_read_drop(tmp_path: Path) -> None:
-    files = Originals(tmp_path / "files")
-    files.save(DOC, b"hello")
-    files.save(DOC, b"ignored: same id, kept bytes")
-    assert files.read(DOC) == b"hello"
-    assert files.path(DOC) == tmp_path / "files" / "ab" / DOC  # by content, not by name
-    assert files.disk_bytes() == 5
-    files.drop(DOC)
-    files.drop(DOC)  # dropping twice is fine
-    with pytest.raises(DocumentNotFoundError, match="no longer stored"):
-        files.read(DOC)
-
-
-def test_originals_refuse_ids_that_are_paths(tmp_path: Path) -> None:
-    files = Originals(tmp_path / "files")
-    for bad in ("", "../etc/passwd", "AB" * 32, "ab/cd"):
-        with pytest.raises(DocumentNotFoundError, match="Invalid document id"):
-            files.read(bad)
-
-
-def test_stray_tmp_files_are_removed(tmp_path: Path) -> None:
-    files = Originals(tmp_path / "files")
-    files.save(DOC, b"kept")
-    stray = files.path(DOC).with_name(f"{DOC}.tmp123.456")
-    stray.write_bytes(b"half")
-    files.remove_stray_tmp_files()
-    assert not stray.exists() and files.read(DOC) == b"kept"
-
-
 def test_the_data_dir_lock_holds_one_process(tmp_path: Path) -> None:
     data = tmp_path / "data"
     lock_data_dir(data)
@@ -73,7 +38,7 @@ def test_document_records_kept_in_step_with_every_write(app: DocChat) -> None:
     assert [d.name for d in app.documents()] == ["cats.md", "dogs.md"]
     app.delete_document(dogs.doc_id)
     assert [d.name for d in app.documents()] == ["cats.md"]
-    store = app.store
+    store = app.services.store
     _, docs = store._pair(app.settings.collection)
     store._records_changed(docs)
     read = store._read_records
@@ -108,7 +73,7 @@ def test_a_record_kept_after_a_write_equals_a_read(app: DocChat) -> None:
     # 1796622364.8027859 came back as 1796622364.802786 in CI), so the record kept after
     # the write would differ from the one a read gives.
     app.ingest("cats.md", b"# Cats\nCats sleep sixteen hours a day.\n")
-    store = app.store
+    store = app.services.store
     _, docs = store._pair(app.settings.collection)
     store._records(docs)  # kept from here on
     info = DocumentInfo(doc_id="cd" * 32, name="owls.md", kind="markdown", pages=1, chunks=0,

@@ -9,11 +9,12 @@ import numpy as np
 from rag import Chunk
 from rag.components.bm25 import LexicalIndex
 from rag.core.doc_terms import K1, B, DocumentWeights, named_words
-from rag.retrieval.search import NAMED_TOP, fuse, named_prior
+from rag.retrieval.adjustments import NAMED_TOP, named_prior
+from rag.retrieval.fusion import fuse
 
 
 def chunk(doc: str, i: int, text: str) -> Chunk:
-    # Neutral file names: a chunk's file name is indexed with it (bm25.chunk_header).
+    # Neutral file names: a chunk's file name is indexed with it (bm25_terms.chunk_header).
     return Chunk(doc_id=doc, file=f"report-{len(doc)}{doc[:1]}.txt", index=i, text=text,
                  start=0, end=len(text))  # fmt: skip
 
@@ -40,7 +41,7 @@ def test_naming_words_are_taken_from_the_question_as_asked() -> None:
 
 def test_document_weights_are_bm25_over_whole_documents() -> None:
     docs = [np.asarray([0, 0, 1]), np.asarray([1, 2]), np.asarray([1])]
-    # Postings as bm25.py gives them: (word, chunk) pairs by word, here one chunk each.
+    # Postings as bm25_build.py gives them: (word, chunk) pairs by word, here one chunk each.
     owner = np.repeat(np.arange(3), [len(d) for d in docs])
     keys, tf = np.unique(np.concatenate(docs) * 3 + owner, return_counts=True)
     words, rows = np.divmod(keys, 3)

@@ -1,5 +1,5 @@
 """`rag.components.generation.OpenAILLM` against a real OpenAI-compatible HTTP server
-(tests/fake_openai.py).
+(tests/fixtures/fake_openai.py).
 
 Nothing is patched: the `openai` client talks HTTP to the fake server, which
 injects the failures. Retries are off (max_retries=0) except where a test is about
@@ -19,11 +19,8 @@ import pytest
 from rag.components.generation import Completion, OpenAILLM, open_llm
 from rag.core.errors import ConfigError, LLMError
 from rag.core.settings import Settings
-from tests.fixtures import fake_openai
-from tests.conftest import free_port
 from tests.fixtures.fake_openai import FakeOpenAIServer
-
-openai_server = fake_openai.openai_server  # the fixture, used by name below
+from tests.fixtures.paths import free_port
 
 SECRET = "sk-test-SECRET123"
 MESSAGES = [

@@ -9,7 +9,6 @@ from rag import (
     Answer,
     Chunk,
     CollectionInfo,
-    DocChat,
     DocumentInfo,
     Hit,
     IngestResult,
@@ -60,15 +59,3 @@ def test_search_options_from_settings_and_overrides() -> None:
     )
     assert got == SearchOptions(2, 0.0, ("a",), False, 0.0)  # 0 and False still override
     assert SearchOptions.from_settings(s, top_k=None, min_score=None).top_k == 5
-
-
-def test_search_and_retrieve_take_the_same_options(app: DocChat) -> None:
-    app.ingest("cats.md", b"# Cats\n\nCats eat fish and mice.\n")
-    app.ingest("dogs.md", b"# Dogs\n\nDogs bark at strangers.\n")
-    for hybrid in (True, False):
-        _, hits = app.search("what do cats eat", hybrid=hybrid, dense_weight=1.0, top_k=1)
-        r = app.retrieve("what do cats eat", hybrid=hybrid, dense_weight=1.0, top_k=1)
-        assert [h.chunk.id for h in hits] == [s.chunk.id for s in r.sources]
-    options = app.search_options(top_k=1, hybrid=False)
-    assert app.search("dogs bark", options=options)[1][0].chunk.file == "dogs.md"
-    assert app.retrieve("dogs bark", options=options).sources[0].chunk.file == "dogs.md"

@@ -17,9 +17,9 @@ import pytest
 
 from rag.core.errors import ExtractionError, RagError
 from rag.ingest.loaders import load, load_path
-from tests.conftest import BROKEN, SHARED
+from tests.fixtures.documents import check_blocks
+from tests.fixtures.paths import BROKEN, SHARED, need
 from tests.fixtures.pdfgen import _FONT, assemble, make_pdf, text_ops
-from tests.integration.test_loaders import check_blocks, need
 
 SEC = SHARED / "sec-10-q" / "docs"
 LINE = "The lighthouse keeper counts ships every evening."

@@ -18,9 +18,9 @@ from rag.core.settings import DEFAULT_READ
 from rag.ingest import layout
 from rag.ingest.layout import Word
 from rag.ingest.loaders import load_path
-from tests.conftest import SAMPLES, SHARED
+from tests.fixtures.documents import check_blocks
 from tests.fixtures.fakes import HashEmbedder
-from tests.integration.test_loaders import check_blocks, need
+from tests.fixtures.paths import SAMPLES, SHARED, need
 
 TABLES = dataclasses.replace(DEFAULT_READ, tables=True)
 

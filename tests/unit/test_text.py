@@ -6,7 +6,7 @@ import pytest
 
 from rag import Chunk
 from rag.answering.support import claims_for
-from rag.components.bm25 import _chunk_terms, tokenize
+from rag.components.bm25_terms import chunk_terms, tokenize
 from rag.core.text import citations, cited_numbers, sentence_spans
 
 
@@ -45,7 +45,7 @@ def test_highlighted_sources_are_the_cited_ones() -> None:
 def test_lexical_sentences_keep_decimals_and_abbreviations() -> None:
     text = "The dose is 3.5 mg daily, e.g. with food. Side effects are rare."
     chunk = Chunk(doc_id="d", index=0, file="f.txt", text=text, start=0, end=len(text))
-    _, sentences = _chunk_terms(chunk)
+    _, sentences = chunk_terms(chunk)
     spans = [text[s:e] for s, e in sentence_spans(text)]
     assert spans == ["The dose is 3.5 mg daily, e.g. with food.", "Side effects are rare."]
     assert sentences == [tokenize(s) for s in spans]

@@ -1,0 +1,186 @@
+"""What pages draw of answers and their sources: the question and answer bubbles,
+the notes under an answer, and each source beside its page (the passage marked) or
+the text around it; and small formatters the pages share.
+
+Every piece of document or model text goes through `rag.views.markdown` before it
+reaches a Markdown-rendering call; the one HTML written here is an anchor id DocChat
+makes. Left out: the chat loop itself (`pages/chat.py`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import streamlit as st
+
+from pages._ui import active_collection, engine
+from rag import (
+    Answer,
+    Chunk,
+    RagError,
+    Source,
+    Turn,
+    escape_markdown,
+    highlight,
+    link_citations,
+    safe_markdown,
+    source_label,
+    supporting_span,
+    text_view_html,
+)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+
+
+def safe_file_name(name: str, suffix: str) -> str:
+    """A download name made of harmless characters."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "docchat"
+    return stem[:80] + suffix
+
+
+
+def render_question(question: str) -> None:
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(question, fold=False).replace("\n", "  \n"))
+
+
+def render_turn(turn: Turn, index: int, *, latest: bool) -> None:
+    render_question(turn.question)
+    with st.chat_message("assistant"):
+        if turn.answer.text:
+            st.markdown(answer_markdown(turn.answer, index))
+        render_answer_details(turn.answer, index, stopped=turn.stopped, latest=latest)
+
+
+def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: bool) -> None:
+    """Everything under an answer: failure or stop notes, query, prompt size, sources."""
+    if stopped:
+        st.caption("Stopped before the end.")
+    if answer.error:
+        more = " The sources found are below." if answer.sources else ""
+        # The error may quote the LLM server's own words: shown as text, never as Markdown.
+        error = escape_markdown(answer.error)
+        st.error(f"The answer failed: {error}{more} The conversation is kept.")
+    facts = []
+    if answer.query:
+        facts.append(f"Searched for: {escape_markdown(answer.query)}")
+    if answer.mode == "llm":
+        facts.append(f"prompt: about {answer.prompt_tokens:,} tokens")
+    elif answer.mode == "extractive":
+        facts.append("extractive mode: no prompt sent")
+    if facts:
+        st.caption(" · ".join(facts))
+    if answer.left_out:
+        ranks = ", ".join(str(r) for r in answer.left_out)
+        st.caption(
+            f"{len(answer.left_out)} retrieved chunk(s) left out to fit the prompt budget "
+            f"(ranks {ranks})."
+        )
+    if answer.sources:
+        render_sources(answer, index, latest=latest)
+
+
+def answer_markdown(answer: Answer, index: int) -> str:
+    """The answer, safe, its citations [n] linked to the sources below it."""
+    known = {s.n for s in answer.sources}
+    return link_citations(
+        safe_markdown(answer.text), lambda n: source_anchor(index, n) if n in known else None
+    )
+
+
+def source_anchor(index: int, n: int) -> str:
+    return f"source-{index}-{n}"
+
+
+def render_sources(answer: Answer, index: int, *, latest: bool) -> None:
+    """One expander per source, labelled [n] like the citations in the answer: the
+    chunk's text beside its page (PDFs, images) or the text around it."""
+    st.markdown("**Sources**")
+    for s in answer.sources:
+        cited = s.n in answer.cited
+        # An anchor for the answer's [n] links: an id DocChat writes, nothing else.
+        st.markdown(f'<div id="{source_anchor(index, s.n)}"></div>', unsafe_allow_html=True)
+        opened = latest and (cited or (not answer.cited and s.n == 1))
+        # A lazy expander: its page is rendered when it is opened (a rerun), not before.
+        box = st.expander(source_title(s, cited=cited), expanded=opened,
+                          key=f"src-{index}-{s.n}", on_change="rerun")  # fmt: skip
+        with box:
+            span = supporting_span(answer.text, s.n, s.chunk.text) if answer.text else None
+            render_source_view(s.chunk, f"{index}-{s.n}", span, shown=box.open is not False)
+
+
+def render_source_view(
+    c: Chunk, key: str, span: tuple[int, int] | None, *, shown: bool = True,
+    with_text: bool = True,
+) -> None:
+    """A chunk where it stands: its page with the passage marked, or the text around
+    it; nothing but the chunk's text unless `shown` (its expander is open)."""
+    ratio = [1, 1] if c.page is None else [2, 3]
+    text_col, view_col = st.columns(ratio) if with_text else (None, st.container())
+    if text_col is not None:
+        text_col.markdown(highlight(c.text, span))
+        if span is not None:
+            text_col.caption("In bold: the sentence that best supports the answer.")
+    if not shown:
+        return
+    with view_col:
+        if c.page is None:
+            _text_around(c, span)
+        else:
+            _page_of(c, key, span)
+
+
+def _text_around(c: Chunk, span: tuple[int, int] | None) -> None:
+    try:
+        around = engine().text_view(c, sentence=span, collection=active_collection())
+    except RagError as e:
+        st.warning(escape_markdown(str(e)))
+        return
+    st.caption("In its document (marked):")
+    st.html(text_view_html(around))
+
+
+def _page_of(c: Chunk, key: str, span: tuple[int, int] | None) -> None:
+    """The chunk's page with the passage marked, and buttons to step through pages."""
+    page_key = f"pv-page-{key}"
+    page = int(st.session_state.get(page_key, c.page))
+    on_page = page == c.page
+    try:
+        view = engine().page_view(
+            c.doc_id, page, chunk=c.index if on_page else None,
+            sentence=span if on_page else None, collection=active_collection(),
+        )  # fmt: skip
+    except RagError as e:
+        st.warning(escape_markdown(str(e)))
+        return
+    how = ", read by OCR" if view.ocr else ""
+    marked = ": the passage is marked" if on_page else ""
+    st.image(view.png, caption=f"Page {view.page} of {view.pages}{how}{marked}",
+             use_container_width=True)  # fmt: skip
+    b1, b2, b3 = st.columns(3)
+    step = None
+    if b1.button("Previous page", key=f"pv-prev-{key}", disabled=view.page <= 1):
+        step = view.page - 1
+    if b2.button("Next page", key=f"pv-next-{key}", disabled=view.page >= view.pages):
+        step = view.page + 1
+    if b3.button("The passage", key=f"pv-back-{key}", disabled=on_page):
+        step = c.page
+    if step is not None:
+        st.session_state[page_key] = step
+        st.rerun()
+
+
+def source_title(s: Source, *, cited: bool) -> str:
+    mark = " · cited" if cited else ""
+    return f"\\[{s.n}\\] {escape_markdown(source_label(s))}{mark}"

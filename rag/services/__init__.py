@@ -1,0 +1,19 @@
+"""One service per concern, each taking only the collaborators it uses; every call
+names the acting user. `wiring.build_services` makes them all from `Settings`.
+
+- `gate`: who may do what with a collection (the access rules on its sharing record).
+- `collections`: list, create, rename, delete collections.
+- `documents`: add files, read documents and chunks back, delete, re-index.
+- `uploads`: background uploads as jobs; this engine's workers.
+- `answers`: search, retrieval, streamed answers saved to conversations.
+- `views`: a source on its rendered page, or in the text around it.
+- `finetuning`: each user's fine-tuning jobs on the LLM's server.
+- `team`: sign-in, API keys, account management.
+- `resources`: what services share (the embedder loaded on first use, write locks).
+
+Left out: per-user state in a service (the user is an argument of every call).
+"""
+
+from rag.services.wiring import Services, build_services
+
+__all__ = ["Services", "build_services"]

@@ -1,0 +1,120 @@
+"""Search and answers: the retrieval stage for a question, then a streamed answer
+whose turn is saved to the acting user's conversation when the stream ends.
+
+Left out: conversations other than one per collection and user (the chat issue), and
+a claim check of the answer against its sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Unpack
+
+from rag.answering.context import Retrieval, retrieve
+from rag.answering.stream import AnswerStream, Finished, standalone_question
+from rag.components.conversations import Conversations, failed_answer
+from rag.components.generation import LLM
+from rag.components.lexical import Lexical
+from rag.components.store import Store
+from rag.core.errors import RagError
+from rag.core.models import Answer, Hit
+from rag.core.settings import Settings
+from rag.core.text import Message
+from rag.retrieval.options import SearchOptions, SearchOverrides
+from rag.retrieval.query import clean_query
+from rag.retrieval.search import search
+from rag.services.collections import CollectionService
+from rag.services.gate import Gate, owner
+from rag.services.resources import LazyEmbedder
+from rag.team.access import User
+
+
+@dataclass(frozen=True)
+class AnswerService:
+    settings: Settings
+    store: Store
+    gate: Gate
+    embedder: LazyEmbedder
+    lexical: Lexical
+    llm: LLM | None
+    conversations: Conversations
+    collections: CollectionService
+
+    def options(self, **overrides: Unpack[SearchOverrides]) -> SearchOptions:
+        """The settings' search options with these overrides."""
+        return SearchOptions.from_settings(self.settings, **overrides)
+
+    def search(
+        self, user: User, query: str, collection: str | None, options: SearchOptions
+    ) -> tuple[str, list[Hit]]:
+        """(cleaned query, hits, best first)."""
+        cleaned = clean_query(query)
+        hits = search(cleaned, store=self.store, embedder=self.embedder.get(),
+                      collection=self.collections.info(user, collection), options=options,
+                      lexical=self.lexical, question=query)  # fmt: skip
+        return cleaned, hits
+
+    def retrieve(
+        self,
+        user: User,
+        question: str,
+        collection: str | None,
+        history: Sequence[Message],
+        options: SearchOptions,
+    ) -> Retrieval:
+        """Everything up to the prompt; a follow-up is first rewritten to stand alone
+        (with an LLM)."""
+        question = question.strip()
+        if not question:
+            raise RagError("Please type a question.")
+        return retrieve(
+            question,
+            store=self.store,
+            embedder=self.embedder.get(),
+            collection=self.collections.info(user, collection),
+            options=options,
+            budget=self.settings.context_tokens,
+            history=history,
+            search_text=standalone_question(self.llm, question, history),
+            lexical=self.lexical,
+        )
+
+    def stream(
+        self,
+        retrieval: Retrieval,
+        model: str | None,
+        temperature: float | None,
+        on_finish: Finished | None,
+    ) -> AnswerStream:
+        """The answer: the LLM's, streamed, or an extractive one without an LLM."""
+        if temperature is None:
+            temperature = self.settings.temperature
+        return AnswerStream(retrieval, llm=self.llm, embedder=self.embedder.get(), model=model,
+                            temperature=temperature, on_finish=on_finish)  # fmt: skip
+
+    def chat(
+        self,
+        user: User,
+        retrieval: Retrieval,
+        collection: str | None,
+        model: str | None,
+        temperature: float | None,
+    ) -> AnswerStream:
+        """An answer stream whose turn is saved to `user`'s conversation on the
+        collection when the stream ends: complete, failed, or stopped."""
+        name = self.gate.open(user, collection, "chat")
+        mine = self.conversations.for_user(owner(user))
+
+        def save(answer: Answer, stopped: bool) -> None:
+            mine.append(name, retrieval.question, answer, stopped=stopped)
+
+        return self.stream(retrieval, model, temperature, save)
+
+    def chat_failed(self, user: User, question: str, error: str, collection: str | None) -> Answer:
+        """Save a question whose retrieval failed, with the reason; returns its answer."""
+        answer = failed_answer(question, error)
+        name = self.gate.open(user, collection, "chat")
+        self.conversations.for_user(owner(user)).append(name, question, answer)
+        return answer
+

@@ -1,0 +1,126 @@
+"""The one place that wires DocChat: `build_services` makes every component and
+service from `Settings`, each given only the collaborators it uses.
+
+Tests pass fakes here (an embedder, an LLM client, a store shared with another
+engine), or register an embedder under a model name (`EMBEDDERS`) for code that
+builds its engine from the settings alone, as the app does; nothing else builds a
+component.
+
+Left out: choosing other components by name (the settings choose the store's mode;
+there is one implementation of everything else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from rag.components.conversations import Conversations
+from rag.components.embeddings import Embedder
+from rag.components.generation import LLM, open_llm
+from rag.components.lexical import Lexical
+from rag.components.remote_embeddings import open_embedder
+from rag.components.store import Store
+from rag.core.settings import Settings
+from rag.services.answers import AnswerService
+from rag.services.collections import CollectionService
+from rag.services.documents import DocumentService
+from rag.services.finetuning import FineTuneService
+from rag.services.gate import Gate
+from rag.services.resources import LazyEmbedder, WriteLocks
+from rag.services.team import TeamService
+from rag.services.uploads import UploadService
+from rag.services.views import ViewService
+from rag.team.keys import open_keys
+from rag.team.sharing import SharingStore
+from rag.team.signin import SignIn, open_accounts
+from rag.views.page_view import PageViews
+
+# Embedders by model name, used when the settings name that model (a plugin's own
+# model; the tests' fast fake): anything else is the local model or a remote server's.
+EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {}
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything one engine is made of; shared by every user's view of it."""
+
+    settings: Settings
+    store: Store
+    embedder: LazyEmbedder
+    llm: LLM | None
+    lexical: Lexical
+    conversations: Conversations
+    gate: Gate
+    collections: CollectionService
+    documents: DocumentService
+    uploads: UploadService
+    answers: AnswerService
+    views: ViewService
+    finetuning: FineTuneService
+    team: TeamService
+
+    def close(self) -> None:
+        """Stop this engine's workers and release its model and connections."""
+        self.uploads.stop_workers()
+        self.embedder.close()
+        close = getattr(self.llm, "close", None)
+        if callable(close):
+            close()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    store: Store | None = None,
+    llm: LLM | None = None,
+) -> Services:
+    """The services for these settings. `embedder` and `llm` replace the ones the
+    settings name (an `llm` of None means the settings': none when they name no
+    server; evaluations clear the settings' LLM instead); `store` shares another
+    engine's store."""
+    data = Path(settings.data_dir)
+    store = store if store is not None else Store(settings)
+    factory = EMBEDDERS.get(settings.embedding_model, open_embedder)
+    model = LazyEmbedder(partial(factory, settings), embedder)
+    client = llm if llm is not None else open_llm(settings)
+    locks = WriteLocks()
+    lexical = Lexical(store, data / "lexical")
+    conversations = Conversations(settings.data_dir)
+    gate = Gate(settings, SharingStore(data / "sharing.json"))
+    options = settings.read_options()
+    page_views = PageViews(
+        data / "page_views",
+        max_bytes=int(settings.page_cache_mb * 1_000_000),
+        dpi=settings.page_view_dpi,
+        ocr_dpi=options.ocr_dpi,
+        ocr_languages=options.ocr_languages,
+    )
+    collections = CollectionService(settings, store=store, gate=gate, embedder=model, locks=locks,
+                                    lexical=lexical, conversations=conversations,
+                                    page_views=page_views)  # fmt: skip
+    documents = DocumentService(settings, store=store, gate=gate, embedder=model, locks=locks,
+                                lexical=lexical, page_views=page_views,
+                                collections=collections)  # fmt: skip
+    return Services(
+        settings=settings,
+        store=store,
+        embedder=model,
+        llm=client,
+        lexical=lexical,
+        conversations=conversations,
+        gate=gate,
+        collections=collections,
+        documents=documents,
+        uploads=UploadService(settings, store=store, gate=gate, runner=documents.ingest_many),
+        answers=AnswerService(settings, store=store, gate=gate, embedder=model, lexical=lexical,
+                              llm=client, conversations=conversations,
+                              collections=collections),
+        views=ViewService(store=store, gate=gate, page_views=page_views),
+        finetuning=FineTuneService(llm=client, data_dir=data),
+        team=TeamService(signin=SignIn(settings, open_accounts(settings)),
+                         keys=open_keys(settings.data_dir)),
+    )
