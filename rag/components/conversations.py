@@ -19,7 +19,6 @@ tab keeps its own turns until it reloads).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import threading
@@ -184,15 +183,17 @@ class Conversations:
     `<data_dir>/conversations/` (single-user mode's at the top, as before accounts;
     each signed-in user's in a folder of their own). `for_user` gives a user's view."""
 
-    def __init__(self, data_dir: Path, owner: str = "") -> None:
-        self.dir = Path(data_dir) / "conversations"
+    def __init__(
+        self, data_dir: Path, owner: str = "", lock: threading.Lock | None = None
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.dir = self.data_dir / "conversations"
         self.owner = owner  # "" is single-user mode's one user
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()  # shared by every user's view
 
     def for_user(self, owner: str) -> Conversations:
-        view = copy.copy(self)
-        view.owner = owner
-        return view
+        """`owner`'s conversations (the same files and lock as this one's)."""
+        return Conversations(self.data_dir, owner, self._lock)
 
     def _folder(self, owner: str) -> Path:
         return self.dir / "users" / _digest(owner)[:16] if owner else self.dir
