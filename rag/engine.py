@@ -56,7 +56,7 @@ class DocChat:
         return DocChat(self.services, user)
 
     def close(self) -> None:
-        self.services.close()  # its workers, its model process, its LLM connections
+        self.services.close()  # its workers; see Services.close
 
     @property
     def llm(self) -> LLM | None:

@@ -97,13 +97,6 @@ def _open_huey(settings: Settings, immediate: bool) -> Any:
     return SqliteHuey(_QUEUE_NAME, filename=str(data_dir / "jobs.db"), **common)
 
 
-def queue_identity(settings: Settings) -> str:
-    """Which queue these settings name (one consumer per queue and process)."""
-    if settings.redis_url:
-        return "redis:" + hashlib.sha256(settings.redis_url.encode()).hexdigest()[:16]
-    return "sqlite:" + str((Path(settings.data_dir) / "jobs.db").resolve())
-
-
 class JobQueue:
     """Jobs on one queue: submit, read, list, cancel; and their execution (`runner`)."""
 

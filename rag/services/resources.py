@@ -32,12 +32,6 @@ class LazyEmbedder:
     def loaded(self) -> bool:
         return self._embedder is not None
 
-    def close(self) -> None:
-        """Stop what the loaded model runs beside the app (its process), if anything."""
-        close = getattr(self._embedder, "close", None)
-        if callable(close):
-            close()
-
 
 class WriteLocks:
     """One lock per collection name: writes to a collection are one at a time."""

@@ -30,6 +30,7 @@ class UploadService:
         self._runner = runner
         self._queue: JobQueue | None = None
         self._workers: Workers | None = None
+        self._closed = False  # stop_workers ran: no workers start again
         self._guard = threading.Lock()
 
     @property
@@ -42,17 +43,20 @@ class UploadService:
 
     def start_workers(self) -> Workers | None:
         """This engine's background workers, started once (again: the same ones); None
-        when `workers` is 0 (a job runs in the process that submits it)."""
+        when `workers` is 0 (a job runs in the process that submits it) or after
+        `stop_workers` (a closed engine takes no more jobs)."""
+        if self.settings.workers <= 0:
+            return None  # and no queue opened: a page that shows no jobs opens none
         queue = self.queue
         with self._guard:
-            if self._workers is None:
+            if self._workers is None and not self._closed:
                 self._workers = start_workers(queue)
             return self._workers
 
     def stop_workers(self) -> None:
-        """Stop the workers (the jobs under way finish first)."""
+        """Stop the workers for good (the jobs under way finish first)."""
         with self._guard:
-            workers, self._workers = self._workers, None
+            workers, self._workers, self._closed = self._workers, None, True
         if workers is not None:
             workers.stop()
 

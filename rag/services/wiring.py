@@ -63,12 +63,11 @@ class Services:
     team: TeamService
 
     def close(self) -> None:
-        """Stop this engine's workers and release its model and connections."""
+        """Stop this engine's workers for good (the jobs under way finish first).
+
+        The model and the LLM client are left to the garbage collector: a browser
+        session may still be answering with them when its settings change."""
         self.uploads.stop_workers()
-        self.embedder.close()
-        close = getattr(self.llm, "close", None)
-        if callable(close):
-            close()
 
 
 def build_services(

@@ -8,6 +8,7 @@ bind its port a second time) went on with the first engine, which was never clos
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,19 @@ import httpx
 import pytest
 
 import pages._ui as ui
+from rag.jobs import Workers
 from tests.fixtures.api import finished
 from tests.fixtures.paths import free_port
 
 CATS = b"# Cats\n\nCats sleep most of the day and eat fish.\n"
+
+
+def stopped(workers: Workers) -> bool:
+    """Whether the workers were stopped (in the background, so allow it a moment)."""
+    deadline = time.monotonic() + 10
+    while not workers.stopped and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return workers.stopped
 
 
 def uploaded(h: httpx.Client, collection: str) -> dict[str, Any]:
@@ -45,7 +55,7 @@ def test_changed_settings_move_workers_and_api_to_the_new_engine(
     # Another data dir: a new engine, whose workers and API answer on the same port.
     monkeypatch.setenv("DOCCHAT_DATA_DIR", str(tmp_path / "other"))
     second = ui.shared_engine()
-    assert second is not first and first_workers.stopped
+    assert second is not first and stopped(first_workers)
     assert ui.api_address() == address  # the port was freed and taken again
     assert h.get("/v1/collections").json()["data"] == []  # the new data dir's
     uploaded(h, "notes")  # run by the new engine's workers, into its store
@@ -57,7 +67,7 @@ def test_changed_settings_move_workers_and_api_to_the_new_engine(
     assert second_workers is not None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-another-key")
     third = ui.shared_engine()
-    assert third is not second and second_workers.stopped
+    assert third is not second and stopped(second_workers)
     assert third.settings.openai_api_key == "sk-another-key"
     assert ui.api_address() == address
     assert [c["name"] for c in h.get("/v1/collections").json()["data"]] == ["notes"]

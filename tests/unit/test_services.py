@@ -78,3 +78,19 @@ def test_the_embedder_loads_on_first_use_only() -> None:
     assert lazy.get() is lazy.get() and lazy.loaded and len(built) == 1
     locks = WriteLocks()
     assert locks("a") is locks("a") and locks("a") is not locks("b")
+
+
+def test_workers_not_started_for_zero_nor_again_once_stopped(tmp_path: Path) -> None:
+    def runner(*args: object) -> list[IngestResult]:
+        return []
+
+    none = UploadService(Settings(data_dir=tmp_path / "a", workers=0), store=NamesOnly(),  # type: ignore[arg-type]
+                         gate=gate(tmp_path), runner=runner)  # fmt: skip
+    assert none.start_workers() is None
+    assert not (tmp_path / "a" / "jobs.db").exists()  # no queue opened for nothing
+    some = UploadService(Settings(data_dir=tmp_path / "b", workers=1), store=NamesOnly(),  # type: ignore[arg-type]
+                         gate=gate(tmp_path), runner=runner)  # fmt: skip
+    workers = some.start_workers()
+    assert workers is not None and some.start_workers() is workers
+    some.stop_workers()
+    assert workers.stopped and some.start_workers() is None  # a closed engine takes no jobs
