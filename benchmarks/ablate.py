@@ -28,40 +28,17 @@ import argparse
 import datetime
 import json
 import shlex
-import shutil
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag import DocChat, Settings, Upload
+from rag import Settings
 from rag.datasets import DATASETS, Dataset
-from rag.datasets.covid_qa import load_covid_qa
-from rag.datasets.sec_10q import load_sec_10q, slice_sec_10q
-from rag.evaluation.measures import EvalQuestion, EvalReport
-from rag.evaluation.runs import Article, evaluate
+from rag.evaluation.measures import EvalReport
+from rag.evaluation.runs import brief, corpus_index, evaluate
 from rag.retrieval.adjustments import STEP_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]  # the registry's data paths start here
-
-
-def load(name: str, path: Path, limit: int | None) -> tuple[list[Article], list[EvalQuestion]]:
-    """A dataset's documents and questions; with `limit`, its first N documents and the
-    questions answered by them (as `eval --articles` / `--files` take them)."""
-    if name == "covid-qa":
-        articles, questions = load_covid_qa(path)
-        if limit is not None:
-            articles = articles[:limit]
-            kept = {a.name for a in articles}
-            questions = [q for q in questions if q.source in kept]
-        return articles, questions
-    if name == "sec-10-q":
-        articles, questions = load_sec_10q(path)
-        if limit is not None:
-            articles, questions = slice_sec_10q(articles, questions, limit)
-        return articles, questions
-    raise SystemExit(f"ablate.py does not know how to load {name} (add it to `load`)")
 
 
 def runs() -> list[tuple[str, tuple[str, ...]]]:
@@ -70,61 +47,44 @@ def runs() -> list[tuple[str, tuple[str, ...]]]:
 
 
 def run_record(name: str, without: tuple[str, ...], r: EvalReport) -> dict[str, object]:
-    d = r.to_dict()
-    times = {k: d[k] for k in ("search_ms_p50", "search_ms_p95")}
-    return {"run": name, "without": list(without), **r.measures(), **times}
+    return {"run": name, "without": list(without), **brief(r)}
 
 
 def ablate_dataset(
     d: Dataset, path: Path, settings: Settings, limit: int | None
 ) -> tuple[dict[str, object], dict[str, object]]:
-    """Index one dataset in a throw-away data dir and ask its questions once per run:
-    (the dataset's record, the settings that shaped the hits)."""
-    articles, questions = load(d.name, path, limit)
-    tmp = Path(tempfile.mkdtemp(prefix="docchat-ablate-"))
-    app: DocChat | None = None
-    try:
-        # One upload of the whole dataset, as `python -m rag eval` makes it.
-        s = settings.with_(data_dir=tmp, chroma_host="", collection=d.name, max_upload_chunks=10**9)
-        app = DocChat.open(s.without_llm())
-        app.embedder.embed(["warm up"])  # loading the model is not indexing
-        t0 = time.perf_counter()
-        done = app.ingest_many(
-            (Upload(a.name, a.content) for a in articles),
-            on_result=lambda i, _: print(
-                f"\r{d.title}: indexing {i + 1}/{len(articles)}", end="", file=sys.stderr
-            ),
-        )
-        index_seconds = time.perf_counter() - t0
-        rejected = {r.file: r.reason for r in done if r.status == "rejected"}
-        print(f"\n{d.title}: indexed in {index_seconds:.0f} s", file=sys.stderr, flush=True)
-        app.search(questions[0].question)  # warm-up: first-call costs are not search time
+    """Index one dataset in a throw-away data dir (`corpus_index`, as `python -m rag
+    eval` does) and ask its questions once per run: (the dataset's record, the
+    settings that shaped the hits)."""
+    articles, questions = d.load(path, limit)
+
+    def indexing(stage: str, done: int, total: int) -> None:
+        print(f"\r{d.title}: {stage} {done}/{total}", end="", file=sys.stderr)
+
+    with corpus_index(d.name, articles, questions, settings, allow_rejected=True,
+                      progress=indexing) as corpus:  # fmt: skip
+        print(f"\n{d.title}: indexed in {corpus.index_seconds:.0f} s", file=sys.stderr, flush=True)
         reports: list[EvalReport] = []
         for name, without in runs():
-            reports.append(r := evaluate(app, questions, without=without))
+            reports.append(r := evaluate(corpus.app, questions, without=without))
             shown = ", ".join(f"{m} {r.measures()[m]}" for m in d.measures)
             print(f"{d.title}: {name}: {shown}", file=sys.stderr, flush=True)
-        print_table(d, reports)
-        first = reports[0]
-        record: dict[str, object] = {
-            "title": d.title,
-            "measures": list(d.measures),  # the main ones, for the report's table
-            "questions": first.questions,
-            "questions_with_answer": first.with_answer,
-            "questions_with_source": first.with_source,
-            "documents": first.documents,
-            "chunks": first.chunks,
-            "files": len(articles),
-            "files_indexed": len(articles) - len(rejected),
-            "rejected": rejected,
-            "index_seconds": round(index_seconds, 1),
-            "runs": [run_record(n, wo, r) for (n, wo), r in zip(runs(), reports, strict=True)],
-        }
-        return record, dict(first.settings)
-    finally:
-        if app is not None:
-            app.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        loaded = corpus.loaded()
+    print_table(d, reports)
+    first = reports[0]
+    record: dict[str, object] = {
+        "title": d.title,
+        "measures": list(d.measures),  # the main ones, for the report's table
+        "questions": first.questions,
+        "questions_with_answer": first.with_answer,
+        "questions_with_source": first.with_source,
+        "documents": first.documents,
+        "chunks": first.chunks,
+        **{k: loaded[k] for k in ("files", "files_indexed", "rejected")},
+        "index_seconds": round(corpus.index_seconds, 1),
+        "runs": [run_record(n, wo, r) for (n, wo), r in zip(runs(), reports, strict=True)],
+    }
+    return record, dict(first.settings)
 
 
 def print_table(d: Dataset, reports: Sequence[EvalReport]) -> None:

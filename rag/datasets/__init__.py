@@ -4,8 +4,8 @@ Each module reads its dataset's files into the generic evaluation's articles and
 questions (rag/evaluation/) and runs it in a throw-away index. `DATASETS` names them
 for `python -m rag eval` (rag/cli/eval.py), the one reader of this package inside
 `rag/`; benchmarks and tests import the modules directly. A new dataset is a module
-with a loader and a `run_...` that hands its documents and questions to
-`evaluate_corpus`, and one entry in `DATASETS`.
+with a reader (`read_...`: its documents and questions, or a first slice of them) and
+a `run_...` that hands them to `evaluate_corpus`, and one entry in `DATASETS`.
 
 Left out: downloading the data (it is not shipped; `--data PATH` names it).
 """
@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.core.settings import Settings
-from rag.datasets.covid_qa import run_covid_qa
-from rag.datasets.sec_10q import run_sec_10q
-from rag.evaluation.measures import EvalReport
-from rag.evaluation.runs import EvalProgress
+from rag.datasets.covid_qa import read_covid_qa, run_covid_qa
+from rag.datasets.sec_10q import read_sec_10q, run_sec_10q
+from rag.evaluation.measures import EvalQuestion, EvalReport
+from rag.evaluation.runs import Article, EvalProgress
 
 # (data path, settings, first N documents or all, with baselines, progress,
 # retrieval adjustments switched off)
 Runner = Callable[
     [Path, Settings, int | None, bool, EvalProgress | None, frozenset[str]], EvalReport
 ]
+# (data path, first N documents or all) -> the documents and the questions they answer
+Loader = Callable[[Path, int | None], tuple[list[Article], list[EvalQuestion]]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Dataset:
     description: str
     option: str  # `eval all --{option}-data PATH`
     data: Path  # default data path (from the repository root, as `make bench` runs)
+    load: Loader
     run: Runner
     measures: tuple[str, ...]  # the main measures: keys of `EvalReport.measures()`
     limit_flag: str  # the small-slice option of the subcommand
@@ -53,6 +56,7 @@ DATASETS: dict[str, Dataset] = {
             description="98 scientific articles, 1,380 questions with the answer's span",
             option="covid",
             data=Path("../shared/data/covid-qa/covidQA.json"),
+            load=read_covid_qa,
             run=lambda p, s, n, b, pr, wo: run_covid_qa(
                 p, s, articles=n, baselines=b, progress=pr, without=wo
             ),
@@ -66,6 +70,7 @@ DATASETS: dict[str, Dataset] = {
             description="20 quarterly filings (PDF), 195 analysts' questions",
             option="sec",
             data=Path("../shared/data/sec-10-q"),
+            load=read_sec_10q,
             run=lambda p, s, n, b, pr, wo: run_sec_10q(
                 p, s, files=n, baselines=b, progress=pr, without=wo
             ),
@@ -76,4 +81,4 @@ DATASETS: dict[str, Dataset] = {
     )
 }
 
-__all__ = ["DATASETS", "Dataset", "Runner"]
+__all__ = ["DATASETS", "Dataset", "Loader", "Runner"]

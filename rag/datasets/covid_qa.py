@@ -1,9 +1,10 @@
 """COVID-QA: 98 scientific articles and 1,380 questions, each with the answer's
 character span in its article (SQuAD v1 JSON, one article per entry).
 
-`load_covid_qa` reads the file; `run_covid_qa` indexes every article as one text
-document (named by its title) in a throw-away data dir with the given settings and
-asks every question (`evaluate_corpus` in evaluation/measures.py). The file is not shipped:
+`load_covid_qa` reads the file (`read_covid_qa`: its first N articles and their
+questions); `run_covid_qa` indexes every article as one text document (named by its
+title) in a throw-away data dir with the given settings and asks every question
+(`evaluate_corpus` in evaluation/runs.py). The file is not shipped:
 `python -m rag eval covid-qa --data PATH` names it.
 
 Left out: the dataset's other answers per question (the first is scored), and
@@ -78,6 +79,19 @@ def _locate(text: str, answer: str, start: int) -> int | None:
     return min(found, key=lambda i: abs(i - start)) if found else None
 
 
+def read_covid_qa(
+    path: Path, articles: int | None = None
+) -> tuple[list[Article], list[EvalQuestion]]:
+    """The dataset, or its first `articles` articles and their questions (for tests and
+    quick runs)."""
+    docs, questions = load_covid_qa(path)
+    if articles is not None:
+        docs = docs[:articles]
+        keep = {hashlib.sha256(a.text.encode("utf-8")).hexdigest() for a in docs}
+        questions = [q for q in questions if q.doc_id in keep]
+    return docs, questions
+
+
 def run_covid_qa(
     path: Path,
     settings: Settings,
@@ -95,11 +109,7 @@ def run_covid_qa(
     BM25-only, reported under `"baselines"`. `without` names retrieval adjustments
     (retrieval/adjustments.py) to switch off in the default search.
     """
-    docs, questions = load_covid_qa(path)
-    if articles is not None:
-        docs = docs[:articles]
-        keep = {hashlib.sha256(a.text.encode("utf-8")).hexdigest() for a in docs}
-        questions = [q for q in questions if q.doc_id in keep]
+    docs, questions = read_covid_qa(path, articles)
     return evaluate_corpus(
         NAME,
         docs,

@@ -4,7 +4,8 @@ financial analysts, each naming its source filings by shell patterns (`*2023 Q2 
 
 `load_sec_10q` reads `qna_data.csv` and the PDFs in `docs/`; `run_sec_10q` indexes the
 filings as one upload in a throw-away data dir with the given settings and asks every
-question (`evaluate_corpus` in evaluation/measures.py). Scored:
+question (`evaluate_corpus` in evaluation/runs.py); `read_sec_10q` gives a slice of it.
+Scored:
 - `doc_hit@5`: a chunk of a file matching one of the question's `Source Docs` patterns
   among the top 5 hits;
 - `figure_in_context@4000`: the answer's figures (`answer_figures`: its numbers with
@@ -87,6 +88,16 @@ def slice_sec_10q(
     return kept, [q for q in questions if inside(q)]
 
 
+def read_sec_10q(
+    path: Path, files: int | None = None
+) -> tuple[list[Article], list[EvalQuestion]]:
+    """The dataset, or its first `files` filings and the questions they answer."""
+    docs, questions = load_sec_10q(path)
+    if files is not None:
+        docs, questions = slice_sec_10q(docs, questions, files)
+    return docs, questions
+
+
 def run_sec_10q(
     path: Path,
     settings: Settings,
@@ -106,9 +117,7 @@ def run_sec_10q(
     names retrieval adjustments (retrieval/adjustments.py) to switch off in the default
     search.
     """
-    docs, questions = load_sec_10q(path)
-    if files is not None:
-        docs, questions = slice_sec_10q(docs, questions, files)
+    docs, questions = read_sec_10q(path, files)
     return evaluate_corpus(
         NAME,
         docs,

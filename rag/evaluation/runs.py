@@ -1,9 +1,9 @@
 """Evaluation runs: ask questions with the app's own search and score the hits.
 
-`evaluate` asks a set of `EvalQuestion`s of an existing collection; `evaluate_corpus`
-first indexes a dataset's documents in a throw-away data dir with the given settings
-(and compares with dense-only and BM25-only search on the same index). The scoring is
-measures.py's.
+`evaluate` asks a set of `EvalQuestion`s of an existing collection; `corpus_index`
+indexes a dataset's documents in a throw-away data dir with the given settings, and
+`evaluate_corpus` asks its questions there (and compares with dense-only and BM25-only
+search on the same index). The scoring is measures.py's.
 
 The relevance threshold (`min_score`) is not applied here: it decides "not covered",
 not ranking, and would hide ranking differences.
@@ -13,10 +13,11 @@ Left out: reading question files (question_set.py) and datasets (rag/datasets/).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -105,27 +106,45 @@ class Article:
         return self.data or self.text.encode("utf-8")
 
 
-def evaluate_corpus(
+@dataclass(frozen=True)
+class CorpusIndex:
+    """A dataset indexed in a throw-away data dir: the app on it, and how it loaded."""
+
+    app: DocChat
+    results: list[IngestResult]  # one per article, in order
+    index_seconds: float
+
+    def loaded(self) -> dict[str, object]:
+        """Files, files indexed, those rejected and why, pages and pages/s."""
+        done = self.results
+        pages = sum(r.pages for r in done if r.status != "rejected")
+        return {
+            "files": len(done),
+            "files_indexed": sum(r.status != "rejected" for r in done),
+            "rejected": {r.file: r.reason for r in done if r.status == "rejected"},
+            "pages": pages,
+            "pages_per_s": round(pages / self.index_seconds, 2) if self.index_seconds else None,
+        }
+
+
+@contextlib.contextmanager
+def corpus_index(
     name: str,
     articles: Sequence[Article],
     questions: Sequence[EvalQuestion],
     settings: Settings,
     *,
     embedder: Embedder | None = None,
-    baselines: bool = True,
     allow_rejected: bool = False,
     progress: EvalProgress | None = None,
-    without: Collection[str] = (),
-) -> EvalReport:
-    """Index a dataset's articles with `settings` in a temporary data dir, ask every
-    question, and remove the data dir.
+) -> Iterator[CorpusIndex]:
+    """A dataset's articles indexed with `settings` (no LLM) in a temporary data dir,
+    as one upload, the model loaded and the first search made before any timing; the
+    data dir is removed afterwards.
 
     The collection is the dataset's `name` in lower case; an article the loaders
     reject is an error (a dataset is meant to load whole) unless `allow_rejected`
-    (real files: how many load is a measure, with files, pages and pages/s in `extra`).
-    With `baselines`, the same index is also searched dense-only and BM25-only,
-    reported under `"baselines"` (no adjustment applies to those). `without` names
-    retrieval adjustments to switch off in the default search.
+    (real files: how many load is a measure).
     """
     if not articles or not questions:
         raise DatasetError(f"{name}: no articles with questions to evaluate.")
@@ -145,31 +164,50 @@ def evaluate_corpus(
                 progress("indexing", i + 1, len(articles))
 
         t0 = time.perf_counter()
-        uploads = (Upload(a.name, a.content) for a in articles)
-        done = app.ingest_many(uploads, on_result=indexed)
+        done = app.ingest_many((Upload(a.name, a.content) for a in articles), on_result=indexed)
         index_seconds = time.perf_counter() - t0
         app.search(questions[0].question)  # warm-up: first-call costs are not search time
-        report = evaluate(app, questions, progress=progress, without=without)
-        pages = sum(r.pages for r in done if r.status != "rejected")
-        extra: dict[str, object] = {
-            "files": len(articles),
-            "files_indexed": sum(r.status != "rejected" for r in done),
-            "rejected": {r.file: r.reason for r in done if r.status == "rejected"},
-            "pages": pages,
-            "pages_per_s": round(pages / index_seconds, 2) if index_seconds else None,
-        }
-        if baselines:
-            dense = evaluate(app, questions, hybrid=False)
-            bm25 = evaluate(app, questions, hybrid=True, dense_weight=0.0)
-            extra["baselines"] = {
-                "dense": _brief(dense),
-                "bm25": _brief(bm25),
-            }
-        return replace(report, index_seconds=index_seconds, extra=extra)
+        try:
+            yield CorpusIndex(app, done, index_seconds)
+        finally:
+            app.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _brief(r: EvalReport) -> dict[str, object]:
+def evaluate_corpus(
+    name: str,
+    articles: Sequence[Article],
+    questions: Sequence[EvalQuestion],
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    baselines: bool = True,
+    allow_rejected: bool = False,
+    progress: EvalProgress | None = None,
+    without: Collection[str] = (),
+) -> EvalReport:
+    """Index a dataset's articles (`corpus_index`) and ask every question there; files,
+    pages and pages/s go in `extra`. With `baselines`, the same index is also searched
+    dense-only and BM25-only, reported under `"baselines"` (no adjustment applies to
+    those). `without` names retrieval adjustments to switch off in the default search.
+    """
+    with corpus_index(name, articles, questions, settings, embedder=embedder,
+                      allow_rejected=allow_rejected, progress=progress) as corpus:  # fmt: skip
+        app = corpus.app
+        report = evaluate(app, questions, progress=progress, without=without)
+        extra = corpus.loaded()
+        if baselines:
+            dense = evaluate(app, questions, hybrid=False)
+            bm25 = evaluate(app, questions, hybrid=True, dense_weight=0.0)
+            extra["baselines"] = {
+                "dense": brief(dense),
+                "bm25": brief(bm25),
+            }
+        return replace(report, index_seconds=corpus.index_seconds, extra=extra)
+
+
+def brief(r: EvalReport) -> dict[str, object]:
+    """A report's measures and its search times (p50, p95)."""
     d = r.to_dict()
     return {**r.measures(), **{k: d[k] for k in ("search_ms_p50", "search_ms_p95")}}
