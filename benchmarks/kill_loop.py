@@ -21,7 +21,7 @@ with every file indexed exactly once.
 
     .venv/bin/python benchmarks/kill_loop.py --kills 20 --json benchmarks/results/kill_loop.json
 
-`tests/test_crash_safety.py` runs a small version (4 kills).
+`tests/integration/test_crash_safety.py` runs a small version (4 kills).
 """
 
 from __future__ import annotations

@@ -56,15 +56,9 @@ that made them. `make bench` re-runs the ingestion, search and evaluation benchm
 Unless a section says otherwise, the machine has 2 CPU cores; it is shared, so times
 move by about 10 % between runs and quality by about half a point.
 
-The measures (see [retrieval.md](retrieval.md) for how search works):
-
-- **answer_in_context@4000** (COVID-QA): the share of questions whose whole answer span
-  lies inside one retrieved chunk, taking the ranked chunks in order while their text
-  stays within 4,000 characters (what a prompt of that size shows the model).
-- **figure_in_context@4000** (SEC 10-Q): one of the answer's figures appears verbatim
-  in the ranked chunks within 4,000 characters (127 of the 195 questions have figures).
-- **doc_hit@5**: a chunk of the expected document is among the top 5.
-- **mrr@10**: mean reciprocal rank of the first chunk holding the answer, within 10.
+The quality measures (answer_in_context@4000, figure_in_context@4000, doc_hit@5,
+mrr@10) are defined under [Measuring](retrieval.md#measuring) in retrieval.md, with how
+search works.
 """
 
 Row = Sequence[object]

@@ -32,7 +32,7 @@ from rag.engine import DocChat
 from rag.evaluation.measures import EvalReport
 from rag.evaluation.question_set import read_question_set
 from rag.evaluation.runs import evaluate
-from rag.retrieval.adjustments import STEPS
+from rag.retrieval.adjustments import STEP_NAMES, STEPS
 from rag.retrieval.options import unknown_steps
 
 
@@ -46,7 +46,7 @@ def _steps(value: str) -> frozenset[str]:
     names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
     unknown = unknown_steps(names)
     if unknown or not names:
-        known = ", ".join(s.name for s in STEPS)
+        known = ", ".join(STEP_NAMES)
         raise argparse.ArgumentTypeError(f"{value!r}: expected some of {known}")
     return names
 

@@ -23,6 +23,6 @@ def app(settings: Settings) -> Iterator[DocChat]:
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
-    from rag.components.embeddings import SentenceTransformerEmbedder
+    from rag.components.torch_embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")

@@ -1,7 +1,7 @@
 """The fine-tuning studio's engine against the fake OpenAI server: pairs, resume,
 validation, export, import, jobs that succeed and fail, the 4-way comparison, the CLI.
 
-Nothing is patched: the `openai` client talks HTTP to tests/fake_openai.py, whose
+Nothing is patched: the `openai` client talks HTTP to tests/fixtures/fake_openai.py, whose
 default reply to a request for JSON pairs is made from the passage it was sent.
 """
 

@@ -3,7 +3,7 @@
 A second DocChat's own API (`rag.api.serve_in_thread`, the local MiniLM behind it) is
 the remote server: a DocChat pointed at its `/v1/embeddings` ingests and searches
 end to end, and its vectors equal the local model's. The fake OpenAI server
-(`tests/fake_openai.py`) plays the failures: down, slow, bad JSON, wrong count,
+(`tests/fixtures/fake_openai.py`) plays the failures: down, slow, bad JSON, wrong count,
 errors echoing the key; and counts the requests of a batched call.
 """
 

@@ -12,7 +12,7 @@ import pytest
 from rag.datasets.sec_10q import slice_sec_10q, source_globs
 from rag.evaluation.measures import EvalQuestion
 from rag.evaluation.runs import Article
-from tests.fixtures.fakes import HashEmbedder
+from tests.fixtures.fakes import register_fake_embedder
 from tests.fixtures.paths import SHARED, need_shared
 from tests.fixtures.pdfgen import make_pdf, text_ops
 
@@ -55,10 +55,7 @@ def test_slice_keeps_questions_whose_sources_are_all_inside() -> None:
 @pytest.fixture
 def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's engines embed with a `HashEmbedder` (registered under its model name)."""
-    from rag.services.wiring import EMBEDDERS
-
-    monkeypatch.setitem(EMBEDDERS, "fake-hash", lambda settings: HashEmbedder())
-    monkeypatch.setenv("DOCCHAT_EMBEDDING_MODEL", "fake-hash")
+    register_fake_embedder(monkeypatch)
 
 
 @pytest.mark.usefixtures("hash_embedder")
