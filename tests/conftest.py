@@ -35,6 +35,7 @@ pytest_plugins = [
     "tests.fixtures.app",  # env, fake_embedder (AppTest page tests)
     "tests.fixtures.chroma_server",  # server (a real `chroma run`)
     "tests.fixtures.browser",  # app_url (`streamlit run` with the fake LLM)
+    "tests.fixtures.postgres",  # postgres_server, pg_url (a real PostgreSQL)
 ]
 
 

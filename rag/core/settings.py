@@ -73,6 +73,14 @@ ENV_NAMES: dict[str, str] = {
     "redis_url": "DOCCHAT_REDIS_URL",
     "workers": "DOCCHAT_WORKERS",
     "job_lease": "DOCCHAT_JOB_LEASE",
+    "database_url": "DOCCHAT_DATABASE_URL",
+    "job_keep_days": "DOCCHAT_JOB_KEEP_DAYS",
+    "max_question_chars": "DOCCHAT_MAX_QUESTION_CHARS",
+    "max_request_files": "DOCCHAT_MAX_REQUEST_FILES",
+    "max_request_mb": "DOCCHAT_MAX_REQUEST_MB",
+    "max_embed_inputs": "DOCCHAT_MAX_EMBED_INPUTS",
+    "max_embed_chars": "DOCCHAT_MAX_EMBED_CHARS",
+    "rate_limit": "DOCCHAT_RATE_LIMIT",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 
@@ -171,6 +179,20 @@ class Settings:
     # Seconds a running job's heartbeat lasts: a job not heard from for this long (its
     # worker was killed) is put back on the queue for another worker.
     job_lease: float = 30.0
+    # The record store (rag/records): SQLite at <data_dir>/docchat.db when empty, or a
+    # server, e.g. postgresql+psycopg://user:password@host/docchat (docs/state.md).
+    database_url: str = field(default="", repr=False)  # may hold a password
+    job_keep_days: float = 30.0  # upload job records older than this are pruned
+    # Bounds on one request's cost (docs/state.md). 8,000 characters is ~2,000 tokens:
+    # far more than any question, far less than what would slow the question's steps.
+    max_question_chars: int = 8000  # a question or chat message
+    max_request_files: int = 100  # files in one upload request (API)
+    max_request_mb: float = 200.0  # one upload request's body (API)
+    max_embed_inputs: int = 256  # texts in one /v1/embeddings request
+    max_embed_chars: int = 200_000  # their characters together
+    # Requests per API key (or per client address when sign-in is off), in the `limits`
+    # library's notation ("120/minute"; "" turns the limit off).
+    rate_limit: str = "120/minute"
 
     @property
     def llm_configured(self) -> bool:
