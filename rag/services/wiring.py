@@ -24,6 +24,7 @@ from rag.components.lexical import Lexical
 from rag.components.remote_embeddings import open_embedder
 from rag.components.store import Store
 from rag.core.settings import Settings
+from rag.records import Database, open_database
 from rag.services.answers import AnswerService
 from rag.services.collections import CollectionService
 from rag.services.documents import DocumentService
@@ -48,6 +49,7 @@ class Services:
     """Everything one engine is made of; shared by every user's view of it."""
 
     settings: Settings
+    records: Database
     store: Store
     embedder: LazyEmbedder
     llm: LLM | None
@@ -82,6 +84,7 @@ def build_services(
     server; evaluations clear the settings' LLM instead); `store` shares another
     engine's store."""
     data = Path(settings.data_dir)
+    db = open_database(settings)
     store = store if store is not None else Store(settings)
     factory = EMBEDDERS.get(settings.embedding_model, open_embedder)
     model = LazyEmbedder(partial(factory, settings), embedder)
@@ -106,6 +109,7 @@ def build_services(
                                 collections=collections)  # fmt: skip
     return Services(
         settings=settings,
+        records=db,
         store=store,
         embedder=model,
         llm=client,
