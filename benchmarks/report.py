@@ -34,7 +34,8 @@ SELF = ".venv/bin/python benchmarks/report.py"
 # Results made by hand, not by `make bench`: how each file was written (each is run as
 # `.venv/bin/python <this> --json benchmarks/results/<file>`).
 COMMANDS = {
-    "api_load.json": "benchmarks/api_load.py",
+    "api_load-postgresql.json": "benchmarks/api_load.py --database postgresql",
+    "api_load-sqlite.json": "benchmarks/api_load.py --database sqlite",
     "covid-qa.json": "-m rag eval covid-qa",
     "eval-sec-pdfium.json": "-m rag eval sec-10-q --set pdf_text=pdfium",
     "kill_loop.json": "benchmarks/kill_loop.py --kills 20",
@@ -147,9 +148,13 @@ QUERY = cols(
     "BM25 build s=lexical_build_s | resident MB=rss_mb"
 )
 API_LOAD = cols(
-    "clients=clients | seconds=seconds | chunks=chunks | mode=mode | "
+    "database=database | clients=clients | seconds=seconds | chunks=chunks | mode=mode | "
     "requests=requests | requests/s=requests_per_s | errors=errors | "
     "p50 ms=latency_ms_p50 | p95 ms=latency_ms_p95 | max ms=latency_ms_max"
+)
+API_PARTS = cols(
+    "part= | clients=clients | requests=requests | errors=errors | "
+    "p50 ms=latency_ms_p50 | p95 ms=latency_ms_p95"
 )
 KILL_LOOP = cols(
     "kills=kills | while starting=kills_by_mode.starting | "
@@ -273,7 +278,26 @@ def query(d: dict[str, Any]) -> tuple[str, str]:
 
 
 def api_load(d: dict[str, Any]) -> tuple[str, str]:
-    return "HTTP API under load", one_row(API_LOAD, d)
+    text = one_row(API_LOAD, d)
+    parts = [(f"{kind} (in the mix)", v) for kind, v in d.get("by_kind", {}).items()]
+    for key, label in (("key_check", "key check (GET /v1/models)"), ("signin", "sign-in")):
+        if isinstance(d.get(key), dict):
+            parts.append((label, d[key]))
+    if parts:
+        text += "\n\n" + columns(API_PARTS, parts)
+    facts = []
+    if isinstance(d.get("mix"), dict):
+        facts.append("The mix: " + ", ".join(f"{k} {pct(v)}" for k, v in d["mix"].items()) + ".")
+    if d.get("auth"):
+        users = f"{fmt(d.get('users'))} users, one API key each" if d.get("users") else ""
+        facts.append(f"Sign-in: `{d['auth']}`" + (f", {users}" if users else "") + ".")
+    if d.get("rate_limit"):
+        facts.append(f"Rate limit: {d['rate_limit']}.")
+    load = [get(d, f"machine.loadavg_{when}") for when in ("before", "after")]
+    if isinstance(load[0], int | float):
+        after = f", {load[1]:.1f} when it ended" if isinstance(load[1], int | float) else ""
+        facts.append(f"Load average when the run started: {load[0]:.1f}{after}.")
+    return "HTTP API under load", text + sentence(*facts)
 
 
 def kill_loop(d: dict[str, Any]) -> tuple[str, str]:

@@ -46,8 +46,9 @@ def follow_jobs(app: DocChat, job_ids: list[str]) -> list[Job]:
         jobs = [app.job(i) for i in job_ids]
 
 
-def jobs_table(jobs: list[Job]) -> None:
-    """Recent uploads: one row a job."""
+def jobs_table(app: DocChat, jobs: list[Job]) -> None:
+    """Recent uploads: one row a job, by whom (records name a user by id)."""
+    names = {app.user.id: app.user.name, **dict(app.people())}
     st.dataframe(
         [
             {
@@ -55,7 +56,7 @@ def jobs_table(jobs: list[Job]) -> None:
                 "collection": j.collection,
                 "status": j.status,
                 "files": j.summary(),
-                "by": j.user,
+                "by": names.get(j.user, "(a removed or disabled user)"),
                 "details": j.error or "; ".join(f.error for f in j.files if f.error),
             }
             for j in jobs

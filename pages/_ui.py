@@ -221,8 +221,20 @@ def active_collection() -> str:
         return str(name)
     app = engine()
     if app.signin.required and not app.may("read", app.settings.collection):
-        return app.user.name  # a signed-in user's own first collection, by their name
+        return own_first_collection(app)
     return app.settings.collection
+
+
+def own_first_collection(app: DocChat) -> str:
+    """A signed-in user's first collection: named after them when that name is free,
+    else after them and a number. A name is a label: a collection of that name that
+    is someone else's (a removed user's of the same name) stays theirs, unseen."""
+    base = app.user.name
+    for n in range(1, 100):
+        name = base if n == 1 else f"{base}-{n}"
+        if not app.exists_elsewhere(name):
+            return name
+    return app.settings.collection  # (the engine refuses what the user may not use)
 
 
 def set_active_collection(name: str) -> None:
@@ -277,4 +289,3 @@ def sidebar() -> None:
             st.caption(f"Signed in as **{escape_markdown(app.user.name)}**{role}")
             if st.button("Sign out", key="_sign_out"):
                 sign_out()
-

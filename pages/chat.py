@@ -1,11 +1,13 @@
 """Chat: ask the active collection; each answer streams in, with its numbered sources under it.
 
-The conversation is kept per collection on disk (`rag.components.conversations`), so it
-survives a reload; it can be cleared and downloaded as Markdown. Follow-ups send
-the history along (the engine rewrites them into stand-alone questions when an LLM
-is configured). The chat box turns into a stop button while an answer streams;
-stopping keeps what arrived so far. LLM failures show in the chat with the sources
-that were found, and the conversation is kept.
+The conversation is kept per collection in the record store
+(`rag.components.conversations`), so it survives a reload; it can be cleared and
+downloaded as Markdown. Follow-ups send the history along (the engine rewrites them
+into stand-alone questions when an LLM is configured). The chat box turns into a stop
+button while an answer streams; stopping keeps what arrived so far. LLM failures show
+in the chat with the sources that were found, and the conversation is kept. A
+question over the length limit (`DOCCHAT_MAX_QUESTION_CHARS`) is refused at once
+with the reason, and not saved.
 
 Model output is sanitized while it streams and once complete (`rag.views.markdown`): it
 can never load an image or become a link.
@@ -21,7 +23,14 @@ from collections.abc import Iterable, Iterator
 import streamlit as st
 
 from pages import _render, _ui
-from rag import LLMError, RagError, SafeMarkdownStream, escape_markdown
+from rag import (
+    Answer,
+    LimitExceededError,
+    LLMError,
+    RagError,
+    SafeMarkdownStream,
+    escape_markdown,
+)
 
 app = _ui.engine()
 convs = _ui.conversations()
@@ -94,6 +103,7 @@ question = st.chat_input(
 if question and question.strip():
     index = len(conv.turns)
     _render.render_question(question)
+    answer: Answer | None = None
     with st.chat_message("assistant"):
         waiting = "Searching the documents\u2026"
         if not app.embedder_loaded:
@@ -108,6 +118,8 @@ if question and question.strip():
                     min_score=min_score,
                     doc_ids=doc_ids or None,
                 )
+        except LimitExceededError as e:  # nothing was searched: nothing to keep
+            st.error(escape_markdown(str(e)))
         except RagError as e:
             answer = app.chat_failed(question, str(e), collection=name)
         else:
@@ -127,7 +139,8 @@ if question and question.strip():
                 box.markdown(_render.answer_markdown(answer, index))  # safe, citations linked
             else:
                 box.empty()
-        _render.render_answer_details(answer, index, stopped=False, latest=True)
+        if answer is not None:
+            _render.render_answer_details(answer, index, stopped=False, latest=True)
     conv = convs.load(name)
 
 if conv.turns:

@@ -71,7 +71,7 @@ if jobs := app.jobs()[:20]:
     running = sum(not j.finished for j in jobs)
     if running:
         st.caption(f"{running} running; the Upload page shows their progress.")
-    _jobs.jobs_table(jobs)
+    _jobs.jobs_table(app, jobs)
 
 with st.expander("New collection"), st.form("new_collection", clear_on_submit=True):
     name = st.text_input("Name")
@@ -101,13 +101,19 @@ if app.signin.required:
 if app.signin.required and app.may("share", active):
     with st.expander("Sharing"):
         current = app.sharing_of(active)
-        others = [n for n in app.user_names() if n != current.owner]
+        people = dict(app.people())  # shares are kept by user id, shown by name
+        others = {i: n for i, n in sorted(people.items(), key=lambda p: p[1]) if i != current.owner}
+        owner = people.get(current.owner, "a disabled account") if current.owner else None
         roles = {"nobody else": "", "reader": READER, "editor": EDITOR}
         with st.form(f"share-{active}"):
-            st.caption(f"Owner: {escape_markdown(current.owner)}. Readers search and chat; "
-                       "editors also upload, delete documents and re-index.")  # fmt: skip
-            readers = st.multiselect("Readers", others, sorted(current.readers & set(others)))
-            editors = st.multiselect("Editors", others, sorted(current.editors & set(others)))
+            st.caption(f"Owner: {escape_markdown(owner or 'the administrators')}. Readers "
+                       "search and chat; editors also upload, delete documents and "
+                       "re-index.")  # fmt: skip
+            ids, name_of = list(others), others.__getitem__
+            readers = st.multiselect("Readers", ids, [i for i in ids if i in current.readers],
+                                     format_func=name_of)  # fmt: skip
+            editors = st.multiselect("Editors", ids, [i for i in ids if i in current.editors],
+                                     format_func=name_of)  # fmt: skip
             everyone = st.radio("Everyone signed in", list(roles), horizontal=True,
                                 index=list(roles.values()).index(current.everyone))  # fmt: skip
             if st.form_submit_button("Save sharing"):

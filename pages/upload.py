@@ -202,4 +202,4 @@ recent = app.jobs()
 _jobs.follow_jobs(app, [j.id for j in recent if not j.finished])
 if recent:
     st.subheader("Recent uploads")
-    _jobs.jobs_table(app.jobs()[:10])  # read again: the ones followed above have ended
+    _jobs.jobs_table(app, app.jobs()[:10])  # read again: the ones followed above have ended

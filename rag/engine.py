@@ -83,8 +83,8 @@ class DocChat:
         """Account management, for administrators (`AccessDeniedError` for others)."""
         return self.services.team.users(self.user)
 
-    def user_names(self) -> list[str]:
-        return self.services.team.user_names()
+    def people(self) -> list[tuple[str, str]]:
+        return self.services.team.people()  # (id, name) of every enabled account
 
     def api_keys(self) -> list[ApiKey]:
         return self.services.team.api_keys(self.user)

@@ -143,12 +143,18 @@ class AnswerStream:
                 yield from self._emit(text)
             else:
                 assert self._llm is not None
-                for delta in self._llm.stream(
+                deltas = self._llm.stream(
                     self.retrieval.prompt.messages,
                     model=self._model,
                     temperature=self._temperature,
-                ):
-                    yield from self._emit(delta)
+                )
+                try:
+                    for delta in deltas:
+                        yield from self._emit(delta)
+                finally:
+                    # Now, not when collected (a ChatStream and its generator hold each
+                    # other): a stopped answer or a client gone ends the LLM's connection.
+                    deltas.close()
         except LLMError as e:
             error = str(e)
             raise

@@ -7,28 +7,47 @@ Every request acts as one user: the owner of the API key in `Authorization: Bear
 a loopback address. The engine applies the same access rules as the app. Every
 failure is OpenAI's error shape with its status (`_STATUS`), never a traceback.
 
+What one request may cost is bounded before the work starts: the rate limit and the
+size of a JSON body (`limits.py`), an upload read as it streams in (`uploads.py`),
+questions and messages (`max_question_chars`) and embedding inputs by their length. A
+streamed answer stops when its client goes away.
+
 Left out: the Assistants, Files and Responses APIs; `n` > 1; token-level usage.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Request, UploadFile
+import anyio
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from rag.api import shapes
+from rag.api.limits import (
+    BodyLimitMiddleware,
+    RateLimit,
+    RateLimitMiddleware,
+    check_embed_inputs,
+    check_messages,
+    counter_of,
+    json_body_limit,
+)
+from rag.api.uploads import OPENAPI_BODY, UploadLimits, receive_files
 from rag.core import errors
 from rag.core.models import Source, Upload
-from rag.core.settings import ENV_NAMES
 from rag.engine import DocChat
 from rag.team.access import loopback
-from rag.team.keys import ApiKeys, open_keys
+from rag.team.keys import ApiKeys
 from rag.team.signin import api_user
 
 # Status and OpenAI error type of each error (the first match in order counts).
@@ -45,9 +64,6 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (errors.StoreUnavailableError, 503, "api_error"),
     (errors.RagError, 400, "invalid_request_error"),
 ]
-
-
-_FILES = File(...)  # the multipart field `files` (FastAPI reads the default)
 
 
 class ChatMessage(BaseModel):
@@ -93,10 +109,17 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
     """The API over `engine` (its settings decide sign-in), listening on `host`."""
     from fastapi_offline import FastAPIOffline
 
-    keys = keys or open_keys(engine.settings.data_dir)
+    keys = keys or engine.services.team.keys
     on_loopback = loopback(host)
+    settings = engine.settings
     # The docs pages' scripts are served from the package (fastapi-offline), not a CDN.
     api = FastAPIOffline(title="DocChat API", version="1", description=__doc__)
+    api.add_middleware(BodyLimitMiddleware, limit=json_body_limit(settings))
+    rate = RateLimit(settings, engine.services.records)
+    if rate.on:  # added last, so it runs first: before the body is read
+        key_needed = engine.signin.required or not on_loopback
+        api.add_middleware(RateLimitMiddleware, limit=rate,
+                           who=lambda scope: counter_of(scope, key_needed=key_needed))  # fmt: skip
 
     def caller(request: Request) -> DocChat:
         header = request.headers.get("authorization", "")
@@ -148,6 +171,7 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         app = caller(request)
         name = _collection_of(body.model)
         app.collection(name)  # 404 / 403 before anything else
+        check_messages([m.text() for m in body.messages], settings.max_question_chars)
         turns = [m for m in body.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             raise errors.RagError("The last message must be the user's question.")
@@ -158,11 +182,14 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         if not body.stream:
             with stream:
                 return shapes.completion(stream.run(), body.model, cid)
-        return StreamingResponse(_sse(stream, body.model, cid), media_type="text/event-stream")
+        events = _sse(stream, body.model, cid)
+        return _Events(events, close=events.close)
 
     @api.post("/v1/embeddings")
     def embed(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
         app = caller(request)
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        check_embed_inputs(texts, settings.max_embed_inputs, settings.max_embed_chars)
         embedder = app.embedder
         if body.model.startswith(shapes.MODEL_PREFIX):
             info = app.collection(_collection_of(body.model))
@@ -176,9 +203,6 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
                 f"The model {body.model!r} does not exist: use {embedder.name!r} or "
                 "docchat/<collection>."
             )
-        texts = [body.input] if isinstance(body.input, str) else list(body.input)
-        if not texts or len(texts) > 2048:
-            raise errors.RagError("Give 1 to 2048 texts to embed.")
         if body.encoding_format not in ("float", "base64"):
             raise errors.RagError("encoding_format is float or base64.")
         tokens = sum(len(embedder.token_spans(t)) for t in texts)
@@ -198,25 +222,32 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         )
         return info.to_dict()
 
-    @api.post("/v1/collections/{name}/documents", status_code=202)
-    def upload_documents(
-        name: str, request: Request, files: list[UploadFile] = _FILES
-    ) -> dict[str, Any]:
+    upload_limits = UploadLimits.of(settings)
+
+    @api.post("/v1/collections/{name}/documents", status_code=202, openapi_extra=OPENAPI_BODY,
+              response_model=None)  # fmt: skip
+    async def upload_documents(name: str, request: Request) -> dict[str, Any] | JSONResponse:
         """Add files (multipart, field `files`, many): a background job; follow it with
         GET /v1/jobs/{id}. A collection that does not exist yet is made by the job
-        (with the default chunk settings), as the Upload page makes it."""
-        app = caller(request)
-        limit_mb = app.settings.max_file_mb
-        uploads = []
-        for f in files:
-            data = f.file.read(int(limit_mb * 1_000_000) + 1)  # no more than the limit
-            if len(data) > limit_mb * 1_000_000:
-                raise errors.LimitExceededError(
-                    f"{f.filename} is over the limit of {limit_mb:g} MB per file "
-                    f"({ENV_NAMES['max_file_mb']})."
-                )
-            uploads.append(Upload(f.filename or "upload", data))
-        return app.submit_upload(uploads, collection=name).to_dict()
+        (with the default chunk settings), as the Upload page makes it. The body is
+        read as it arrives and refused (413) at the first limit it passes."""
+        app = await run_in_threadpool(caller, request)  # 401 before any of the body
+        folder = Path(settings.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".upload-", dir=folder) as tmp:
+            try:
+                files = await receive_files(request, upload_limits, Path(tmp))
+            except errors.LimitExceededError as e:
+                # The rest of the body is never read: the connection ends with the answer
+                # (else the server would read it to the end, to keep the connection).
+                body = shapes.error(str(e), "invalid_request_error")
+                return JSONResponse(body, status_code=413, headers={"Connection": "close"})
+
+            def submit() -> dict[str, Any]:
+                uploads = [Upload(f.name, f.path.read_bytes()) for f in files]
+                return app.submit_upload(uploads, collection=name).to_dict()
+
+            return await run_in_threadpool(submit)
 
     @api.get("/v1/jobs")
     def jobs(request: Request) -> dict[str, Any]:
@@ -260,7 +291,27 @@ def _collection_of(model: str) -> str:
     return model[len(shapes.MODEL_PREFIX):]
 
 
-def _sse(stream: Any, model: str, cid: str) -> Iterator[str]:
+class _Events(StreamingResponse):
+    """Server-sent events that are closed however the response ends: complete, or cut
+    short because the client went away (Starlette then stops asking for events, and
+    `close` ends the answer's stream, which closes the LLM's)."""
+
+    def __init__(self, events: Iterator[str], *, close: Callable[[], None]) -> None:
+        super().__init__(events, media_type="text/event-stream")
+        self._close = close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # No event is being made here: Starlette waits for the one under way
+            # before it gives up on the stream. Shielded: a server that shuts down
+            # still closes the LLM's stream.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(self._close)
+
+
+def _sse(stream: Any, model: str, cid: str) -> Generator[str, None, None]:
     """The answer as server-sent events in OpenAI's chunk shape; the last chunk carries
     the sources. A failure after the first byte is an error event (the status is sent)."""
 

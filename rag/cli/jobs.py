@@ -1,9 +1,11 @@
-"""`python -m rag worker`, `python -m rag jobs [ID] [--json] [--cancel]`, and
+"""`python -m rag worker`, `python -m rag jobs [ID] [--json] [--cancel] [--prune]`, and
 `python -m rag ingest --background PATHS`: background jobs from the command line.
 
-`ingest --background` and `jobs` touch only the job queue (`rag.jobs.queue.JobQueue`), not
-the store, so they work beside a running app on the embedded store (which one
-process holds); they act as the administrator, as every command does. `worker` runs
+`ingest --background` and `jobs` touch only the job queue (`rag.jobs.queue.JobQueue`:
+Huey and the record store), not the Chroma store, so they work beside a running app
+on the embedded store (which one process holds); they act as the administrator, as
+every command does. `jobs` lists the newest jobs; `--prune` deletes the records of
+jobs that ended more than `DOCCHAT_JOB_KEEP_DAYS` ago (workers do so too). `worker` runs
 a Huey consumer in the foreground: with Redis (`DOCCHAT_REDIS_URL`) and a Chroma
 server, as many as wanted on as many machines.
 
@@ -48,10 +50,15 @@ def jobs_main(argv: Sequence[str]) -> int:
     p.add_argument("id", nargs="?", help="one job: its files and their results")
     p.add_argument("--json", action="store_true")
     p.add_argument("--cancel", action="store_true", help="cancel the job ID")
+    keep = ENV_NAMES["job_keep_days"]
+    p.add_argument("--prune", action="store_true", help=f"delete old ended jobs' records ({keep})")
     args = p.parse_args(argv)
     if args.cancel and not args.id:
         p.error("--cancel needs a job ID")
     queue = JobQueue(Settings.from_env())
+    if args.prune:
+        print(f"{queue.prune()} job record(s) pruned")
+        return 0
     if args.id is None:
         found = queue.jobs()
         if args.json:

@@ -18,7 +18,7 @@ from rag.cli.prog import PROG
 from rag.core.errors import AccountError
 from rag.core.settings import Settings
 from rag.engine import DocChat
-from rag.team.access import LOCAL, check_bind
+from rag.team.access import LOCAL, User, check_bind
 from rag.team.keys import open_keys
 
 
@@ -58,31 +58,41 @@ def keys_main(argv: Sequence[str]) -> int:
     rm.add_argument("id")
     args = p.parse_args(argv)
     settings = Settings.from_env()
-    keys = open_keys(settings.data_dir)
+    keys = open_keys(settings)
     if args.command == "add":
         user = _known_user(settings, args.user)
-        record, key = keys.create(user, args.name)
+        record, key = keys.create(user.id, args.name)
         print(key)
-        print(f"(key {record.id} for {user}: shown once, keep it secret)", flush=True)
+        print(f"(key {record.id} for {user.name}: shown once, keep it secret)", flush=True)
     elif args.command == "list":
-        rows = keys.list(args.user)
+        names = _names(settings)
+        user_id = _known_user(settings, args.user).id if args.user else None
+        rows = [{**r.__dict__, "user": names.get(r.user_id, "")} for r in keys.list(user_id)]
         if args.json:
-            print(json.dumps([r.__dict__ for r in rows], indent=1))
+            print(json.dumps(rows, indent=1))
         for r in [] if args.json else rows:
-            print(f"{r.id}  {r.user}  {r.name}")
+            print(f"{r['id']}  {r['user'] or '(removed)'}  {r['name']}")
     else:
         keys.revoke(args.id)
         print(f"revoked {args.id}")
     return 0
 
 
-def _known_user(settings: Settings, name: str) -> str:
+def _known_user(settings: Settings, name: str) -> User:
+    """The user a name means here: an account's, or single-user mode's user."""
     from rag.team.signin import SignIn, open_accounts
 
     door = SignIn(settings, open_accounts(settings))
     if not door.required:
-        return LOCAL.name
+        return LOCAL
     account = door.accounts.get(name)
     if account is None:
         raise AccountError(f"No user named {name!r}.")
-    return account.name
+    return account.user
+
+
+def _names(settings: Settings) -> dict[str, str]:
+    """Each user id's name (single-user mode's user's too)."""
+    from rag.team.signin import open_accounts
+
+    return {LOCAL.id: LOCAL.name} | {a.id: a.name for a in open_accounts(settings).list()}

@@ -2,9 +2,12 @@
 
 `LexicalIndex` holds the term ids of each document's chunks and sentences
 (`bm25_terms.py`); the BM25 weights are recomputed lazily, at the first search after
-a change, from the stored term ids (`bm25_build.py`), so a bulk ingest pays once. It
-is saved as one `.npz` (`bm25_file.py`); a missing, unreadable or outdated file loads
-as None (lexical.py then rebuilds it from the store).
+a change, from the stored term ids (`bm25_build.py`), so a bulk ingest pays once.
+Beside them it keeps what its owner says of the source: a mark per document, saved
+with the terms, and a stamp for the whole, in memory only (lexical.py: what the
+store's document and collection were when read). It is saved as one `.npz`
+(`bm25_file.py`); a missing, unreadable or outdated file loads as None (lexical.py
+then rebuilds it from the store).
 
 A search gives the best chunks by BM25 and, for those and any chunks asked about, the
 best-sentence score, the naming words' document weights (`doc_terms.py`) and the
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.components.bm25_build import BM25Matrix
-from rag.components.bm25_file import load_terms, save_terms
+from rag.components.bm25_file import SavedTerms, load_terms, save_terms
 from rag.components.bm25_terms import term_ids, tokenize
 from rag.core.doc_terms import named_words
 from rag.core.models import Chunk
@@ -69,16 +72,24 @@ class LexicalIndex(BM25Matrix):
     """BM25 over the chunks of one collection, held in memory.
 
     Term ids per chunk are kept, so a change only re-runs the (vectorized) BM25
-    weighting, never the tokenizer (0.3 s at 10k chunks, 7 s at 100k).
+    weighting, never the tokenizer (0.3 s at 10k chunks, 7 s at 100k). `marks` (by
+    document, saved with the terms) and `stamp` (not saved: "" after a load) are the
+    owner's words for the state of the source each document, and the whole index,
+    were read at.
     """
+
+    marks: dict[str, str] = field(default_factory=dict)
+    stamp: str = ""
 
     # -- changes -------------------------------------------------------------------
 
-    def add(self, doc_id: str, chunks: Iterable[Chunk]) -> None:
+    def add(self, doc_id: str, chunks: Iterable[Chunk], mark: str = "") -> None:
         self.docs[doc_id] = term_ids(chunks, self.vocab)
+        self.marks[doc_id] = mark
         self.dirty = self.unsaved = True
 
     def remove(self, doc_id: str) -> None:
+        self.marks.pop(doc_id, None)
         if self.docs.pop(doc_id, None) is not None:
             self.dirty = self.unsaved = True
 
@@ -210,7 +221,7 @@ class LexicalIndex(BM25Matrix):
 
     def save(self, path: Path) -> None:
         """Write the index to `path` atomically (a reader sees the old or the new file)."""
-        save_terms(path, self.vocab, self.docs)
+        save_terms(path, SavedTerms(self.vocab, self.docs, self.marks))
         self.unsaved = False
 
     @classmethod
@@ -219,5 +230,5 @@ class LexicalIndex(BM25Matrix):
         saved = load_terms(path)
         if saved is None:
             return None
-        vocab, docs = saved
-        return cls(vocab=vocab, docs=docs, dirty=True, unsaved=False)
+        return cls(vocab=saved.vocab, docs=saved.docs, marks=saved.marks, dirty=True,
+                   unsaved=False)  # fmt: skip

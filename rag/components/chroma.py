@@ -12,6 +12,7 @@ Left out: retries (a failed call is reported; the user tries again), auth tokens
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,8 @@ from rag.core.settings import ENV_NAMES, Settings
 
 _SERVER_TIMEOUT_S = 30.0  # server mode: a request unanswered this long means an outage
 _R = TypeVar("_R")
+
+log = logging.getLogger(__name__)
 
 
 def connect(settings: Settings) -> Any:
@@ -86,8 +89,11 @@ def translate(e: Exception, settings: Settings, *, connecting: bool = False) -> 
         if argument_error:
             return e  # Chroma's argument errors, or a bug here: surface them in tests
     if not settings.server_mode:
+        # The path and Chroma's own words go to the log, not to a user or API client.
+        log.warning("cannot open the index under %s: %r", settings.data_dir, e)
         return StoreUnavailableError(
-            f"Cannot open the index under {settings.data_dir} ({type(e).__name__}: {e})."
+            f"Cannot open the index in the data directory ({type(e).__name__}); the "
+            "server's log has the details."
         )
     server = f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
     if type(e).__name__ == "ChromaAuthError":

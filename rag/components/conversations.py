@@ -1,39 +1,42 @@
-"""Chat history: one conversation per collection, kept on disk, exported as Markdown.
+"""Chat history: one conversation per collection and user, kept in the record store,
+exported as Markdown.
 
 A `Conversation` is a list of `Turn`s (a question and its `Answer`, sources
 included). `history()` gives it back as plain OpenAI-style messages for the next
-question. `Conversations` keeps one JSON file per collection under
-`<data_dir>/conversations/`, named by a hash of the collection name (a name is
-never a path), written atomically. The file holds plain messages too; each
-assistant message carries its answer's sources and details under a `docchat` key:
+question. `Conversations` keeps them in the record store's `conversations` and
+`turns` tables, by user id: a turn is a row inserted once and never rewritten, so
+two processes (or browser tabs) appending at once both keep their turn. A turn's
+answer is stored as the OpenAI-style assistant message it reads as, DocChat's
+details under a `docchat` key (the shape earlier releases' JSON files held, so
+their import copies it as it is):
 
-    {"format": "docchat-conversation/1", "collection": "default",
-     "messages": [{"role": "user", "content": "..."},
-                  {"role": "assistant", "content": "...",
-                   "docchat": {"mode": "llm", "query": "...", "sources": [...], ...}}]}
+    {"role": "assistant", "content": "...",
+     "docchat": {"mode": "llm", "query": "...", "sources": [...], "cited": [1], ...}}
 
-Left out: several conversations per collection, and merging concurrent writers
-(two browser tabs on one collection: the last answer written wins the file, each
-tab keeps its own turns until it reloads).
+A turn whose stored answer cannot be read is left out of the conversation: a
+damaged row never locks a user out of chatting.
+
+Left out: several conversations per collection (the tables allow them; `load` takes
+the newest), and titles.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
+import logging
+import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from rag.core.errors import RagError
-from rag.core.files import write_atomic
+from sqlalchemy import Connection, Text, cast, delete, insert, select, update
+
 from rag.core.models import Answer, Chunk, Hit, Source, from_dict
 from rag.core.text import Message
+from rag.records.database import Database
+from rag.records.schema import LOCAL_ID, conversations, turns
 
-FORMAT = "docchat-conversation/1"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,151 +107,195 @@ def failed_answer(question: str, error: str) -> Answer:
     )
 
 
-# -- the file format ------------------------------------------------------------------------
+# -- a turn's answer as stored --------------------------------------------------------------
 
 
 def _source_from_dict(d: dict[str, Any]) -> Source:
-    # (`index` and `tokens` are missing from files written before they were saved)
+    # (`index` and `tokens` are missing from records written before they were saved)
     chunk = from_dict(Chunk, {"index": 0, **d})
     return Source(n=int(d["n"]), hit=Hit(chunk=chunk, score=float(d.get("score", 0.0))))
 
 
-def _messages(conv: Conversation) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for t in conv.turns:
-        a = t.answer
-        out.append({"role": "user", "content": t.question})
-        out.append(
-            {
-                "role": "assistant",
-                "content": a.text,
-                "docchat": {
-                    "mode": a.mode,
-                    "query": a.query,
-                    "sources": [s.to_dict() for s in a.sources],
-                    "cited": list(a.cited),
-                    "prompt_tokens": a.prompt_tokens,
-                    "left_out": list(a.left_out),
-                    "error": a.error,
-                    "stopped": t.stopped,
-                    "at": t.at,
-                },
-            }
-        )
-    return out
+def _answer_message(a: Answer) -> dict[str, Any]:
+    """The answer as the assistant message stored in `turns.answer`."""
+    return {
+        "role": "assistant",
+        "content": a.text,
+        "docchat": {
+            "mode": a.mode,
+            "query": a.query,
+            "sources": [s.to_dict() for s in a.sources],
+            "cited": list(a.cited),
+            "prompt_tokens": a.prompt_tokens,
+            "left_out": list(a.left_out),
+            "error": a.error,
+        },
+    }
 
 
-def _turns(messages: Sequence[dict[str, Any]]) -> tuple[Turn, ...]:
-    turns: list[Turn] = []
-    question: str | None = None
-    for m in messages:
-        if m.get("role") == "user":
-            question = str(m.get("content", ""))
-        elif m.get("role") == "assistant" and question is not None:
-            meta = m.get("docchat") or {}
-            answer = Answer(
-                text=str(m.get("content", "")),
-                mode=meta.get("mode", "llm"),
-                question=question,
-                query=str(meta.get("query", "")),
-                sources=tuple(_source_from_dict(s) for s in meta.get("sources", [])),
-                cited=tuple(int(n) for n in meta.get("cited", [])),
-                prompt_tokens=int(meta.get("prompt_tokens", 0)),
-                left_out=tuple(int(n) for n in meta.get("left_out", [])),
-                error=str(meta.get("error", "")),
-            )
-            stopped = bool(meta.get("stopped", False))
-            turns.append(Turn(question, answer, stopped=stopped, at=float(meta.get("at", 0.0))))
-            question = None
-    return tuple(turns)
+def _message_answer(question: str, m: dict[str, Any]) -> Answer:
+    """The `Answer` a stored assistant message holds (ValueError, KeyError, TypeError
+    or AttributeError when it is damaged)."""
+    meta = m.get("docchat") or {}
+    return Answer(
+        text=str(m.get("content", "")),
+        mode=meta.get("mode", "llm"),
+        question=question,
+        query=str(meta.get("query", "")),
+        sources=tuple(_source_from_dict(s) for s in meta.get("sources", [])),
+        cited=tuple(int(n) for n in meta.get("cited", [])),
+        prompt_tokens=int(meta.get("prompt_tokens", 0)),
+        left_out=tuple(int(n) for n in meta.get("left_out", [])),
+        error=str(meta.get("error", "")),
+    )
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _read(path: Path, collection: str) -> Conversation:
-    """The conversation in a file, or an empty one (also when the file is unreadable)."""
+def _turn(question: str, raw: str, stopped: bool, at: float) -> Turn | None:
+    """A stored turn, or None when its answer cannot be read (logged, skipped)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        turns = _turns(raw["messages"])
-    except (OSError, ValueError, KeyError, TypeError):
-        # A damaged history must not lock a user out of chatting; start afresh.
+        message = json.loads(raw)
+        if not isinstance(message, dict):
+            raise TypeError("not an object")
+        answer = _message_answer(question, message)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        log.warning("a stored conversation turn cannot be read (%s): left out", type(e).__name__)
+        return None
+    return Turn(question, answer, stopped=bool(stopped), at=float(at))
+
+
+def _turn_row(conversation_id: str, t: Turn) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id,
+        "question": t.question,
+        "answer": _answer_message(t.answer),
+        "stopped": t.stopped,
+        "at": t.at,
+    }
+
+
+# -- the tables ---------------------------------------------------------------------------------
+
+
+def _current(conn: Connection, owner: str, collection: str) -> str | None:
+    """The id of `owner`'s conversation on the collection (the newest), or None."""
+    row = conn.execute(
+        select(conversations.c.id)
+        .where(conversations.c.owner_id == owner, conversations.c.collection == collection)
+        .order_by(conversations.c.updated.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else str(row.id)
+
+
+def _create(conn: Connection, owner: str, collection: str, now: float) -> str:
+    cid = "c" + secrets.token_hex(12)
+    conn.execute(
+        insert(conversations).values(
+            id=cid, owner_id=owner, collection=collection, title="", created=now, updated=now
+        )
+    )
+    return cid
+
+
+def _load(conn: Connection, owner: str, collection: str) -> Conversation:
+    cid = _current(conn, owner, collection)
+    if cid is None:
         return Conversation(collection)
-    return Conversation(collection, turns)
+    rows = conn.execute(
+        # The answer as text: a row the JSON decoder chokes on is skipped, not fatal.
+        select(turns.c.question, cast(turns.c.answer, Text).label("raw"), turns.c.stopped,
+               turns.c.at)
+        .where(turns.c.conversation_id == cid)
+        .order_by(turns.c.id)
+    ).all()  # fmt: skip
+    loaded = (_turn(r.question, r.raw, r.stopped, r.at) for r in rows)
+    return Conversation(collection, tuple(t for t in loaded if t is not None))
+
+
+def _drop(conn: Connection, *where: Any) -> None:
+    """Delete the conversations `where` selects, and their turns."""
+    ids = select(conversations.c.id).where(*where)
+    conn.execute(delete(turns).where(turns.c.conversation_id.in_(ids)))
+    conn.execute(delete(conversations).where(*where))
 
 
 class Conversations:
-    """One conversation per collection and user, as JSON files under
-    `<data_dir>/conversations/` (single-user mode's at the top, as before accounts;
-    each signed-in user's in a folder of their own). `for_user` gives a user's view."""
+    """One conversation per collection and user, in the record store; `owner` is a
+    user id (single-user mode's is `LOCAL_ID`). `for_user` gives another user's view
+    on the same store."""
 
-    def __init__(
-        self, data_dir: Path, owner: str = "", lock: threading.Lock | None = None
-    ) -> None:
-        self.data_dir = Path(data_dir)
-        self.dir = self.data_dir / "conversations"
-        self.owner = owner  # "" is single-user mode's one user
-        self._lock = lock or threading.Lock()  # shared by every user's view
+    def __init__(self, db: Database, owner: str = LOCAL_ID) -> None:
+        self.db = db
+        self.owner = owner or LOCAL_ID  # "" meant single-user mode's user before ids
 
     def for_user(self, owner: str) -> Conversations:
-        """`owner`'s conversations (the same files and lock as this one's)."""
-        return Conversations(self.data_dir, owner, self._lock)
-
-    def _folder(self, owner: str) -> Path:
-        return self.dir / "users" / _digest(owner)[:16] if owner else self.dir
-
-    def _path(self, collection: str) -> Path:
-        return self._folder(self.owner) / (_digest(collection)[:32] + ".json")
-
-    def _owners(self) -> list[Path]:
-        """Every folder of conversations: single-user mode's and each user's."""
-        users = self.dir / "users"
-        return [self.dir, *(sorted(users.iterdir()) if users.is_dir() else [])]
+        """`owner`'s conversations."""
+        return Conversations(self.db, owner)
 
     def load(self, collection: str) -> Conversation:
-        """The saved conversation, or an empty one (also when the file is unreadable)."""
-        return _read(self._path(collection), collection)
+        """The saved conversation, or an empty one."""
+        return self.db.read(lambda c: _load(c, self.owner, collection))
 
     def save(self, conv: Conversation) -> None:
-        self._write(self._path(conv.collection), conv)
+        """Replace the user's conversation on `conv.collection` with `conv`."""
+        now = time.time()
 
-    def _write(self, path: Path, conv: Conversation) -> None:
-        data = {"format": FORMAT, "collection": conv.collection, "messages": _messages(conv)}
-        try:
-            write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
-        except OSError as e:
-            raise RagError(f"Cannot save the conversation under {self.dir}: {e}") from None
+        def write(conn: Connection) -> None:
+            mine = (conversations.c.owner_id == self.owner,
+                    conversations.c.collection == conv.collection)  # fmt: skip
+            _drop(conn, *mine)
+            cid = _create(conn, self.owner, conv.collection, now)
+            if conv.turns:
+                conn.execute(insert(turns), [_turn_row(cid, t) for t in conv.turns])
+
+        self.db.write(write)
 
     def append(
         self, collection: str, question: str, answer: Answer, *, stopped: bool = False
     ) -> Conversation:
-        """Add a turn to the saved conversation and return the result."""
-        with self._lock:
-            conv = self.load(collection).add(Turn(question, answer, stopped, time.time()))
-            self.save(conv)
-            return conv
+        """Add a turn to the saved conversation and return the conversation as it is
+        then (with the turns other processes added meanwhile)."""
+        turn = Turn(question, answer, stopped, time.time())
+
+        def write(conn: Connection) -> None:
+            cid = _current(conn, self.owner, collection)
+            if cid is None:
+                cid = _create(conn, self.owner, collection, turn.at)
+            else:
+                conn.execute(
+                    update(conversations).where(conversations.c.id == cid).values(updated=turn.at)
+                )
+            conn.execute(insert(turns).values(_turn_row(cid, turn)))
+
+        # The write is kept short (the conversation is read after it): appends to one
+        # conversation from several processes then rarely have to run again.
+        self.db.write(write)
+        return self.load(collection)
 
     def clear(self, collection: str) -> None:
-        with self._lock:
-            self._path(collection).unlink(missing_ok=True)
+        self.db.write(
+            lambda c: _drop(
+                c, conversations.c.owner_id == self.owner, conversations.c.collection == collection
+            )
+        )
 
     def delete(self, collection: str) -> None:
         """Forget a deleted collection's conversations (every user's)."""
-        name = _digest(collection)[:32] + ".json"
-        with self._lock:
-            for folder in self._owners():
-                (folder / name).unlink(missing_ok=True)
+        self.db.write(lambda c: _drop(c, conversations.c.collection == collection))
 
     def rename(self, old: str, new: str) -> None:
-        """Follow a collection rename, for every user (an existing conversation under
-        `new` is replaced)."""
-        old_name, new_name = (_digest(c)[:32] + ".json" for c in (old, new))
-        with self._lock:
-            for folder in self._owners():
-                path = folder / old_name
-                if path.is_file():
-                    conv = _read(path, old)
-                    if conv.turns:
-                        self._write(folder / new_name, Conversation(new, conv.turns))
-                    path.unlink(missing_ok=True)
+        """Follow a collection rename, for every user, in one transaction (a user's
+        existing conversation under `new` is replaced by the one under `old`)."""
+        if old == new:
+            return
+
+        def write(conn: Connection) -> None:
+            movers = select(conversations.c.owner_id).where(conversations.c.collection == old)
+            _drop(conn, conversations.c.collection == new, conversations.c.owner_id.in_(movers))
+            conn.execute(
+                update(conversations)
+                .where(conversations.c.collection == old)
+                .values(collection=new)
+            )
+
+        self.db.write(write)

@@ -44,7 +44,10 @@ def export_onnx_int8(model_dir: Path, cache_dir: Path) -> Path:
         fallback = Path(tempfile.gettempdir()) / "docchat-models"
         if cache_dir != fallback:
             return export_onnx_int8(model_dir, fallback)
-        raise ConfigError(f"Cannot write the exported model under {cache_dir}.") from None
+        raise ConfigError(
+            "Cannot write the exported model to its cache directory (nor to the temporary "
+            "directory). Use DOCCHAT_EMBEDDING_BACKEND=torch."
+        ) from None
     try:
         _export(model_dir, tmp)
         try:

@@ -9,7 +9,9 @@ id in their names, so a rename only changes metadata:
 Writes are ordered so a crash leaves nothing half-visible: a document's record is
 written as `pending` before any chunk, chunks next, then the record becomes `ready`.
 Deleting goes the other way. `recover()` (run on open) removes what a crash left
-pending. Searches only return chunks of ready documents.
+pending. Searches only return chunks of ready documents. Each write that changes what
+a library shows (a document made ready, deleted, or undone) then bumps the library's
+version in the record store (`versions.py`), which other processes' caches compare.
 
 `Store` is built in three floors, each a module: `store_base.py` (the client, a
 library's two Chroma collections, its document records), `store_collections.py`
@@ -32,6 +34,7 @@ import numpy as np
 
 from rag.components.store_collections import Collections
 from rag.components.store_meta import chunks_in, to_meta
+from rag.components.versions import CollectionVersions
 from rag.core.errors import DocumentNotFoundError
 from rag.core.models import Chunk, DocumentInfo, Hit
 from rag.core.settings import Settings
@@ -46,8 +49,9 @@ class Store(Collections):
     The one class the rest of DocChat uses (the floors below it are its parts).
     """
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, versions: CollectionVersions | None = None) -> None:
+        """`versions`: the collections' versions (default: in the settings' record store)."""
+        super().__init__(settings, versions)
         self.recover()
 
     # -- documents --------------------------------------------------------------------
@@ -90,11 +94,17 @@ class Store(Collections):
     def finish_document(self, collection: str, info: DocumentInfo) -> None:
         """Mark a document ready: from now on it is listed and searched."""
         _, docs = self._pair(collection)
-        self._write_record(docs, replace(info, status="ready"))
+        try:
+            self._write_record(docs, replace(info, status="ready"))
+        finally:  # (a failed call may still have written it on a server)
+            self.versions.bump(collection)
 
     def delete_pending(self, collection: str, doc_id: str) -> None:
         """Undo a `begin_document` whose chunks were not all written."""
-        self._remove(*self._pair(collection), doc_id)
+        try:
+            self._remove(*self._pair(collection), doc_id)
+        finally:  # the document may have been ready already (`finish_document` failed late)
+            self.versions.bump(collection)
 
     def _remove(self, chunks: Any, docs: Any, doc_id: str) -> None:
         self._call(chunks.delete, where={"doc_id": doc_id})
@@ -109,8 +119,11 @@ class Store(Collections):
             chunks, docs = self._pair(collection)
             # Hide it first, then remove chunks, then the record: a crash in between
             # leaves a pending record that recover() finishes removing.
-            self._write_record(docs, replace(info, status="pending"))
-            self._remove(chunks, docs, info.doc_id)
+            try:
+                self._write_record(docs, replace(info, status="pending"))
+                self._remove(chunks, docs, info.doc_id)
+            finally:
+                self.versions.bump(collection)
             self._drop_original_if_unused(info.doc_id)
             return info
 
@@ -198,6 +211,7 @@ class Store(Collections):
                 name = str(col.metadata["docchat_name"])
                 chunks, docs = self._pair(name)
                 records = self._records(docs)
+                before = len(removed)
                 for info in records.values():
                     stale = now - info.added > _PENDING_GRACE_S or not self.settings.server_mode
                     if info.status == "pending" and stale:
@@ -213,5 +227,7 @@ class Store(Collections):
                         self._remove(chunks, docs, old.doc_id)
                         removed.append(old.name)
                     newest[info.name] = info
+                if len(removed) > before:
+                    self.versions.bump(name)
             self.originals.remove_stray_tmp_files()
         return removed

@@ -6,7 +6,9 @@ A library ("collection" to the user) is two Chroma collections: the chunks one
 the records one (`ROLE_DOCS`), one record per document. `_pair` finds both by the
 library's name; `_records` gives its document records, kept between writes in
 embedded mode (`_records_changed` drops or updates them). Every Chroma call goes
-through `_call` (`chroma.call`: failures become `RagError`s).
+through `_call` (`chroma.call`: failures become `RagError`s). `versions` holds each
+library's version in the record store (`versions.py`): the floors above bump it after
+each write that changes what a library shows.
 
 Left out: creating, renaming and deleting libraries (`store_collections.py`),
 documents' chunks and searches (`store.py`).
@@ -21,9 +23,11 @@ from typing import Any
 from rag.components.chroma import call, connect
 from rag.components.originals import Originals
 from rag.components.store_meta import from_meta, to_meta
+from rag.components.versions import CollectionVersions
 from rag.core.errors import CollectionNotFoundError
 from rag.core.models import DocumentInfo
 from rag.core.settings import Settings
+from rag.records import open_database
 
 ROLE_CHUNKS = "chunks"
 ROLE_DOCS = "docs"
@@ -32,8 +36,13 @@ ROLE_DOCS = "docs"
 class StoreBase:
     """Chroma reached: the client, the libraries' collection pairs, document records."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, versions: CollectionVersions | None = None) -> None:
         self.settings = settings
+        # Each library's version: bumped after every write that changes what it shows,
+        # so other processes' caches of it know to read it again.
+        if versions is None:
+            versions = CollectionVersions(open_database(settings))
+        self.versions = versions
         self.data_dir = Path(settings.data_dir)
         self.originals = Originals(self.data_dir / "files")
         self._client = connect(settings)

@@ -5,7 +5,8 @@ only changes metadata: `dc-<id>-c`, the chunks with their embeddings (always pas
 explicitly: Chroma's default embedding function would download a model), cosine
 space; `dc-<id>-d`, one record per document. In server mode, one process at a time
 creates a library of a name (`_creating`: a Chroma collection used as a mutex).
-Deleting a library drops the original files no other library holds.
+Deleting a library drops the original files no other library holds. Each of these
+bumps the versions of the names it changes (`versions.py`) once the change is made.
 
 Left out: the documents and chunks inside a library (`store.py`), finding a library's
 collections and records (`store_base.py`).
@@ -79,6 +80,8 @@ class Collections(StoreBase):
                 configuration={"hnsw": {"space": "cosine"}},
                 embedding_function=None,
             )
+            # A cache may hold an earlier collection of this name under its version.
+            self.versions.bump(name)
         return self.collection_info(name)
 
     @contextlib.contextmanager
@@ -143,16 +146,25 @@ class Collections(StoreBase):
             meta = dict(chunks.metadata)
             meta["docchat_name"] = new
             self._forget_pairs()
-            self._call(chunks.modify, metadata=meta)
+            try:
+                self._call(chunks.modify, metadata=meta)
+            finally:  # (a failed call may still have renamed it on a server)
+                # The new name's version differs from any a cache holds for that name
+                # (an earlier collection of it, or this one before an earlier rename).
+                self.versions.bump(new)
+                self.versions.bump(old)
 
     def delete_collection(self, name: str) -> None:
         with self._lock:
             chunks, docs = self._pair(name)
             doc_ids = list(self._records(docs))
             self._forget_pairs()
-            self._call(self._client.delete_collection, chunks.name)
-            self._call(self._client.delete_collection, docs.name)
-            self._records_changed(docs)
+            try:
+                self._call(self._client.delete_collection, chunks.name)
+                self._call(self._client.delete_collection, docs.name)
+            finally:
+                self._records_changed(docs)
+                self.versions.bump(name)
             for doc_id in doc_ids:
                 self._drop_original_if_unused(doc_id)
 

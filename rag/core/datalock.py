@@ -39,7 +39,7 @@ def lock_data_dir(data_dir: Path) -> None:
             holder = f.read().strip() or "unknown"
             f.close()
             raise StoreUnavailableError(
-                f"The data directory {data_dir} is in use by another DocChat process "
+                f"The data directory is in use by another DocChat process "
                 f"(pid {holder}). Stop it, use another DOCCHAT_DATA_DIR, or run a Chroma "
                 "server (DOCCHAT_CHROMA_HOST) to share one index between processes."
             ) from None

@@ -33,6 +33,7 @@ _WORD_RE = re.compile(r"[\w&'-]+", re.UNICODE)
 K1 = 1.2
 B = 0.75
 _SENTENCE_END = re.compile(r"[.!?:]\s+[\"'(\[]*$")  # what precedes a sentence's first word
+_LEAD = " \t\n\"'(["  # what may come before the question's first word
 
 
 def named_words(question: str) -> list[str]:
@@ -40,12 +41,22 @@ def named_words(question: str) -> list[str]:
     sentence's first word counts only when more capitals follow ("NVIDIA", "MERS-CoV";
     not "Summarize" or the "If" of "... quarters? If so, ..."). Give it the question as
     asked: `query.clean_query` drops stop words, so "Has Apple ..." would start with
-    "Apple" and lose it."""
+    "Apple" and lose it.
+
+    One pass, linear in the question's length: whether a word starts a sentence is read
+    from the text since the previous capitalized word only (a sentence's end is made of
+    punctuation, spaces and opening quotes, none of which a capitalized word holds), not
+    from all the text before it (that was quadratic: 24 s for a 200 KB question)."""
     out = []
+    lead = len(question) - len(question.lstrip(_LEAD))  # the first word starts here
+    since = 0  # the end of the previous capitalized word
     for m in _WORD_RE.finditer(question):
-        w, before = m.group(), question[: m.start()]
-        first = not before.strip(" \t\n\"'([") or _SENTENCE_END.search(before)
-        if w[:1].isupper() and (not first or any(c.isupper() for c in w[1:])):
+        w = m.group()
+        if not w[:1].isupper():
+            continue
+        first = m.start() <= lead or _SENTENCE_END.search(question, since, m.start())
+        since = m.end()
+        if not first or any(c.isupper() for c in w[1:]):
             out.append(w)
     return out
 

@@ -33,7 +33,8 @@ class NoTextError(RagError):
 
 
 class LimitExceededError(RagError):
-    """A configured upload limit (size, pages, chunks, time) was exceeded."""
+    """A configured limit was exceeded: of an upload (size, pages, chunks, time), a
+    question or message, a request (files, body, embedding inputs)."""
 
 
 class ReindexNeededError(RagError):

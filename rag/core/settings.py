@@ -191,7 +191,7 @@ class Settings:
     max_embed_inputs: int = 256  # texts in one /v1/embeddings request
     max_embed_chars: int = 200_000  # their characters together
     # Requests per API key (or per client address when sign-in is off), in the `limits`
-    # library's notation ("120/minute"; "" turns the limit off).
+    # library's notation ("120/minute"; "off" turns the limit off).
     rate_limit: str = "120/minute"
 
     @property

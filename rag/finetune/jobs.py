@@ -2,34 +2,38 @@
 
 `FineTuneJobs` uploads the train and validation JSONL (purpose "fine-tune"), creates
 a supervised job with a base model and a number of epochs, follows its status and
-events, and keeps a record of every job it started under the data dir
-(`finetune/jobs.json`), so past jobs and their resulting models survive restarts.
+events, and keeps a record of every job it started in the record store
+(`finetune_jobs`, one row per job with its user's id), so past jobs and their
+resulting models survive restarts and are seen by every process.
 Client calls go through `LLM.call_api`, so failures are the same `LLMError`s as chat
 and the job objects are turned into frozen `JobInfo` / `JobEvent` here, at once.
 
 Left out: DPO and reinforcement fine-tuning, checkpoints, result files (metrics
 CSV), deleting uploaded files or models, and jobs started elsewhere (the list shows
-the jobs started from this data dir).
+the jobs started from this DocChat).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Connection, Text, cast, insert, select, update
 
 from rag.components.generation import LLM
 from rag.core.errors import ConfigError, DatasetError, LLMError
-from rag.core.files import write_atomic
+from rag.records.database import Database
+from rag.records.schema import LOCAL_ID, finetune_jobs
 
+log = logging.getLogger(__name__)
 TERMINAL = ("succeeded", "failed", "cancelled")
-_records_lock = threading.Lock()  # one writer at a time per process
+# The record as text: one the JSON decoder chokes on is skipped, not fatal to the list.
+_RAW = cast(finetune_jobs.c.record, Text).label("raw")
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,13 @@ class JobEvent:
 
 
 class FineTuneJobs:
-    """Start and follow fine-tuning jobs; `history()` lists the ones `owner` started
-    here (each signed-in user has their own records; "" is single-user mode's)."""
+    """Start and follow fine-tuning jobs; `history()` lists the ones `owner` (a user
+    id; single-user mode's is `LOCAL_ID`) started here."""
 
-    def __init__(self, llm: LLM, data_dir: Path, owner: str = "") -> None:
+    def __init__(self, llm: LLM, records: Database, owner: str = LOCAL_ID) -> None:
         self.llm = llm
-        folder = Path(data_dir) / "finetune"
-        if owner:
-            folder = folder / "users" / hashlib.sha256(owner.encode()).hexdigest()[:16]
-        self.records = folder / "jobs.json"
+        self.records = records
+        self.owner = owner or LOCAL_ID  # "" meant single-user mode's user before ids
         self.server = llm.server
 
     # ---- calls ---------------------------------------------------------------
@@ -164,34 +166,58 @@ class FineTuneJobs:
     # ---- records -------------------------------------------------------------
 
     def history(self) -> list[JobInfo]:
-        """Jobs started from this data dir, newest first."""
+        """Jobs `owner` started, newest first."""
         return sorted(self._load().values(), key=lambda j: j.created, reverse=True)
 
     def fine_tuned_models(self) -> list[str]:
         return [j.fine_tuned_model for j in self.history() if j.fine_tuned_model]
 
     def _load(self) -> dict[str, JobInfo]:
-        try:
-            items = json.loads(self.records.read_text(encoding="utf-8"))
-            return {d["id"]: JobInfo.from_dict(d) for d in items}
-        except (OSError, ValueError, KeyError, TypeError):
-            # A damaged record must not hide the page: start a fresh list beside it.
-            return {}
+        rows = self.records.read(
+            lambda c: c.execute(select(_RAW).where(finetune_jobs.c.owner_id == self.owner)).all()
+        )
+        jobs: dict[str, JobInfo] = {}
+        for row in rows:
+            try:
+                info = _job(row.raw)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                # A damaged record must not hide the page: the others are listed.
+                log.warning("a fine-tuning job record cannot be read (%s)", type(e).__name__)
+                continue
+            jobs[info.id] = info
+        return jobs
 
     def _record(self, info: JobInfo) -> JobInfo:
-        with _records_lock:
-            jobs = self._load()
-            old = jobs.get(info.id)
-            if old is not None:
-                info = replace(
+        """Save the job as last seen, keeping what only this side knows (its collection
+        and number of examples) from the stored record, in one transaction."""
+
+        def write(conn: Connection) -> JobInfo:
+            row = conn.execute(select(_RAW).where(finetune_jobs.c.id == info.id)).first()
+            if row is None:
+                conn.execute(
+                    insert(finetune_jobs).values(
+                        id=info.id, owner_id=self.owner, created=info.created,
+                        record=info.to_dict(),
+                    )
+                )  # fmt: skip
+                return info
+            try:
+                old = _job(row.raw)
+                merged = replace(
                     info,
                     collection=info.collection or old.collection,
                     examples=info.examples or old.examples,
                 )
-            jobs[info.id] = info
-            data = [j.to_dict() for j in sorted(jobs.values(), key=lambda j: j.created)]
-            write_atomic(self.records, json.dumps(data, indent=1))
-        return info
+            except (ValueError, KeyError, TypeError, AttributeError):
+                merged = info  # a damaged record is replaced by the server's word
+            conn.execute(
+                update(finetune_jobs)
+                .where(finetune_jobs.c.id == info.id)
+                .values(created=merged.created, record=merged.to_dict())
+            )
+            return merged
+
+        return self.records.write(write)
 
     # ---- helpers ---------------------------------------------------------------
 
@@ -208,6 +234,14 @@ class FineTuneJobs:
             return self.llm.call_api(fn)
         except LLMError as e:
             raise LLMError(f"Could not {what}: {e}") from None
+
+
+def _job(raw: str) -> JobInfo:
+    """A stored record (ValueError, KeyError, TypeError or AttributeError if damaged)."""
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise TypeError("not an object")
+    return JobInfo.from_dict(data)
 
 
 def _job_info(job: Any, server: str) -> JobInfo:

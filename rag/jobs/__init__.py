@@ -1,5 +1,6 @@
-"""Background uploads: records (`records`), the queue on Huey (`queue`), one run of a
-job (`run`) and the workers that consume the queue (`workers`)."""
+"""Background uploads: records (`records`) kept in the record store (`ledger`), the
+queue on Huey (`queue`), one run of a job (`run`) and the workers that consume the
+queue (`workers`)."""
 
 from rag.jobs.queue import JobQueue
 from rag.jobs.records import (

@@ -1,10 +1,10 @@
 """A background upload's record: the job, its files, their statuses and progress.
 
-Plain frozen dataclasses, stored as dicts by the queue (`jobs/queue.py`); what a
+Plain frozen dataclasses, kept as rows by the ledger (`jobs/ledger.py`); what a
 pipeline report or an ingest result means for a file's record is decided here.
 
-Left out: where records are kept (the queue's storage) and who may read them (the
-uploads service).
+Left out: where records are kept (the record store, through the ledger) and who may
+read them (the uploads service).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 REJECTED = "rejected"
 JOB_STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 FILE_STATUSES = (QUEUED, RUNNING, "indexed", "unchanged", REJECTED, FAILED, CANCELLED)
-_ENDED = frozenset({DONE, FAILED, CANCELLED})
+ENDED = (DONE, FAILED, CANCELLED)  # a job's record is never rewritten once in one of these
+_ENDED = frozenset(ENDED)
 _FILE_ENDED = frozenset({"indexed", "unchanged", REJECTED, FAILED, CANCELLED})
 # Where each stage starts on a file's progress bar (embedding takes most of the time).
 _STAGE_START = {"extracting": 0.02, "ocr": 0.02, "splitting": 0.15, "embedding": 0.2,
@@ -52,17 +53,17 @@ class Job:
     """One upload run in the background: its files, its user and collection, its state."""
 
     id: str
-    user: str
+    user: str  # its user's id: the job runs with that user's rights as they are then
     collection: str
     status: str  # JOB_STATUSES
     files: tuple[JobFile, ...]
     created: float
     updated: float
     error: str = ""  # why the job as a whole failed (the store went away, no access)
-    admin: bool = False  # the user was an administrator when submitting it
     attempt: int = 0  # 1 more each time it is put back after its worker stopped
     worker: str = ""  # host:pid of the worker running it
     lease_until: float = 0.0  # the worker's lease (time.time()) while it runs
+    cancel_requested: bool = False  # its user cancelled it (kept once the job has ended)
 
     @property
     def finished(self) -> bool:
@@ -87,12 +88,15 @@ class Job:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:
-        files = tuple(JobFile(**f) for f in d.get("files", ()))
+        files = tuple(
+            JobFile(**{k: v for k, v in f.items() if k in _FILE_FIELDS}) for f in d.get("files", ())
+        )
         known = {k: v for k, v in d.items() if k in _JOB_FIELDS and k != "files"}
         return cls(files=files, **known)
 
 
 _JOB_FIELDS = frozenset(Job.__dataclass_fields__)
+_FILE_FIELDS = frozenset(JobFile.__dataclass_fields__)
 
 
 def file_stage(stage: str, done: int, total: int) -> tuple[str, float]:
@@ -132,5 +136,5 @@ def ended(job: Job, status: str, error: str) -> Job:
         for f in job.files
     )  # fmt: skip
     return replace(job, status=status, files=files, error=error, updated=time.time(),
-                   lease_until=0.0)  # fmt: skip
-
+                   lease_until=0.0,
+                   cancel_requested=job.cancel_requested or status == CANCELLED)  # fmt: skip

@@ -1,8 +1,10 @@
 """One attempt of a background job in a worker: the upload pipeline, its progress
 saved by a heartbeat, the lease renewed, the cancel flag read, and the job's end.
 
-The job's files go to a `Runner` (the documents service's `ingest_many`, acting as
-the job's user), so this module needs nothing above the ingest stage.
+The job's files go to a `Runner` (the documents service's `ingest_many`) acting as
+the job's user as `Users` says the user is when the job runs (a user demoted since
+the upload has a user's rights; a removed or disabled one's job fails), so this
+module needs nothing above the ingest stage.
 
 Left out: retrying a failed job (the user uploads again).
 """
@@ -14,12 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from pathlib import Path
-from typing import Protocol
 
-from rag.core.errors import JobNotFoundError, RagError
+from rag.core.errors import RagError
 from rag.core.models import IngestResult, Upload
 from rag.core.settings import Settings
+from rag.jobs.ledger import Ledger
 from rag.jobs.records import (
     CANCELLED,
     DONE,
@@ -28,7 +29,6 @@ from rag.jobs.records import (
     RUNNING,
     Job,
     JobFile,
-    ended,
     file_result,
     file_stage,
 )
@@ -51,19 +51,9 @@ Runner = Callable[
 ]
 
 
-class Records(Protocol):
-    """What a run needs of its queue (`JobQueue`): the job's record, its flags, the
-    uploaded bytes."""
-
-    settings: Settings
-    uploads: Path  # the uploaded files, by their sha256
-    worker_id: str
-
-    def job(self, job_id: str) -> Job: ...
-    def save(self, job: Job) -> None: ...
-    def cancelled(self, job_id: str) -> bool: ...
-    def secrets(self, job_id: str) -> dict[str, str]: ...
-    def cleanup(self, job: Job) -> None: ...
+# A job's user as they are now, by id: None when removed or disabled.
+Users = Callable[[str], User | None]
+NO_USER = "Its user no longer exists or is disabled."
 
 
 class Stop(Exception):
@@ -71,22 +61,26 @@ class Stop(Exception):
 
 
 class Run:
-    """One attempt of a job in a worker: the pipeline, its progress, the lease, the end.
+    """One attempt of a job in a worker (claimed: running): the pipeline, its progress,
+    the lease, the end.
 
     Progress is kept in memory and saved by a heartbeat thread every `_TICK_S` (with
     the lease every third of it), which also reads the cancel flag and notices when
-    the job was given to another worker (the lease was lost): the pipeline then stops
-    at its next progress report.
+    the job is no longer this run's (another worker was given it when the lease was
+    lost): the pipeline then stops at its next progress report.
     """
 
-    def __init__(self, queue: Records, job: Job, runner: Runner) -> None:
-        self.queue = queue
+    def __init__(
+        self, ledger: Ledger, settings: Settings, job: Job, runner: Runner, users: Users
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings
         self.job = job
-        self.attempt = job.attempt
         self.runner = runner
+        self.users = users
         self.lock = threading.Lock()
-        self.dirty = True
-        self.cancelled = False
+        self.dirty = False
+        self.cancelled = job.cancel_requested
         self.lost = False
         self.done = threading.Event()
 
@@ -98,45 +92,50 @@ class Run:
             self.dirty = True
 
     def _flush(self, *, lease: bool) -> None:
-        """Save the record if it changed (or the lease is due), unless the job was lost."""
+        """Save the progress if it changed (with the lease when due), else read whether
+        the job was cancelled; a job no longer this run's is lost."""
         with self.lock:
-            if self.lost or not (self.dirty or lease):
+            if self.lost:
                 return
-            try:
-                stored = self.queue.job(self.job.id)
-            except JobNotFoundError:
-                stored = self.job
-            if stored.attempt != self.attempt:
-                self.lost = True  # another worker runs it now
-                return
-            lease_until = time.time() + self.queue.settings.job_lease
-            self.job = replace(self.job, lease_until=lease_until)
-            self.queue.save(self.job)
-            self.dirty = False
+            job, dirty, self.dirty = self.job, self.dirty, False
+        try:
+            if dirty or lease:
+                until = time.time() + self.settings.job_lease if lease else None
+                stop = self.ledger.save(job, until)
+            else:
+                stop = self.ledger.state(job)
+        except RagError:
+            with self.lock:
+                self.dirty = self.dirty or dirty  # saved at the next tick
+            raise
+        if stop is None:
+            self.lost = True  # it ended meanwhile, or another worker runs it now
+        elif stop:
+            self.cancelled = True
 
     def _beat(self) -> None:
-        third = self.queue.settings.job_lease / 3
+        third = self.settings.job_lease / 3
         last_lease = time.monotonic()
         while not self.done.wait(min(_TICK_S, third)):
             try:
-                if self.queue.cancelled(self.job.id):
-                    self.cancelled = True
                 due = time.monotonic() - last_lease >= third
                 self._flush(lease=due)
                 if due:
                     last_lease = time.monotonic()
-            except RagError as e:  # the queue is unreachable: try again at the next tick
+            except RagError as e:  # the store is unreachable: try again at the next tick
                 log.warning("job %s: heartbeat failed: %s", self.job.id, e)
 
     def run(self) -> None:
         job = self.job
-        if self.queue.cancelled(job.id):
-            self._end(CANCELLED, "")
+        try:
+            user = self.users(job.user)
+        except RagError as e:
+            self._end(FAILED, str(e))
             return
-        self.job = replace(job, status=RUNNING, worker=self.queue.worker_id, error="",
-                           updated=time.time())  # fmt: skip
-        self._flush(lease=True)
-        secrets = self.queue.secrets(job.id)
+        if user is None:
+            self._end(FAILED, NO_USER)
+            return
+        secrets = self.ledger.secrets(job.id)
         order: list[int] = []  # order[k]: the job's file handed to the pipeline k-th
 
         def uploads() -> Iterable[Upload]:
@@ -147,7 +146,7 @@ class Run:
                     return
                 order.append(i)
                 try:
-                    data = (self.queue.uploads / f.sha256).read_bytes()
+                    data = (self.ledger.uploads / f.sha256).read_bytes()
                 except OSError:
                     yield Upload(f.name, b"", error="its uploaded bytes are no longer stored")
                     continue
@@ -167,7 +166,6 @@ class Run:
         beat.start()
         error = ""
         try:
-            user = User(job.user, admin=job.admin)
             self.runner(user, uploads(), job.collection, progress, on_result)
         except Stop:
             pass
@@ -183,7 +181,7 @@ class Run:
             beat.join()
         if self.lost:
             return
-        if self.cancelled or self.queue.cancelled(job.id):
+        if self.cancelled:
             self._end(CANCELLED, "")
         elif error:
             self._end(FAILED, error)
@@ -193,7 +191,11 @@ class Run:
             self._end(DONE, "")
 
     def _end(self, status: str, error: str) -> None:
-        self.job = ended(self.job, status, error)
-        self.queue.save(self.job)
-        self.queue.cleanup(self.job)
-
+        """Save the end (CANCELLED if the user asked meanwhile) unless the job is no
+        longer this run's; then its bytes no other job needs go."""
+        done = self.ledger.end(self.job, status, error)
+        if done is None:
+            self.lost = True
+            return
+        self.job = done
+        self.ledger.release(done)

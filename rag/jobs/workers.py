@@ -1,5 +1,6 @@
 """Consumers of the job queue: a Huey consumer's worker threads, and the watcher
-that puts a job whose worker stopped (its lease expired) back on the queue.
+that puts a job whose worker stopped (its lease expired) back on the queue and
+prunes old job records (at start, then at most once an hour).
 
 Left out: which process owns the workers (the engine that started them stops them
 when it is closed), and process supervision (`python -m rag worker` under systemd
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from rag.core.errors import RagError
 from rag.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
+
+_PRUNE_EVERY_S = 3600.0
 
 
 class Workers:
@@ -47,11 +51,18 @@ class Workers:
         # Also at once: a job left running by a process that stopped is taken back as
         # soon as its lease is over.
         interval = max(self.queue.settings.job_lease / 3, 0.2)
+        pruned = -_PRUNE_EVERY_S  # monotonic time of the last pruning: none yet
         while True:
             try:
                 self.queue.requeue_expired()
             except RagError as e:
                 log.warning("checking job leases failed: %s", e)
+            if time.monotonic() - pruned >= _PRUNE_EVERY_S:
+                try:
+                    self.queue.prune()
+                    pruned = time.monotonic()
+                except RagError as e:
+                    log.warning("pruning old job records failed: %s", e)
             if self._stop.wait(interval):
                 return
 

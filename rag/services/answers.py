@@ -1,6 +1,10 @@
 """Search and answers: the retrieval stage for a question, then a streamed answer
 whose turn is saved to the acting user's conversation when the stream ends.
 
+Every question goes through here (the app, the CLI, the API), so here it is refused
+at once when it is over `max_question_chars` (`check_length`), before any step whose
+cost grows with it.
+
 Left out: conversations other than one per collection and user (the chat issue), and
 a claim check of the answer against its sources.
 """
@@ -17,9 +21,9 @@ from rag.components.conversations import Conversations, failed_answer
 from rag.components.generation import LLM
 from rag.components.lexical import Lexical
 from rag.components.store import Store
-from rag.core.errors import RagError
+from rag.core.errors import LimitExceededError, RagError
 from rag.core.models import Answer, Hit
-from rag.core.settings import Settings
+from rag.core.settings import ENV_NAMES, Settings
 from rag.core.text import Message
 from rag.retrieval.options import SearchOptions, SearchOverrides
 from rag.retrieval.query import clean_query
@@ -28,6 +32,16 @@ from rag.services.collections import CollectionService
 from rag.services.gate import Gate, owner
 from rag.services.resources import LazyEmbedder
 from rag.team.access import User
+
+
+def check_length(text: str, limit: int, what: str = "question") -> None:
+    """`LimitExceededError` when `text` (a question, a chat message) is over `limit`
+    characters (`max_question_chars`): a constant-time check, before any other work."""
+    if len(text) > limit:
+        raise LimitExceededError(
+            f"The {what} is {len(text):,} characters long, over the limit of {limit:,} "
+            f"({ENV_NAMES['max_question_chars']}): shorten it."
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class AnswerService:
         self, user: User, query: str, collection: str | None, options: SearchOptions
     ) -> tuple[str, list[Hit]]:
         """(cleaned query, hits, best first)."""
+        check_length(query, self.settings.max_question_chars)
         cleaned = clean_query(query)
         hits = search(cleaned, store=self.store, embedder=self.embedder.get(),
                       collection=self.collections.info(user, collection), options=options,
@@ -65,6 +80,7 @@ class AnswerService:
     ) -> Retrieval:
         """Everything up to the prompt; a follow-up is first rewritten to stand alone
         (with an LLM)."""
+        check_length(question, self.settings.max_question_chars)
         question = question.strip()
         if not question:
             raise RagError("Please type a question.")
@@ -113,6 +129,7 @@ class AnswerService:
 
     def chat_failed(self, user: User, question: str, error: str, collection: str | None) -> Answer:
         """Save a question whose retrieval failed, with the reason; returns its answer."""
+        check_length(question, self.settings.max_question_chars)
         answer = failed_answer(question, error)
         name = self.gate.open(user, collection, "chat")
         self.conversations.for_user(owner(user)).append(name, question, answer)

@@ -1,7 +1,9 @@
 """Collections: list, create, rename, delete, each as the acting user may.
 
-A collection made by a signed-in user is theirs (`team/sharing.py`); renaming and
-deleting one takes its conversations, lexical index and page images with it.
+A collection made by a signed-in user is theirs (`team/sharing.py`, by user id); one
+made in single-user mode or on the command line is the administrators'. Renaming and
+deleting one takes its sharing record, conversations, lexical index and page images
+with it.
 
 Left out: moving documents between collections (upload them again).
 """
@@ -60,8 +62,10 @@ class CollectionService:
         info = self.store.create_collection(
             name, model=e.name, dimension=e.dimension, chunk_tokens=size, chunk_overlap=overlap
         )
-        if user != LOCAL:  # a signed-in user's collection is theirs
-            self.gate.sharing.set(info.name, Sharing(user.name))
+        # A signed-in user's collection is theirs; single-user mode's (and the command
+        # line's) the administrators', so it stays theirs once sign-in is turned on.
+        # Set either way: a record left by an earlier collection of that name goes.
+        self.gate.sharing.set(info.name, Sharing("" if user.id == LOCAL.id else user.id))
         return info
 
     def ensure(self, user: User, name: str | None) -> CollectionInfo:

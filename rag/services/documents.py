@@ -181,13 +181,22 @@ class DocumentService:
             tmp = f"{name} (re-indexing)"
             if self.store.has_collection(tmp):
                 self.store.delete_collection(tmp)
-            self.collections.create(user, tmp, chunk_tokens, chunk_overlap)
+            # The temporary collection has no sharing record (the right to re-index
+            # `name` covers it), so none outlives the swap; one an interrupted re-index
+            # of an earlier release left goes now.
+            self.gate.sharing.drop(tmp)
+            e = self.embedder.get()
+            info = self.store.create_collection(tmp, model=e.name, dimension=e.dimension,
+                                                chunk_tokens=chunk_tokens,
+                                                chunk_overlap=chunk_overlap)  # fmt: skip
             results = []
             for i, d in enumerate(docs):
                 if progress:
                     progress(d.name, i, len(docs))
                 data = self.store.original(d.doc_id)
-                results.append(self.ingest(user, Upload(d.name, data), tmp, None))
+                ready = self._prepare(info, Upload(d.name, data), None, None)
+                results.append(ready if isinstance(ready, IngestResult) else
+                               self._commit(ready, tmp))  # fmt: skip
             key = self.store.collection_key(name)
             self.store.delete_collection(name)
             self.lexical.drop(key)

@@ -1,5 +1,6 @@
 """Who may do what with a collection: the access rules (`team/access.py`) applied to
-the collection's sharing record, for the acting user every service call names.
+the collection's sharing record (by user id), for the acting user every service call
+names.
 
 Left out: rules per document (a collection is the unit of sharing).
 """
@@ -7,7 +8,7 @@ Left out: rules per document (a collection is the unit of sharing).
 from __future__ import annotations
 
 from rag.core.settings import Settings
-from rag.team.access import LOCAL, Sharing, User, allowed, check, role_of
+from rag.team.access import Sharing, User, allowed, check, role_of
 from rag.team.sharing import SharingStore
 
 
@@ -43,5 +44,6 @@ class Gate:
 
 
 def owner(user: User) -> str:
-    """Whose conversations and jobs these are ("" is single-user mode's user)."""
-    return "" if user == LOCAL else user.name
+    """Whose conversations and jobs these are: the user's id (never a name, which can
+    be changed or reused)."""
+    return user.id

@@ -1,6 +1,7 @@
 """Background uploads: a user's files as a job on the queue (`jobs/`), the user's
-jobs, cancelling one; and this engine's workers, which run jobs through the
-documents service as each job's user.
+recent jobs, cancelling one; and this engine's workers, which run jobs through the
+documents service as each job's user is when the job runs (`users`: the accounts'
+`current_user`).
 
 Left out: jobs of other kinds (fine-tuning jobs run on the LLM's server).
 """
@@ -16,18 +17,30 @@ from rag.core.models import Upload
 from rag.core.settings import Settings
 from rag.jobs.queue import JobQueue
 from rag.jobs.records import Job
-from rag.jobs.run import Runner
+from rag.jobs.run import Runner, Users
 from rag.jobs.workers import Workers, start_workers
+from rag.records.database import Database
 from rag.services.gate import Gate
 from rag.team.access import User
 
 
 class UploadService:
-    def __init__(self, settings: Settings, *, store: Store, gate: Gate, runner: Runner) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database,
+        store: Store,
+        gate: Gate,
+        runner: Runner,
+        users: Users,
+    ) -> None:
         self.settings = settings
+        self.db = db
         self.store = store
         self.gate = gate
         self._runner = runner
+        self._users = users
         self._queue: JobQueue | None = None
         self._workers: Workers | None = None
         self._closed = False  # stop_workers ran: no workers start again
@@ -38,7 +51,8 @@ class UploadService:
         """The job queue, opened on first use (a page that shows no jobs opens none)."""
         with self._guard:
             if self._queue is None:
-                self._queue = JobQueue(self.settings, runner=self._runner)
+                self._queue = JobQueue(self.settings, self.db, runner=self._runner,
+                                       users=self._users)  # fmt: skip
             return self._queue
 
     def start_workers(self) -> Workers | None:
@@ -78,13 +92,13 @@ class UploadService:
         return self.queue.submit(user, name, list(uploads))
 
     def jobs(self, user: User) -> list[Job]:
-        """`user`'s jobs (an administrator's: every job), newest first."""
-        return self.queue.jobs(None if user.admin else user.name)
+        """`user`'s recent jobs (an administrator's: everyone's), newest first."""
+        return self.queue.jobs(None if user.admin else user.id)
 
     def job(self, user: User, job_id: str) -> Job:
         """One of `user`'s jobs (`JobNotFoundError` for anyone else's)."""
         job = self.queue.job(job_id)
-        if not user.admin and job.user != user.name:
+        if not user.admin and job.user != user.id:
             raise JobNotFoundError(f"No job {job_id!r}.")
         return job
 

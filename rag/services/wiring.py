@@ -23,6 +23,7 @@ from rag.components.generation import LLM, open_llm
 from rag.components.lexical import Lexical
 from rag.components.remote_embeddings import open_embedder
 from rag.components.store import Store
+from rag.components.versions import CollectionVersions
 from rag.core.settings import Settings
 from rag.records import Database, open_database
 from rag.services.answers import AnswerService
@@ -34,7 +35,7 @@ from rag.services.resources import LazyEmbedder, WriteLocks
 from rag.services.team import TeamService
 from rag.services.uploads import UploadService
 from rag.services.views import ViewService
-from rag.team.keys import open_keys
+from rag.team.keys import ApiKeys
 from rag.team.sharing import SharingStore
 from rag.team.signin import SignIn, open_accounts
 from rag.views.page_view import PageViews
@@ -85,14 +86,15 @@ def build_services(
     engine's store."""
     data = Path(settings.data_dir)
     db = open_database(settings)
-    store = store if store is not None else Store(settings)
+    store = store if store is not None else Store(settings, CollectionVersions(db))
     factory = EMBEDDERS.get(settings.embedding_model, open_embedder)
     model = LazyEmbedder(partial(factory, settings), embedder)
     client = llm if llm is not None else open_llm(settings)
     locks = WriteLocks()
     lexical = Lexical(store, data / "lexical")
-    conversations = Conversations(settings.data_dir)
-    gate = Gate(settings, SharingStore(data / "sharing.json"))
+    conversations = Conversations(db)
+    gate = Gate(settings, SharingStore(db))
+    accounts = open_accounts(settings)
     options = settings.read_options()
     page_views = PageViews(
         data / "page_views",
@@ -118,12 +120,14 @@ def build_services(
         gate=gate,
         collections=collections,
         documents=documents,
-        uploads=UploadService(settings, store=store, gate=gate, runner=documents.ingest_many),
+        uploads=UploadService(
+            settings, db=db, store=store, gate=gate, runner=documents.ingest_many,
+            users=accounts.current_user,  # a job runs with its user's rights of the moment
+        ),
         answers=AnswerService(settings, store=store, gate=gate, embedder=model, lexical=lexical,
                               llm=client, conversations=conversations,
                               collections=collections),
         views=ViewService(store=store, gate=gate, page_views=page_views),
-        finetuning=FineTuneService(llm=client, data_dir=data),
-        team=TeamService(signin=SignIn(settings, open_accounts(settings)),
-                         keys=open_keys(settings.data_dir)),
+        finetuning=FineTuneService(llm=client, records=db),
+        team=TeamService(SignIn(settings, accounts), keys=ApiKeys(db), collections=collections),
     )

@@ -1,10 +1,12 @@
 """Who may do what with a collection: the rules, as plain functions over plain data.
 
-A collection has an owner and may be shared with named users, or with everyone
-signed in, as a reader (search, chat, read its documents and pages) or an editor
-(also upload, delete documents, re-index). The owner also shares, renames and
-deletes it. Administrators may do everything. In single-user mode the one user
-(`LOCAL`) is the administrator.
+A collection has an owner and may be shared with users, or with everyone signed in,
+as a reader (search, chat, read its documents and pages) or an editor (also upload,
+delete documents, re-index). The owner also shares, renames and deletes it.
+Administrators may do everything. In single-user mode the one user (`LOCAL`) is the
+administrator. Owners, readers and editors are user ids, never names: a name is a
+label that can be changed or reused, so it confers nothing. A collection with no
+owner (made before sign-in was on, or by the command line) is the administrators'.
 
 `check(user, action, sharing)` raises `AccessDeniedError` when the rule says no; the
 engine calls it before every action on a collection, the pages only hide what
@@ -19,6 +21,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from rag.core.errors import AccessDeniedError, ConfigError
+from rag.records.schema import LOCAL_ID
 
 READER, EDITOR, OWNER = "reader", "editor", "owner"
 _RANK = {READER: 1, EDITOR: 2, OWNER: 3}
@@ -39,20 +42,23 @@ AUTH_MODES = ("none", "accounts", "oidc")  # `Settings.auth`: one, or "accounts,
 
 @dataclass(frozen=True)
 class User:
-    """Who is acting: a user name (an e-mail for OIDC users) and whether an admin."""
+    """Who is acting: a stable id (made with the account), the account's name (a
+    label: an e-mail for OIDC users) and whether an administrator."""
 
+    id: str
     name: str
     admin: bool = False
 
 
-LOCAL = User("local", admin=True)  # single-user mode: no sign-in, the one administrator
+# Single-user mode (and the command line): no sign-in, the one administrator.
+LOCAL = User(LOCAL_ID, "local", admin=True)
 
 
 @dataclass(frozen=True)
 class Sharing:
-    """Who a collection belongs to and who it is shared with."""
+    """Who a collection belongs to and who it is shared with, by user id."""
 
-    owner: str
+    owner: str  # a user id, or "": the administrators'
     readers: frozenset[str] = field(default_factory=frozenset)
     editors: frozenset[str] = field(default_factory=frozenset)
     everyone: str = ""  # "", READER or EDITOR: the role of every signed-in user
@@ -60,12 +66,12 @@ class Sharing:
 
 def role_of(user: User, sharing: Sharing) -> str | None:
     """The user's role on the collection, or None (no access)."""
-    if user.admin or user.name == sharing.owner:
+    if user.admin or (sharing.owner and user.id == sharing.owner):
         return OWNER
     roles = [sharing.everyone] if sharing.everyone else []
-    if user.name in sharing.editors:
+    if user.id in sharing.editors:
         roles.append(EDITOR)
-    if user.name in sharing.readers:
+    if user.id in sharing.readers:
         roles.append(READER)
     return max(roles, key=_RANK.__getitem__) if roles else None
 
@@ -85,8 +91,7 @@ def check(user: User, action: str, sharing: Sharing, collection: str) -> None:
         raise AccessDeniedError(f"You do not have access to the collection {collection!r}.")
     need = ACTIONS[action]
     raise AccessDeniedError(
-        f"You may not {action.replace('_', ' ')} in {collection!r}: that needs the "
-        f"{need} role."
+        f"You may not {action.replace('_', ' ')} in {collection!r}: that needs the {need} role."
     )
 
 

@@ -1,15 +1,23 @@
-"""Built-in accounts: user names with argon2 password hashes, sign-in with throttling,
-and sessions that a password change or a removal ends.
+"""Built-in accounts in the record store: users with a stable id and an argon2
+password hash, throttled sign-in, sessions, and the removal of a user together with
+everything that referred to them.
 
-Accounts live in `<data dir>/accounts.json` (atomic writes); a password is kept only
-as its argon2id hash (`argon2-cffi`: the memory-hard hash the Password Hashing
-Competition chose, with its recommended parameters) and never logged. A session is
-a random token; only its SHA-256 is stored, with its expiry.
+A user's id ("u" + 24 hex digits) is made with the account and never changes:
+sessions, API keys, ownership and shares refer to it, so renaming a user changes a
+label only, and a new account with a removed user's name starts with nothing. Names
+are unique and lower case (`check_name`). A password is kept only as its argon2id
+hash (`argon2-cffi`: the memory-hard hash the Password Hashing Competition chose,
+with its recommended parameters) and never logged. A session is a random token;
+only its SHA-256 is stored (`sessions.digest`), with its user id and expiry.
 
 Failed sign-ins are slowed per user name and per client: after `FREE_FAILURES`
 failures each attempt must wait twice as long as the one before (from 1 s, at most
 `MAX_DELAY`), and after `LOCK_AFTER` failures the name (or client) is locked for
-`LOCK_SECONDS`. The counters are in memory: a restart clears them.
+`LOCK_SECONDS`. The counters are rows of `signin_failures`, shared by every process
+on the record store, so several processes allow no more attempts than one.
+
+Every change is one transaction (`Database.write`); the argon2 work, slow on purpose,
+runs outside it, since a transaction that lost a race is run again.
 
 Left out: password rules beyond a minimum length, e-mail resets, two-factor sign-in.
 """
@@ -17,18 +25,28 @@ Left out: password rules beyond a minimum length, e-mail resets, two-factor sign
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from sqlalchemy import ColumnElement, Connection, Row, delete, false, func, insert, select, update
+
 from rag.core.errors import AccountError, SignInError
-from rag.core.files import write_atomic
-from rag.team.access import User
+from rag.records import Database
+from rag.records.database import Conflict
+from rag.records.rows import upsert
+from rag.records.schema import (
+    LOCAL_ID,
+    api_keys,
+    collections,
+    sessions,
+    shares,
+    signin_failures,
+    users,
+)
+from rag.team.access import LOCAL, User
 
 MIN_PASSWORD = 8
 FREE_FAILURES = 3
@@ -36,107 +54,181 @@ MAX_DELAY = 8.0  # seconds: 39 s of waits to the lock; the lock is what stops gu
 LOCK_AFTER = 10
 LOCK_SECONDS = 15 * 60
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
+_WRONG = "Wrong user name or password."
 
 
 @dataclass(frozen=True)
 class Account:
+    id: str
     name: str
     admin: bool = False
     disabled: bool = False
     created: float = 0.0
-    password_hash: str = field(default="", repr=False)
+    password_hash: str = field(default="", repr=False)  # "": signs in elsewhere (OIDC)
 
     @property
     def user(self) -> User:
-        return User(self.name, admin=self.admin)
+        return User(self.id, self.name, admin=self.admin)
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
+def new_user_id() -> str:
+    return "u" + secrets.token_hex(12)
 
 
 class Accounts:
-    """The accounts of one data dir (thread-safe; one process)."""
+    """The accounts of one record store (any number of processes may share it)."""
 
     def __init__(
-        self, path: Path, *, session_hours: float = 12.0, clock: Callable[[], float] = time.time
+        self, db: Database, *, session_hours: float = 12.0, clock: Callable[[], float] = time.time
     ) -> None:
-        self.path = Path(path)
+        self.db = db
         self.session_seconds = session_hours * 3600
         self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: dict[str, _Failures] = {}
-        # The last read of the file, by its (inode, mtime, size): each page run asks
-        # who is signed in several times (app, sidebar, page), and every write
-        # replaces the file (a new inode), so a changed file is always read again.
-        self._cache: tuple[tuple[int, int, int], dict[str, Account], dict[str, Any]] | None
-        self._cache = None
 
-    # -- accounts ----------------------------------------------------------------------
+    # -- reading -------------------------------------------------------------------------
 
     def list(self) -> list[Account]:
-        with self._lock:
-            return sorted(self._read()[0].values(), key=lambda a: a.name)
+        query = select(users).order_by(users.c.name)
+        return self.db.read(lambda c: [_account(r) for r in c.execute(query)])
 
     def get(self, name: str) -> Account | None:
-        with self._lock:
-            return self._read()[0].get(name.strip().lower())
+        clean = name.strip().lower()
+        return self.db.read(lambda c: _by_name(c, clean))
 
-    def add(self, name: str, password: str, *, admin: bool = False) -> Account:
+    def by_id(self, user_id: str) -> Account | None:
+        return self.db.read(lambda c: _by_id(c, user_id))
+
+    def current_user(self, user_id: str) -> User | None:
+        """The user as they are now (their name and role today): single-user mode's
+        user for its id; None when the account was removed or is disabled."""
+        if user_id == LOCAL_ID:
+            return LOCAL
+        account = self.by_id(user_id)
+        return account.user if account is not None and not account.disabled else None
+
+    def has_admin_with_password(self) -> bool:
+        """Whether an enabled administrator can sign in with a password."""
+        return self.db.read(_password_admins) > 0
+
+    # -- changes -------------------------------------------------------------------------
+
+    def add(
+        self, name: str, password: str, *, admin: bool = False, first_admin: bool = False
+    ) -> Account:
+        """A new account (a new id); with `first_admin`, only while no administrator
+        can sign in with a password (two first starts at once make one)."""
         name = check_name(name)
         _check_password(password)
-        with self._lock:
-            accounts, sessions = self._read()
-            if name in accounts:
+        account = Account(new_user_id(), name, admin, False, self._clock(),
+                          _hasher().hash(password))  # fmt: skip
+
+        def add(c: Connection) -> Account:
+            if first_admin and _password_admins(c):
+                raise AccountError("An administrator exists already: sign in.")
+            if _by_name(c, name) is not None:
                 raise AccountError(f"The user {name!r} already exists.")
-            account = Account(name, admin, False, self._clock(), _hasher().hash(password))
-            accounts[name] = account
-            self._write(accounts, sessions)
+            c.execute(insert(users).values(**asdict(account)))
             return account
+
+        try:
+            return self.db.write(add)
+        except Conflict:  # made by another process between our check and insert
+            raise AccountError(f"The user {name!r} already exists.") from None
 
     def external(self, name: str, *, admin: bool = False) -> Account:
-        """The account of a user signed in elsewhere (OIDC), recorded on first sight
-        (no password: it cannot sign in here); `admin` makes it an administrator."""
-        with self._lock:
-            accounts, sessions = self._read()
-            account = accounts.get(name)
-            if account is None or (admin and not account.admin):
-                base = account or Account(name, admin, False, self._clock(), "")
-                account = replace(base, admin=admin or base.admin)
-                accounts[name] = account
-                self._write(accounts, sessions)
-            return account
+        """The account of a user signed in elsewhere (OIDC), found by name (their
+        e-mail) and made on first sight with a new id (no password: it cannot sign in
+        here); `admin` makes it an administrator."""
+        account = self.get(name)
+        if account is not None and (account.admin or not admin):
+            return account  # every page run asks: no write when nothing changes
 
-    def remove(self, name: str) -> None:
-        with self._lock:
-            accounts, sessions = self._read()
-            account = self._get(accounts, name)
-            del accounts[account.name]
-            self._write(accounts, _without(sessions, account.name))
+        def record(c: Connection) -> Account:
+            found = _by_name(c, name)
+            if found is None:
+                found = Account(new_user_id(), name, admin, False, self._clock(), "")
+                c.execute(insert(users).values(**asdict(found)))
+            elif admin and not found.admin:
+                found = replace(found, admin=True)
+                c.execute(update(users).where(users.c.id == found.id).values(admin=True))
+            return found
+
+        try:
+            return self.db.write(record)
+        except Conflict:  # another process recorded them first: theirs is the account
+            return self.db.write(record)
+
+    def rename(self, old: str, new: str) -> Account:
+        """A new name for the account; its id, and so everything it has, stays."""
+        new = check_name(new)
+
+        def rename(c: Connection) -> Account:
+            account = _named(c, old)
+            if new != account.name and _by_name(c, new) is not None:
+                raise AccountError(f"The user {new!r} already exists.")
+            c.execute(update(users).where(users.c.id == account.id).values(name=new))
+            return replace(account, name=new)
+
+        try:
+            return self.db.write(rename)
+        except Conflict:
+            raise AccountError(f"The user {new!r} already exists.") from None
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; every session of the user ends."""
         _check_password(password)
-        with self._lock:
-            accounts, sessions = self._read()
-            account = self._get(accounts, name)
-            accounts[account.name] = replace(account, password_hash=_hasher().hash(password))
-            self._write(accounts, _without(sessions, account.name))
+        hashed = _hasher().hash(password)
 
-    def update(self, name: str, *, admin: bool | None = None, disabled: bool | None = None) -> None:
-        with self._lock:
-            accounts, sessions = self._read()
-            account = self._get(accounts, name)
-            account = replace(
-                account,
-                admin=account.admin if admin is None else admin,
-                disabled=account.disabled if disabled is None else disabled,
-            )
-            accounts[account.name] = account
-            ended = _without(sessions, account.name) if account.disabled else sessions
-            self._write(accounts, ended)
+        def change(c: Connection) -> None:
+            account = _named(c, name)
+            c.execute(update(users).where(users.c.id == account.id).values(password_hash=hashed))
+            c.execute(delete(sessions).where(sessions.c.user_id == account.id))
+
+        self.db.write(change)
+
+    def update(self, name: str, *, admin: bool | None = None, disabled: bool | None = None,
+               keep_an_admin: bool = False) -> None:  # fmt: skip
+        """Make or unmake an administrator, disable or enable (disabling ends the
+        sessions); with `keep_an_admin`, never the last enabled administrator's."""
+
+        def change(c: Connection) -> None:
+            account = _named(c, name)
+            is_admin = account.admin if admin is None else admin
+            off = account.disabled if disabled is None else disabled
+            if keep_an_admin and not (is_admin and not off):
+                _keep_an_admin(c, account)
+            c.execute(update(users).where(users.c.id == account.id)
+                      .values(admin=is_admin, disabled=off))  # fmt: skip
+            if off:
+                c.execute(delete(sessions).where(sessions.c.user_id == account.id))
+
+        self.db.write(change)
+
+    def remove(
+        self, name: str, *, heir: str | None = None, keep_an_admin: bool = False
+    ) -> tuple[str, ...]:
+        """Remove the account and what referred to it, in one transaction: its
+        sessions end, its API keys are revoked, its shares go, and the collections it
+        owned pass to `heir` (a user id; None: the administrators). The names of
+        those collections, sorted. With `keep_an_admin`, never the last administrator."""
+
+        def remove(c: Connection) -> tuple[str, ...]:
+            account = _named(c, name)
+            if keep_an_admin:
+                _keep_an_admin(c, account)
+            gone = account.id
+            to = heir if heir not in (gone, LOCAL_ID) else None
+            owned = select(collections.c.name).where(collections.c.owner_id == gone)
+            names = tuple(sorted(c.execute(owned).scalars()))
+            c.execute(update(collections).where(collections.c.owner_id == gone).values(owner_id=to))
+            for table in (shares, api_keys, sessions):
+                c.execute(delete(table).where(table.c.user_id == gone))
+            counter = signin_failures.c.key == _name_key(account.name)
+            c.execute(delete(signin_failures).where(counter))
+            c.execute(delete(users).where(users.c.id == gone))
+            return names
+
+        return self.db.write(remove)
 
     # -- signing in ----------------------------------------------------------------------
 
@@ -144,84 +236,105 @@ class Accounts:
         """A new session token, or `SignInError` (wrong name or password, locked, or
         too soon after a failure: the message says how long to wait)."""
         name = name.strip().lower()
-        keys = [f"user:{name}", f"client:{client}"] if client else [f"user:{name}"]
+        keys = [_name_key(name), f"client:{client}"] if client else [_name_key(name)]
         now = self._clock()
-        with self._lock:
-            for key in keys:
-                wait = self._wait(key, now)
+
+        # The attempt is counted as a failure before the password is checked, and the
+        # count undone on success: guesses sent at once (from any number of
+        # processes) cannot all pass the delay while the first one is being checked.
+        def attempt(c: Connection) -> Account | None:
+            counters = select(signin_failures.c.count, signin_failures.c.last)
+            for count, last in c.execute(counters.where(signin_failures.c.key.in_(keys))):
+                wait = _wait(count, last, now)
                 if wait > 0:
-                    raise SignInError(_wait_message(wait, self._failures[key].count))
-            accounts, sessions = self._read()
-            account = accounts.get(name)
-            if account is None or account.disabled or not _verifies(account, password):
-                for key in keys:
-                    f = self._failures.setdefault(key, _Failures())
-                    f.count, f.last = f.count + 1, now
-                raise SignInError("Wrong user name or password.")
+                    raise SignInError(_wait_message(wait, count))
             for key in keys:
-                self._failures.pop(key, None)
-            token = secrets.token_urlsafe(32)
-            sessions[_digest(token)] = {"user": name, "expires": now + self.session_seconds}
-            self._write(accounts, {k: v for k, v in sessions.items() if v["expires"] > now})
-            return token
+                upsert(c, signin_failures, {"key": key}, {"count": 1, "last": now},
+                       {"count": signin_failures.c.count + 1, "last": now})  # fmt: skip
+            return _by_name(c, name)
+
+        account = self.db.write(attempt)
+        if account is None or account.disabled or not _verifies(account.password_hash, password):
+            raise SignInError(_WRONG)
+        token = secrets.token_urlsafe(32)
+
+        def open_session(c: Connection) -> bool:
+            now_ = _by_id(c, account.id)
+            if now_ is None or now_.disabled or now_.password_hash != account.password_hash:
+                return False  # removed, disabled or given a new password meanwhile
+            c.execute(delete(signin_failures).where(signin_failures.c.key.in_(keys)))
+            c.execute(delete(sessions).where(sessions.c.user_id == account.id,
+                                             sessions.c.expires <= now))  # fmt: skip
+            c.execute(insert(sessions).values(digest=_digest(token), user_id=account.id,
+                                              expires=now + self.session_seconds))  # fmt: skip
+            return True
+
+        if not self.db.write(open_session):
+            raise SignInError(_WRONG)
+        return token
 
     def user_of(self, token: str) -> User | None:
         """The user a session token belongs to, or None (unknown, expired, ended)."""
         if not token:
             return None
-        with self._lock:
-            accounts, sessions = self._read()
-            s = sessions.get(_digest(token))
-            if s is None or s["expires"] <= self._clock():
-                return None
-            account = accounts.get(s["user"])
-            return account.user if account is not None and not account.disabled else None
+        session = sessions.c.digest == _digest(token), sessions.c.expires > self._clock()
+        query = (
+            select(users)
+            .join(sessions, sessions.c.user_id == users.c.id)
+            .where(*session, users.c.disabled == false())
+        )
+        row = self.db.read(lambda c: c.execute(query).first())
+        return _account(row).user if row is not None else None
 
     def sign_out(self, token: str) -> None:
-        with self._lock:
-            accounts, sessions = self._read()
-            if sessions.pop(_digest(token), None) is not None:
-                self._write(accounts, sessions)
+        query = delete(sessions).where(sessions.c.digest == _digest(token))
+        self.db.write(lambda c: c.execute(query))
 
-    def _wait(self, key: str, now: float) -> float:
-        f = self._failures.get(key)
-        if f is None or f.count < FREE_FAILURES:
-            return 0.0
-        if f.count >= LOCK_AFTER:
-            return f.last + LOCK_SECONDS - now
-        delay = min(2.0 ** (f.count - FREE_FAILURES), MAX_DELAY)
-        return f.last + delay - now
 
-    # -- the file ------------------------------------------------------------------------
+# -- rows ------------------------------------------------------------------------------------
 
-    def _get(self, accounts: dict[str, Account], name: str) -> Account:
-        """The account a name means (names are stored lower case, see `check_name`)."""
-        account = accounts.get(name.strip().lower())
-        if account is None:
-            raise AccountError(f"No user named {name!r}.")
-        return account
 
-    def _read(self) -> tuple[dict[str, Account], dict[str, dict[str, Any]]]:
-        """Copies of the accounts and sessions (callers change them, then `_write`)."""
-        try:
-            st = self.path.stat()
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-            if self._cache is None or self._cache[0] != stamp:
-                raw = json.loads(self.path.read_text(encoding="utf-8"))
-                accounts = {a["name"]: Account(**a) for a in raw.get("accounts", [])}
-                self._cache = (stamp, accounts, dict(raw.get("sessions", {})))
-        except FileNotFoundError:
-            return {}, {}
-        except (OSError, ValueError) as e:
-            raise AccountError(f"The accounts file cannot be read ({type(e).__name__}).") from e
-        return dict(self._cache[1]), dict(self._cache[2])
+def _account(row: Row[Any]) -> Account:
+    return Account(str(row.id), str(row.name), bool(row.admin), bool(row.disabled),
+                   float(row.created), str(row.password_hash or ""))  # fmt: skip
 
-    def _write(self, accounts: dict[str, Account], sessions: dict[str, dict[str, Any]]) -> None:
-        data = {
-            "accounts": [a.__dict__ for a in sorted(accounts.values(), key=lambda a: a.name)],
-            "sessions": sessions,
-        }
-        write_atomic(self.path, json.dumps(data, indent=1))
+
+def _by_name(c: Connection, name: str) -> Account | None:
+    row = c.execute(select(users).where(users.c.name == name)).first()
+    return _account(row) if row is not None else None
+
+
+def _by_id(c: Connection, user_id: str) -> Account | None:
+    row = c.execute(select(users).where(users.c.id == user_id)).first()
+    return _account(row) if row is not None else None
+
+
+def _named(c: Connection, name: str) -> Account:
+    """The account a name means (names are stored lower case, see `check_name`)."""
+    account = _by_name(c, name.strip().lower())
+    if account is None:
+        raise AccountError(f"No user named {name!r}.")
+    return account
+
+
+def _admins(c: Connection, *where: ColumnElement[bool]) -> int:
+    """How many enabled administrators (of those `where` says)."""
+    query = select(func.count()).select_from(users).where(users.c.admin, ~users.c.disabled)
+    return int(c.execute(query.where(*where)).scalar_one())
+
+
+def _password_admins(c: Connection) -> int:
+    return _admins(c, users.c.password_hash != "")
+
+
+def _keep_an_admin(c: Connection, account: Account) -> None:
+    """Refuse to leave no enabled administrator (checked in the changing transaction,
+    so two administrators removing each other at once cannot both succeed)."""
+    if account.admin and not _admins(c, users.c.id != account.id):
+        raise AccountError("That would leave no administrator: make another one first.")
+
+
+# -- names, passwords, throttling ------------------------------------------------------------
 
 
 def check_name(name: str) -> str:
@@ -245,11 +358,11 @@ def _hasher() -> Any:
     return PasswordHasher()
 
 
-def _verifies(account: Account, password: str) -> bool:
+def _verifies(password_hash: str, password: str) -> bool:
     from argon2.exceptions import InvalidHashError, VerificationError
 
     try:
-        return bool(_hasher().verify(account.password_hash, password))
+        return bool(_hasher().verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
 
@@ -258,8 +371,17 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _without(sessions: dict[str, dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in sessions.items() if v["user"] != name}
+def _name_key(name: str) -> str:
+    return f"user:{name}"
+
+
+def _wait(count: int, last: float, now: float) -> float:
+    """How long an attempt must still wait after `count` failures, the last at `last`."""
+    if count < FREE_FAILURES:
+        return 0.0
+    if count >= LOCK_AFTER:
+        return last + LOCK_SECONDS - now
+    return last + min(2.0 ** (count - FREE_FAILURES), MAX_DELAY) - now
 
 
 def _wait_message(seconds: float, failures: int) -> str:

@@ -1,11 +1,12 @@
-"""API keys: each belongs to one user, is shown once when made, and is kept only as
-its SHA-256 (a key is 256 random bits, so a fast hash is enough: nothing to guess).
+"""API keys: each belongs to one user (by id), is shown once when made, and is kept
+only as its SHA-256 (a key is 256 random bits, so a fast hash is enough: nothing to
+guess).
 
-`<data dir>/api_keys.json` holds, per key, its digest, a short id to name it by (the
-first characters of the key, as shown in lists), the user and when it was made.
-`user_of(key)` is what the API calls on every request; removing a user (or disabling
-them) makes their keys refuse at the next request, since the caller checks the
-account too.
+Each row of the `api_keys` table holds a key's digest, a short id to name it by (the
+first characters of the key, as shown in lists), the user's id, what the key is for
+and when it was made. `user_of(key)` is what the API calls on every request; a
+removed user's keys are deleted with the account, and the caller checks that the
+user still exists and is enabled (`Accounts.current_user`).
 
 Left out: scopes (a key acts as its user, with all of the user's rights), expiry.
 """
@@ -13,16 +14,17 @@ Left out: scopes (a key acts as its user, with all of the user's rights), expiry
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import secrets
-import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from sqlalchemy import Connection, delete, insert, select
 
 from rag.core.errors import AccountError
-from rag.core.files import write_atomic
+from rag.core.settings import Settings
+from rag.records import Database, open_database
+from rag.records.database import Conflict
+from rag.records.schema import api_keys
 
 PREFIX = "dck_"  # DocChat key: recognizable in a leaked config file
 
@@ -30,72 +32,74 @@ PREFIX = "dck_"  # DocChat key: recognizable in a leaked config file
 @dataclass(frozen=True)
 class ApiKey:
     id: str  # the first 12 characters of the key: enough to tell keys apart
-    user: str
+    user_id: str
     created: float
     name: str = ""
 
 
 class ApiKeys:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
+    """The API keys of one record store."""
 
-    def create(self, user: str, name: str = "") -> tuple[ApiKey, str]:
-        """A new key for `user`: its record and the key itself (shown once)."""
-        key = PREFIX + secrets.token_urlsafe(32)
-        record = ApiKey(key[:12], user, time.time(), name.strip()[:80])
-        with self._lock:
-            records = self._read()
-            records[_digest(key)] = record
-            self._write(records)
-        return record, key
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, user_id: str, name: str = "") -> tuple[ApiKey, str]:
+        """A new key for the user: its record and the key itself (shown once)."""
+        for _ in range(3):  # again only if two keys ever share their first 12 characters
+            key = PREFIX + secrets.token_urlsafe(32)
+            record = ApiKey(key[:12], user_id, time.time(), name.strip()[:80])
+            if self._insert(_digest(key), record):
+                return record, key
+        raise AccountError("No API key could be made: try again.")
+
+    def _insert(self, digest: str, record: ApiKey) -> bool:
+        statement = insert(api_keys).values(digest=digest, **asdict(record))
+        try:
+            self.db.write(lambda c: c.execute(statement))
+        except Conflict:
+            return False
+        return True
 
     def user_of(self, key: str) -> str | None:
-        """The user name a key belongs to, or None."""
+        """The id of the user a key belongs to, or None."""
         if not key.startswith(PREFIX):
             return None
-        digest = _digest(key)
-        with self._lock:
-            records = self._read()
-        for stored, record in records.items():
-            if hmac.compare_digest(stored, digest):
-                return record.user
-        return None
+        # Looked up by digest: the timing of the lookup tells an attacker about the
+        # digest of their guess, never about a stored key.
+        query = select(api_keys.c.user_id).where(api_keys.c.digest == _digest(key))
+        found = self.db.read(lambda c: c.execute(query).scalar_one_or_none())
+        return str(found) if found is not None else None
 
-    def list(self, user: str | None = None) -> list[ApiKey]:
-        with self._lock:
-            records = self._read().values()
-        return sorted((r for r in records if user is None or r.user == user),
-                      key=lambda r: r.created)  # fmt: skip
+    def list(self, user_id: str | None = None) -> list[ApiKey]:
+        """The keys of one user (of everyone when None), oldest first."""
+        query = select(api_keys).order_by(api_keys.c.created)
+        if user_id is not None:
+            query = query.where(api_keys.c.user_id == user_id)
+        rows = self.db.read(lambda c: c.execute(query).all())
+        return [ApiKey(r.id, r.user_id, float(r.created), r.name or "") for r in rows]
 
-    def revoke(self, key_id: str, user: str | None = None) -> None:
-        """Remove a key by its id (only the user's own, when `user` is given)."""
-        with self._lock:
-            records = self._read()
-            found = [d for d, r in records.items()
-                     if r.id == key_id and (user is None or r.user == user)]  # fmt: skip
-            if not found:
-                raise AccountError(f"No API key {key_id!r}.")
-            for d in found:
-                del records[d]
-            self._write(records)
+    def revoke(self, key_id: str, user_id: str | None = None) -> None:
+        """Remove a key by its id (only the user's own, when `user_id` is given)."""
 
-    def _read(self) -> dict[str, ApiKey]:
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            raise AccountError(f"The API keys file cannot be read ({type(e).__name__}).") from e
-        return {d: ApiKey(**r) for d, r in raw.items()}
+        def revoke(c: Connection) -> int:
+            query = delete(api_keys).where(api_keys.c.id == key_id)
+            if user_id is not None:
+                query = query.where(api_keys.c.user_id == user_id)
+            return c.execute(query).rowcount
 
-    def _write(self, records: dict[str, ApiKey]) -> None:
-        write_atomic(self.path, json.dumps({d: asdict(r) for d, r in records.items()}, indent=1))
+        if not self.db.write(revoke):
+            raise AccountError(f"No API key {key_id!r}.")
+
+    def revoke_all(self, user_id: str) -> int:
+        """Remove every key of the user; how many there were."""
+        query = delete(api_keys).where(api_keys.c.user_id == user_id)
+        return int(self.db.write(lambda c: c.execute(query).rowcount))
 
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def open_keys(data_dir: Path) -> ApiKeys:
-    return ApiKeys(Path(data_dir) / "api_keys.json")
+def open_keys(settings: Settings) -> ApiKeys:
+    """The API keys of the settings' record store."""
+    return ApiKeys(open_database(settings))

@@ -9,8 +9,9 @@ this server did not sign is refused before any lookup; an expired or ended sessi
 (signed out, password changed, user removed or disabled) is refused by the lookup.
 
 OIDC: Streamlit's own `st.login` signs the user in and keeps its own signed cookie;
-this module only turns the identity (its e-mail) into a `User`, recording the user
-once so an administrator can disable them or make them an administrator.
+this module only turns the identity (its e-mail) into a `User`: the account of that
+name, made with a new id on first sight, so an administrator can disable them or make
+them an administrator.
 
 Left out: "remember me" choices (one session length, `DOCCHAT_SESSION_HOURS`), and
 the cookie's transport: the page that sets it lives in `pages/`.
@@ -22,12 +23,15 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.core.errors import AccessDeniedError, AccountError, SignInError
 from rag.core.files import write_atomic
 from rag.core.settings import Settings
+from rag.records import open_database
+from rag.records.schema import LOCAL_ID
 from rag.team.access import LOCAL, User, auth_modes
 from rag.team.accounts import Account, Accounts, check_name
 from rag.team.keys import ApiKeys
@@ -99,9 +103,7 @@ class SignIn:
 
     def needs_first_admin(self) -> bool:
         """Accounts are on and no administrator can sign in with a password yet."""
-        return self.passwords and not any(
-            a.admin and not a.disabled and a.password_hash for a in self.accounts.list()
-        )
+        return self.passwords and not self.accounts.has_admin_with_password()
 
     def bootstrap(self) -> None:
         """Make the first administrator from `DOCCHAT_ADMIN_USER`/`DOCCHAT_ADMIN_PASSWORD`
@@ -111,9 +113,9 @@ class SignIn:
             self.create_first_admin(s.admin_user, s.admin_password)
 
     def create_first_admin(self, name: str, password: str) -> None:
-        if not self.needs_first_admin():
-            raise AccountError("An administrator exists already: sign in.")
-        self.accounts.add(name, password, admin=True)
+        if not self.passwords:
+            raise AccountError("Sign-in with a password is not enabled here.")
+        self.accounts.add(name, password, admin=True, first_admin=True)
 
     # -- built-in accounts ---------------------------------------------------------------
 
@@ -159,8 +161,8 @@ class SignIn:
 
 def api_user(door: SignIn, key: str, keys: ApiKeys, *, loopback: bool) -> User:
     """Who an API request acts as: single-user mode's user when sign-in is off and the
-    API listens on this machine only (no key needed); otherwise the owner of the API
-    key, who must still be an enabled account (`SignInError` otherwise)."""
+    API listens on this machine only (no key needed); otherwise the user whose id the
+    API key carries, as they are now: an enabled account (`SignInError` otherwise)."""
     if not door.required and loopback:
         return LOCAL  # any key or none: clients that insist on sending one still work
     if not key:
@@ -168,29 +170,42 @@ def api_user(door: SignIn, key: str, keys: ApiKeys, *, loopback: bool) -> User:
             "This API needs a key: send 'Authorization: Bearer <key>' (make one on the "
             "API page or with: python -m rag keys add USER)."
         )
-    name = keys.user_of(key)
-    if name is None:
+    user_id = keys.user_of(key)
+    if user_id is None:
         raise SignInError("Invalid API key.")
     if not door.required:
         return LOCAL
-    account = door.accounts.get(name)
-    if account is None or account.disabled:
+    # A key made for single-user mode's user acts for no one once sign-in is on.
+    user = door.accounts.current_user(user_id) if user_id != LOCAL_ID else None
+    if user is None:
         raise SignInError("The API key's user no longer exists or is disabled.")
-    return account.user
+    return user
 
 
 def open_accounts(settings: Settings) -> Accounts:
-    """The built-in accounts of the settings' data dir."""
-    return Accounts(Path(settings.data_dir) / "accounts.json", session_hours=settings.session_hours)
+    """The built-in accounts of the settings' record store."""
+    return Accounts(open_database(settings), session_hours=settings.session_hours)
 
 
 class UserAdmin:
-    """What an administrator does with accounts (the Users page, and the rules: only
-    administrators, and never leaving no administrator able to sign in)."""
+    """What an administrator does with accounts (the Users page, `rag users`), and the
+    rules: only administrators, and never leaving no administrator, unless the acting
+    user is single-user mode's (the operator on the command line, after which the
+    first start asks for an administrator again). `delete_collection` deletes a
+    collection as the acting user (the service layer's), for removing a user
+    together with their collections."""
 
-    def __init__(self, accounts: Accounts, acting: User) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        acting: User,
+        *,
+        delete_collection: Callable[[str], None] | None = None,
+    ) -> None:
         self.accounts = accounts
         self.acting = acting
+        self._delete_collection = delete_collection
+        self._keep = acting.id != LOCAL_ID
 
     def _check(self) -> None:
         if not self.acting.admin:
@@ -204,30 +219,35 @@ class UserAdmin:
         self._check()
         return self.accounts.add(name, password, admin=admin)
 
+    def rename(self, old: str, new: str) -> Account:
+        """A new name for a user; everything they have stays theirs."""
+        self._check()
+        return self.accounts.rename(old, new)
+
     def reset_password(self, name: str, password: str) -> None:
         self._check()
         self.accounts.set_password(name, password)
 
     def set_role(self, name: str, *, admin: bool) -> None:
         self._check()
-        if not admin:
-            self._keep_an_admin(name)
-        self.accounts.update(name, admin=admin)
+        self.accounts.update(name, admin=admin, keep_an_admin=self._keep)
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         self._check()
-        if disabled:
-            self._keep_an_admin(name)
-        self.accounts.update(name, disabled=disabled)
+        self.accounts.update(name, disabled=disabled, keep_an_admin=self._keep)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, delete_collections: bool = False) -> tuple[str, ...]:
+        """Remove a user: their sessions end, their keys and shares go, and the
+        collections they owned become the acting administrator's (the
+        administrators' when the acting user is single-user mode's, as on the command
+        line), or, with `delete_collections`, are deleted. Those collections' names."""
         self._check()
-        self._keep_an_admin(name)
-        self.accounts.remove(name)
-
-    def _keep_an_admin(self, name: str) -> None:
-        name = name.strip().lower()
-        accounts = self.accounts.list()
-        others = [a for a in accounts if a.admin and not a.disabled and a.name != name]
-        if not others and any(a.name == name and a.admin for a in accounts):
-            raise AccountError("That would leave no administrator: make another one first.")
+        if delete_collections and self._delete_collection is None:
+            raise AccountError("Deleting a user's collections needs the engine.")
+        # Handed over first, in the removal's transaction: a deletion that fails
+        # half-way leaves the rest with the administrator, never with nobody.
+        names = self.accounts.remove(name, heir=self.acting.id, keep_an_admin=self._keep)
+        if delete_collections and self._delete_collection is not None:
+            for collection in names:
+                self._delete_collection(collection)
+        return names

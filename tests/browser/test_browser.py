@@ -22,7 +22,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import Text, cast, select
 
+from rag import Settings
+from rag.records.database import Database, database_url
+from rag.records.schema import turns
 from tests.fixtures.browser import ARTIFACTS, CHROMIUM, DROP_JS, LAUNCH_ARGS, LLM, settle
 from tests.fixtures.paths import SAMPLES, missing, need_shared
 
@@ -151,11 +155,16 @@ def test_drop_pdf_see_it_in_library_and_chat_with_sources(
 
 
 def _saved_sources(data_dir: Path) -> list[dict[str, object]]:
+    """The sources of the last answer the app saved (in the record store)."""
+    db = Database(database_url(Settings(data_dir=data_dir)))
+    query = select(cast(turns.c.answer, Text)).order_by(turns.c.id.desc()).limit(1)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        files = list((data_dir / "conversations").glob("*.json"))
-        if files:
-            messages = json.loads(files[0].read_text())["messages"]
-            return messages[-1]["docchat"]["sources"]
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            raw = db.read(lambda c: c.execute(query).scalar())
+            if raw is not None:
+                return json.loads(raw)["docchat"]["sources"]
+            time.sleep(0.2)
+    finally:
+        db.close()
     raise AssertionError("no conversation was saved")

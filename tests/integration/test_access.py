@@ -7,8 +7,17 @@ from pathlib import Path
 import pytest
 
 from rag.core.errors import AccessDeniedError, AccountError, SignInError
+from rag.core.settings import Settings
+from rag.records import Database, open_database
 from rag.team.access import User
 from rag.team.accounts import LOCK_AFTER, Accounts
+
+
+def stored(db: Database) -> str:
+    """Everything the record store's file holds, as text (the SQLite database and its
+    write-ahead log)."""
+    files = sorted(Path(db.url.removeprefix("sqlite:///")).parent.glob("docchat.db*"))
+    return b"".join(f.read_bytes() for f in files).decode("latin-1")
 
 
 class Clock:
@@ -21,14 +30,15 @@ class Clock:
 
 def test_accounts_hash_passwords_and_sessions_end_with_a_new_password(tmp_path: Path) -> None:
     clock = Clock()
-    accounts = Accounts(tmp_path / "accounts.json", session_hours=1, clock=clock)
-    accounts.add("Ann@Example.com", "correct horse", admin=True)
-    stored = (tmp_path / "accounts.json").read_text()
-    assert "correct horse" not in stored and "$argon2id$" in stored
+    db = open_database(Settings(data_dir=tmp_path))
+    accounts = Accounts(db, session_hours=1, clock=clock)
+    ann = accounts.add("Ann@Example.com", "correct horse", admin=True).user
+    assert "correct horse" not in stored(db) and "$argon2id$" in stored(db)
     assert [a.name for a in accounts.list()] == ["ann@example.com"]
     assert "correct horse" not in repr(accounts.list())
     token = accounts.sign_in("ann@example.com", "correct horse")
-    assert token not in stored and accounts.user_of(token) == User("ann@example.com", admin=True)
+    assert token not in stored(db)
+    assert accounts.user_of(token) == User(ann.id, "ann@example.com", admin=True)
     clock.now += 3601  # sessions expire
     assert accounts.user_of(token) is None
     token = accounts.sign_in("ann@example.com", "correct horse")
@@ -51,7 +61,7 @@ def test_accounts_hash_passwords_and_sessions_end_with_a_new_password(tmp_path: 
 
 def test_failed_sign_ins_are_slowed_then_locked(tmp_path: Path) -> None:
     clock = Clock()
-    accounts = Accounts(tmp_path / "accounts.json", clock=clock)
+    accounts = Accounts(open_database(Settings(data_dir=tmp_path)), clock=clock)
     accounts.add("ann", "correct horse")
     messages = []
     for _ in range(LOCK_AFTER):
@@ -111,7 +121,7 @@ def test_users_command_manages_accounts(tmp_path: Path) -> None:
     listed = json.loads(users("list", "--json").stdout)
     assert [(u["name"], u["admin"]) for u in listed] == [("ann", True)]
     assert users("passwd", "ann", "--password-stdin", stdin="another password\n").returncode == 0
-    assert "long password" not in (tmp_path / "accounts.json").read_text()
+    assert "long password" not in stored(open_database(Settings(data_dir=tmp_path)))
     assert users("remove", "ann").returncode == 0
     assert users("list").stdout.strip() == "(no users)"
 
@@ -123,7 +133,7 @@ def test_the_engine_refuses_what_the_rules_forbid(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path / "data", min_score=0.0)
     base = DocChat.open(settings, embedder=HashEmbedder())
-    ann, bob = base.as_user(User("ann")), base.as_user(User("bob"))
+    ann, bob = base.as_user(User("u-ann", "ann")), base.as_user(User("u-bob", "bob"))
     ann.create_collection("ann-notes")
     added = ann.ingest("cats.md", b"# Cats\n\nCats eat fish.", collection="ann-notes")
     assert added.status == "indexed"
@@ -148,7 +158,7 @@ def test_the_engine_refuses_what_the_rules_forbid(tmp_path: Path) -> None:
         "reindex": lambda: bob.reindex(collection="ann-notes", chunk_tokens=100, chunk_overlap=10),
         "rename": lambda: bob.rename_collection("ann-notes", "mine"),
         "delete_collection": lambda: bob.delete_collection("ann-notes"),
-        "share": lambda: bob.share("ann-notes", Sharing("bob")),
+        "share": lambda: bob.share("ann-notes", Sharing("u-bob")),
     }
     for what, call in calls.items():
         with pytest.raises(AccessDeniedError):
@@ -156,7 +166,7 @@ def test_the_engine_refuses_what_the_rules_forbid(tmp_path: Path) -> None:
             pytest.fail(f"{what} was allowed")
 
     # Shared with Bob as a reader: he can search and chat, not change anything.
-    ann.share("ann-notes", Sharing("ann", readers=frozenset({"bob"})))
+    ann.share("ann-notes", Sharing("u-ann", readers=frozenset({"u-bob"})))
     assert bob.collection_names() == ["ann-notes"]
     _, hits = bob.search("cats", collection="ann-notes")
     assert hits and hits[0].chunk.doc_id == doc
@@ -166,5 +176,5 @@ def test_the_engine_refuses_what_the_rules_forbid(tmp_path: Path) -> None:
             calls[what]()
     assert ann.documents("ann-notes")  # nothing was lost
     # An administrator may do everything; single-user mode is the administrator.
-    root = base.as_user(User("root", admin=True))
+    root = base.as_user(User("u-root", "root", admin=True))
     assert base.documents("ann-notes") and root.documents("ann-notes")

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from tests.fixtures.api import finished
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.fakes import HashEmbedder
 from tests.fixtures.paths import ROOT, free_port
+from tests.fixtures.serving import serving
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
 DOGS = b"# Dogs\n\nDogs bark at strangers and love long walks in the park.\n"
@@ -51,22 +51,8 @@ class Served:
 
 
 def serve(engine: DocChat, host: str = "127.0.0.1") -> Iterator[Served]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(create_app(engine, host=host), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", engine)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(create_app(engine, host=host)) as url:  # uvicorn in a thread, a free port
+        yield Served(url, engine)
 
 
 @pytest.fixture
@@ -94,11 +80,11 @@ def team(tmp_path: Path) -> Iterator[tuple[Served, str, str]]:
     settings = Settings(data_dir=tmp_path, min_score=0.0, auth="accounts")
     accounts = open_accounts(settings)
     ann = accounts.add("ann", "ann-password").user
-    accounts.add("bob", "bob-password")
+    bob = accounts.add("bob", "bob-password").user
     engine = DocChat.open(settings, embedder=HashEmbedder())
     engine.as_user(ann).ingest("cats.md", CATS, collection="ann-notes")
-    keys = open_keys(tmp_path)
-    ann_key, bob_key = keys.create("ann")[1], keys.create("bob")[1]
+    keys = open_keys(settings)
+    ann_key, bob_key = keys.create(ann.id)[1], keys.create(bob.id)[1]
     for served in serve(engine):
         yield served, ann_key, bob_key
 
@@ -246,7 +232,9 @@ def test_keys_and_access_rules(team: tuple[Served, str, str]) -> None:
     assert h.post("/v1/collections/ann-notes/search", json={"query": "cats"}).status_code == 403
     assert h.get("/v1/collections/ann-notes/documents").status_code == 403
     # Shared with Bob as reader: he may chat, not delete.
-    served.engine.share("ann-notes", Sharing("ann", readers=frozenset({"bob"})))
+    accounts = served.engine.signin.accounts
+    ann_id, bob_id = (accounts.get(n).id for n in ("ann", "bob"))  # type: ignore[union-attr]
+    served.engine.share("ann-notes", Sharing(ann_id, readers=frozenset({bob_id})))
     r2 = bob.chat.completions.create(model="docchat/ann-notes", messages=question)
     assert "sixteen hours" in (r2.choices[0].message.content or "")
     doc = h.get("/v1/collections/ann-notes/documents").json()["data"][0]

@@ -60,7 +60,7 @@ def test_key_never_leaks(
     assert app.llm is not None
     shown = [repr(settings), str(settings), repr(app.llm), app.llm.describe(), repr(app)]
 
-    convs = Conversations(data)
+    convs = Conversations(app.services.records)
     app.ingest("notes.md", b"# Notes\n\nThe otters hold hands while they sleep.\n")
     pdf = make_pdf([text_ops(["Walruses sunbathe on the rocks."])])
     assert app.ingest("walrus.pdf", pdf).status == "indexed"  # through a worker process

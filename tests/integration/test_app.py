@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Text, cast, select
 from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
 from rag import failed_answer
+from rag.records.schema import turns
 from tests.fixtures.app import CATS, DOGS, start, upload
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.paths import SAMPLES, need_shared
@@ -256,7 +258,7 @@ def test_chat_streams_an_answer_with_sources_and_follow_ups(
     assert "## 2. And what do they drink?" in saved and "[1] cats.md" in saved
     _button(again, "Clear conversation").click().run()
     assert len(again.chat_message) == 0
-    assert not list((env / "conversations").glob("*.json"))
+    assert ui.conversations().load("default").turns == ()
 
 
 def test_llm_error_shows_in_the_chat_with_sources_and_history_kept(
@@ -315,7 +317,9 @@ def test_saved_conversation_is_plain_messages(fake_embedder: None, env: Path) ->
     at = upload(start(), ("cats.md", CATS))
     at.switch_page("pages/chat.py").run()
     ask(at, "What do cats eat?")
-    raw = json.loads(next((env / "conversations").glob("*.json")).read_text())
-    roles = [(m["role"], type(m["content"]).__name__) for m in raw["messages"]]
-    assert roles == [("user", "str"), ("assistant", "str")]
-    assert raw["messages"][1]["docchat"]["sources"][0]["file"] == "cats.md"
+    query = select(turns.c.question, cast(turns.c.answer, Text))  # as stored
+    ((question, raw),) = ui.engine().services.records.read(lambda c: c.execute(query).all())
+    message = json.loads(raw)  # the answer: an OpenAI-style assistant message
+    assert question == "What do cats eat?"
+    assert message["role"] == "assistant" and isinstance(message["content"], str)
+    assert message["docchat"]["sources"][0]["file"] == "cats.md"

@@ -37,6 +37,7 @@ from rag import (
 )
 from rag import cli as rag_cli
 from rag.finetune.pairs import DECLINE_ANSWER
+from rag.records.database import Database, database_url
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.fakes import HashEmbedder
 
@@ -292,10 +293,10 @@ def _training(n: int = 12) -> tuple[str, str]:
 
 
 def test_job_succeeds_and_its_model_answers(
-    llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
+    llm_app: DocChat, openai_server: FakeOpenAIServer
 ) -> None:
     train, validation = _training()
-    jobs = FineTuneJobs(_llm(llm_app), tmp_path)
+    jobs = FineTuneJobs(_llm(llm_app), llm_app.services.records, "u-ann")
     job = jobs.start(
         train,
         validation,
@@ -319,18 +320,21 @@ def test_job_succeeds_and_its_model_answers(
     assert done.collection == "default" and done.examples == 10  # kept from the start
     messages = [e.message for e in jobs.events(job.id)]
     assert messages[0].startswith("Validating training file") and "successfully" in messages[-1]
-    again = FineTuneJobs(_llm(llm_app), tmp_path)  # a restart reads the record
+    restarted = Database(database_url(llm_app.settings))  # a restart reads the record
+    again = FineTuneJobs(_llm(llm_app), restarted, "u-ann")
     assert [j.id for j in again.history()] == [job.id]
     assert again.fine_tuned_models() == [done.fine_tuned_model]
+    assert again.history() == [done]
+    assert FineTuneJobs(_llm(llm_app), restarted, "u-bob").history() == []  # ann's only
     reply = _llm(llm_app).complete([{"role": "user", "content": "Hi"}], model=done.fine_tuned_model)
     assert reply.model == done.fine_tuned_model
 
 
 def test_job_failure_and_cancel_are_recorded(
-    llm_app: DocChat, openai_server: FakeOpenAIServer, tmp_path: Path
+    llm_app: DocChat, openai_server: FakeOpenAIServer
 ) -> None:
     train, _ = _training()
-    jobs = FineTuneJobs(_llm(llm_app), tmp_path)
+    jobs = FineTuneJobs(_llm(llm_app), llm_app.services.records)
     openai_server.fine_tune_outcome = "failed"
     openai_server.fine_tune_polls = 1
     failed = jobs.wait(jobs.start(train, base_model="gpt-4o-mini").id, interval=0)
@@ -356,7 +360,7 @@ def test_docchat_serves_the_pages_jobs_and_chunks(llm_app: DocChat, app: DocChat
     with ThreadPoolExecutor(8) as pool:  # sessions opening the page at once get one object
         built = list(pool.map(lambda _: llm_app.fine_tune_jobs(), range(8)))
     assert all(j is built[0] for j in built) and built[0] is llm_app.fine_tune_jobs()
-    assert built[0].records == llm_app.settings.data_dir / "finetune" / "jobs.json"
+    assert built[0].records is llm_app.services.records and built[0].owner == "local"
     with pytest.raises(ConfigError, match="needs an LLM"):
         app.fine_tune_jobs()
     chunks = llm_app.all_chunks()

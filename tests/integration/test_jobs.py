@@ -1,5 +1,5 @@
-"""Background ingestion (`rag/jobs.py`): jobs on the real SQLite Huey queue, run by real
-consumer threads over a DocChat on the fast fake embedder.
+"""Background ingestion (`rag/jobs/`): jobs on the real SQLite Huey queue and record
+store, run by real consumer threads over a DocChat on the fast fake embedder.
 
 Submit and finish, per-file progress, cancel, a worker that dies mid-job (its lease
 expires and another worker, or the next process, finishes the job), idempotence (a
@@ -21,7 +21,8 @@ import pytest
 from rag import DocChat, Settings, Upload
 from rag.core.errors import AccessDeniedError, JobNotFoundError
 from rag.jobs import CANCELLED, DONE, FAILED, REJECTED, Job, JobQueue, Workers
-from rag.team.access import READER, Sharing, User
+from rag.team.access import LOCAL, READER, Sharing
+from rag.team.accounts import Accounts
 from tests.fixtures.fakes import HashEmbedder
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
@@ -162,7 +163,7 @@ def test_cancel(job_settings: Settings, running: list[Workers]) -> None:
     assert len(app.documents()) < 8
     # A queued job is cancelled at once (no worker takes it: a queue of its own).
     queue = JobQueue(job_settings)
-    queued = queue.submit(User("local", admin=True), "other", [Upload("x.md", CATS)])
+    queued = queue.submit(LOCAL, "other", [Upload("x.md", CATS)])
     assert app.cancel_job(queued.id).status == CANCELLED
 
 
@@ -190,7 +191,7 @@ def test_restart_resumes_an_unfinished_job(job_settings: Settings, running: list
     assert first.job(job.id).status == "running"
     # A queued job too: submitted while nothing consumed the queue (as the CLI does).
     late = [Upload("late.md", b"# Late\n\nLate text here.\n")]
-    waiting = JobQueue(settings).submit(User("local", admin=True), "default", late)
+    waiting = JobQueue(settings).submit(LOCAL, "default", late)
     again = engine_with_workers(settings, running, store=first.services.store)  # the next start
     done = wait(again, job.id)
     assert done.status == DONE and done.attempt == 1, done
@@ -247,12 +248,14 @@ def test_access_rules(job_settings: Settings) -> None:
     are not found, an administrator sees every job."""
     settings = replace(job_settings, workers=0, auth="accounts")
     app = DocChat.open(settings, embedder=HashEmbedder())
-    ann, bob = User("ann"), User("bob")
+    accounts = Accounts(app.services.records)
+    ann, bob = (accounts.add(n, "correct horse").user for n in ("ann", "bob"))
+    root = accounts.add("root", "correct horse", admin=True).user
     job = app.as_user(ann).submit_upload([("cats.md", CATS)], collection="ann-notes")
-    assert job.status == DONE and job.user == "ann"  # ran before the submit returned
+    assert job.status == DONE and job.user == ann.id  # ran before the submit returned
     with pytest.raises(AccessDeniedError, match="taken"):
         app.as_user(bob).submit_upload([("dogs.md", DOGS)], collection="ann-notes")
-    app.as_user(ann).share("ann-notes", Sharing("ann", readers=frozenset({"bob"})))
+    app.as_user(ann).share("ann-notes", Sharing(ann.id, readers=frozenset({bob.id})))
     assert app.as_user(bob).role("ann-notes") == READER
     with pytest.raises(AccessDeniedError, match="not add to it"):
         app.as_user(bob).submit_upload([("dogs.md", DOGS)], collection="ann-notes")
@@ -261,7 +264,7 @@ def test_access_rules(job_settings: Settings) -> None:
     with pytest.raises(JobNotFoundError):
         app.as_user(bob).cancel_job(job.id)
     assert app.as_user(bob).jobs() == []
-    assert [j.id for j in app.as_user(User("root", admin=True)).jobs()] == [job.id]
+    assert [j.id for j in app.as_user(root).jobs()] == [job.id]
 
 
 def test_concurrent_creates_of_one_collection_make_one(job_settings: Settings) -> None:
@@ -281,4 +284,3 @@ def test_concurrent_creates_of_one_collection_make_one(job_settings: Settings) -
     for t in threads:
         t.join()
     assert not errors and app.services.store.collection_names() == ["new"]
-

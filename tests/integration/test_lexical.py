@@ -27,7 +27,7 @@ def test_kept_in_step_with_the_store(app: DocChat) -> None:
     assert fresh.services.lexical.search(fresh.collection(), "infections", 5).top
 
     # A write the engine did not make (another process, in server mode) is caught
-    # by the count check before a search.
+    # by the version check before a search (tests/integration/test_lexical_versions.py).
     fresh.ingest("more.txt", b"Zebras graze on the savanna.\n")
     assert app.services.lexical.search(app.collection(), "zebras savanna", 5).top
 

@@ -32,14 +32,16 @@ def test_migrations_build_the_schema(db: Database) -> None:
 
 
 def test_read_modify_writes_lose_nothing(db: Database) -> None:
+    n_row = schema.meta.c.key == "n"  # (the store has meta rows of its own)
+    value = select(schema.meta.c.value).where(n_row)
     db.write(lambda c: c.execute(insert(schema.meta).values(key="n", value="0")))
 
     def bump() -> None:
         for _ in range(25):
 
             def step(c: object) -> None:
-                n = int(c.execute(select(schema.meta.c.value)).scalar_one())  # type: ignore[attr-defined]
-                c.execute(update(schema.meta).values(value=str(n + 1)))  # type: ignore[attr-defined]
+                n = int(c.execute(value).scalar_one())  # type: ignore[attr-defined]
+                c.execute(update(schema.meta).where(n_row).values(value=str(n + 1)))  # type: ignore[attr-defined]
 
             db.write(step)
 
@@ -48,7 +50,7 @@ def test_read_modify_writes_lose_nothing(db: Database) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert db.read(lambda c: c.execute(select(schema.meta.c.value)).scalar_one()) == "200"
+    assert db.read(lambda c: c.execute(value).scalar_one()) == "200"
 
 
 def test_a_broken_unique_rule_is_a_conflict(db: Database) -> None:

@@ -1,6 +1,7 @@
-"""Scale-out, for real: Redis (Debian's `redis-server`) as the job queue, a Chroma server
-(`chroma run`), two `python -m rag worker` processes and the app's side as the CLI
-(`python -m rag ingest --background`), all on 127.0.0.1 ports of their own.
+"""Scale-out, for real: Redis (Debian's `redis-server`) as the job queue, PostgreSQL as
+the record store (tests/fixtures/postgres.py), a Chroma server (`chroma run`), two
+`python -m rag worker` processes and the app's side as the CLI (`python -m rag ingest
+--background`), all on 127.0.0.1 ports of their own.
 
 50 small files go in as 5 jobs; one worker is killed with SIGKILL in the middle of a
 job. Its job's lease expires, the other worker takes it and finishes it, and in the
@@ -77,14 +78,16 @@ def test_two_workers_one_killed_mid_job(
     tmp_path: Path,
     redis_url: str,
     server: ChromaServer,  # a real `chroma run` on a free port (tests/fixtures/chroma_server.py)
+    pg_url: str,  # a database on a real PostgreSQL server
 ) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "DOCCHAT_DATA_DIR": str(data), "DOCCHAT_REDIS_URL": redis_url,
+           "DOCCHAT_DATABASE_URL": pg_url,
            "DOCCHAT_CHROMA_HOST": "127.0.0.1", "DOCCHAT_CHROMA_PORT": str(server.port),
            "DOCCHAT_JOB_LEASE": "3", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # fmt: skip
     settings = Settings(data_dir=data, redis_url=redis_url, chroma_host="127.0.0.1",
-                        chroma_port=server.port, job_lease=3.0)  # fmt: skip
+                        chroma_port=server.port, job_lease=3.0, database_url=pg_url)  # fmt: skip
     queue = JobQueue(settings)  # to watch the jobs (no consumer here)
 
     # The app's side: 5 uploads of 10 files, each a job.

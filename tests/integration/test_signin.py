@@ -1,4 +1,4 @@
-"""The front door (`rag/signin.py`): signed session cookies, the first administrator,
+"""The front door (`rag/team/signin.py`): signed session cookies, the first administrator,
 OIDC identities, the administrators' account management, per-user conversations."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ CATS = b"# Cats\n\nCats sleep sixteen hours a day.\n"
 def test_conversations_are_per_user(tmp_path: Path) -> None:
     app = DocChat.open(Settings(data_dir=tmp_path, min_score=0.0), embedder=HashEmbedder())
     app.ingest("cats.md", CATS)
-    ann = app.as_user(User("ann", admin=True))
-    bob = app.as_user(User("bob", admin=True))
+    ann = app.as_user(User("u-ann", "ann", admin=True))
+    bob = app.as_user(User("u-bob", "bob", admin=True))
     ann.chat_failed("How long do cats sleep?", "no LLM")  # a saved turn
     assert len(ann.conversations.load("default").turns) == 1
     assert not bob.conversations.load("default").turns
@@ -27,5 +27,4 @@ def test_conversations_are_per_user(tmp_path: Path) -> None:
     assert len(bob.conversations.load("pets").turns) == 1
     app.delete_collection("pets")
     assert not ann.conversations.load("pets").turns and not bob.conversations.load("pets").turns
-    assert app.as_user(LOCAL).conversations.owner == ""
-
+    assert app.as_user(LOCAL).conversations.owner == "local"

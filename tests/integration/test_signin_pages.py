@@ -121,7 +121,7 @@ def test_wrong_password_is_refused_with_a_clear_message(data: Path) -> None:
 def test_two_users_private_collections_sharing_and_sign_out(data: Path) -> None:
     accounts = open_accounts(Settings(data_dir=data))
     accounts.add("ann", "ann-password", admin=False)
-    accounts.add("bob", "bob-password")
+    bob = accounts.add("bob", "bob-password").user
     accounts.add("root", "root-password", admin=True)
     settings = Settings.from_env()
     base = DocChat.open(settings, embedder=HashEmbedder())
@@ -150,7 +150,7 @@ def test_two_users_private_collections_sharing_and_sign_out(data: Path) -> None:
     assert "taken" in at.warning[0].value  # upload: the name is not free, nothing more
 
     # Ann shares it with Bob as reader: he can chat, not delete.
-    ann.share("ann-notes", Sharing("ann", readers=frozenset({"bob"})))
+    ann.share("ann-notes", Sharing(ann.user.id, readers=frozenset({bob.id})))
     at.session_state[ui.ACTIVE] = "ann-notes"
     at.switch_page("pages/chat.py").run()
     at.chat_input[0].set_value("How long do cats sleep?").run()

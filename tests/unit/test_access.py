@@ -1,4 +1,5 @@
-"""The access rules as a table (user x role x action), refusals, and the bind check.
+"""The access rules as a table (user x role x action), by user id (no name confers
+anything), refusals, and the bind check.
 
 The accounts (hashing, slow-down and lock-out) and the engine's use of the rules are in
 tests/integration/test_access.py."""
@@ -13,20 +14,29 @@ from rag.team.access import ACTIONS, LOCAL, Sharing, User, allowed, check, check
 READ = {"read", "search", "chat"}
 EDIT = READ | {"upload", "delete_document", "reindex"}
 ALL = set(ACTIONS)
-SHARING = Sharing("ann", readers=frozenset({"rita"}), editors=frozenset({"ed"}))
+# Users by id; each name differs from the id, so a rule that read names would fail.
+ANN, ED, RITA, BOB = (User(f"u-{name}", name) for name in ("ann", "ed", "rita", "bob"))
+SHARING = Sharing("u-ann", readers=frozenset({"u-rita"}), editors=frozenset({"u-ed"}))
 
 # user, the collection's sharing, the actions allowed (every other action is refused)
 TABLE = [
-    (User("ann"), SHARING, ALL),  # the owner
-    (User("ed"), SHARING, EDIT),  # an editor
-    (User("rita"), SHARING, READ),  # a reader
-    (User("bob"), SHARING, set()),  # not shared with
-    (User("boss", admin=True), SHARING, ALL),  # an administrator
+    (ANN, SHARING, ALL),  # the owner
+    (ED, SHARING, EDIT),  # an editor
+    (RITA, SHARING, READ),  # a reader
+    (BOB, SHARING, set()),  # not shared with
+    (User("u-boss", "boss", admin=True), SHARING, ALL),  # an administrator
     (LOCAL, SHARING, ALL),  # single-user mode
-    (User("bob"), Sharing("ann", everyone="reader"), READ),  # shared with everyone
-    (User("bob"), Sharing("ann", everyone="editor"), EDIT),
+    (BOB, Sharing("u-ann", everyone="reader"), READ),  # shared with everyone
+    (BOB, Sharing("u-ann", everyone="editor"), EDIT),
     # the higher of two roles counts
-    (User("rita"), Sharing("ann", readers=frozenset({"rita"}), everyone="editor"), EDIT),
+    (RITA, Sharing("u-ann", readers=frozenset({"u-rita"}), everyone="editor"), EDIT),
+    # A name confers nothing: an account named like the owner's id, or named "local"
+    # (single-user mode's user), on a collection of that owner or of the administrators.
+    (User("u-other", "u-ann"), SHARING, set()),
+    (User("u-mallory", "local"), Sharing(""), set()),
+    (User("u-mallory", "local"), Sharing("local"), set()),
+    (User("u-boss", "boss", admin=True), Sharing(""), ALL),  # no owner: the administrators'
+    (ANN, Sharing(""), set()),
 ]
 
 
@@ -43,9 +53,9 @@ def test_rules_table(user: User, sharing: Sharing, may: set[str]) -> None:
 
 def test_refusals_say_what_is_missing() -> None:
     with pytest.raises(AccessDeniedError, match="do not have access to the collection 'notes'"):
-        check(User("bob"), "search", SHARING, "notes")
+        check(BOB, "search", SHARING, "notes")
     with pytest.raises(AccessDeniedError, match="needs the editor role"):
-        check(User("rita"), "upload", SHARING, "notes")
+        check(RITA, "upload", SHARING, "notes")
 
 
 @pytest.mark.parametrize(

@@ -94,18 +94,32 @@ def test_word_pairs_and_best_sentence() -> None:
 
 def test_index_save_load_round_trip_and_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     idx = LexicalIndex()
-    idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "")])
-    idx.add("b", [chunk("b", 0, "dogs eat meat")])
+    idx.add("a", [chunk("a", 0, "cats eat fish"), chunk("a", 1, "")], "1.5 2 a.txt")
+    idx.add("b", [chunk("b", 0, "dogs eat meat")], "2.5 1 b.txt")
+    idx.stamp = "7 animals"
     path = tmp_path / "x" / "lexical.npz"
     idx.save(path)
     again = LexicalIndex.load(path)
     assert again is not None and set(again.docs) == {"a", "b"}
     assert again.search("fish", 3) == idx.search("fish", 3)
+    # The marks are in the same file as the terms they describe; the stamp is not
+    # saved (the loaded index is synced once before it is trusted).
+    assert again.marks == {"a": "1.5 2 a.txt", "b": "2.5 1 b.txt"} and again.stamp == ""
+    assert not again.unsaved
     assert LexicalIndex.load(tmp_path / "missing.npz") is None
     path.write_bytes(b"not a zip")
     assert LexicalIndex.load(path) is None
     np.savez(path, version=np.asarray(["old-" + INDEX_VERSION]))
     assert LexicalIndex.load(path) is None
+
+
+def test_marks_follow_their_documents() -> None:
+    idx = LexicalIndex()
+    idx.add("a", [chunk("a", 0, "cats eat fish")], "m1")
+    idx.add("b", [chunk("b", 0, "dogs eat meat")])
+    assert idx.marks == {"a": "m1", "b": ""}
+    idx.remove("a")
+    assert idx.marks == {"b": ""} and set(idx.docs) == {"b"}
 
 
 def test_fuse_weights_pick_each_side() -> None:

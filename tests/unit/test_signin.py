@@ -11,7 +11,7 @@ import pytest
 
 from rag import Settings
 from rag.core.errors import AccessDeniedError, AccountError, ConfigError, SignInError
-from rag.team.access import User, check_serving
+from rag.team.access import LOCAL, User, check_serving
 from rag.team.signin import Identity, SignIn, UserAdmin, cookie_secret, open_accounts, sign, unsign
 
 
@@ -36,9 +36,10 @@ def test_cookies_are_signed_and_only_this_server_s_are_taken(tmp_path: Path) -> 
 
 def test_sign_in_gives_a_signed_session_that_sign_out_ends(tmp_path: Path) -> None:
     d = door(tmp_path)
-    d.accounts.add("ann", "ann-password")
+    ann = d.accounts.add("ann", "ann-password").user
+    assert ann.name == "ann" and ann.id.startswith("u") and len(ann.id) == 25
     cookie = d.sign_in("Ann", "ann-password")
-    assert d.user_of(cookie) == User("ann")
+    assert d.user_of(cookie) == ann
     token = cookie.rpartition(".")[0]
     assert d.user_of(token) is None  # the bare token is not a cookie this server made
     assert d.user_of(token + ".0" * 32) is None
@@ -49,12 +50,11 @@ def test_sign_in_gives_a_signed_session_that_sign_out_ends(tmp_path: Path) -> No
 
 
 def test_another_process_s_changes_are_seen_at_once(tmp_path: Path) -> None:
-    # Accounts keeps its last read of the file (rag/accounts.py, `_read`); a change by
-    # another instance (another process) must still count at the next call.
+    # A change by another instance (another process) counts at the next call.
     here, there = door(tmp_path), door(tmp_path)
-    here.accounts.add("ann", "ann-password")
+    ann = here.accounts.add("ann", "ann-password").user
     cookie = here.sign_in("ann", "ann-password")
-    assert here.user_of(cookie) == there.user_of(cookie) == User("ann")
+    assert here.user_of(cookie) == there.user_of(cookie) == ann
     there.accounts.update("ann", disabled=True)
     assert here.user_of(cookie) is None
     there.accounts.update("ann", disabled=False)
@@ -81,9 +81,10 @@ def test_oidc_identities_become_users_an_admin_can_disable(tmp_path: Path) -> No
     d = door(tmp_path, auth="oidc", admin_user="boss@example.com")
     assert d.oidc_user(Identity(False)) is None
     boss = d.oidc_user(Identity(True, "Boss@Example.com"))
-    assert boss == User("boss@example.com", admin=True)
+    assert boss is not None and (boss.name, boss.admin) == ("boss@example.com", True)
     ann = d.oidc_user(Identity(True, "ann@example.com"))
-    assert ann == User("ann@example.com")
+    assert ann is not None and (ann.name, ann.admin) == ("ann@example.com", False)
+    assert d.oidc_user(Identity(True, "ann@example.com")) == ann  # found by name: same id
     with pytest.raises(SignInError, match="e-mail"):
         d.oidc_user(Identity(True, ""))
     UserAdmin(d.accounts, boss).set_disabled("ann@example.com", True)
@@ -98,9 +99,9 @@ def test_oidc_identities_become_users_an_admin_can_disable(tmp_path: Path) -> No
 def test_only_administrators_manage_users_and_one_always_stays(tmp_path: Path) -> None:
     accounts = open_accounts(Settings(data_dir=tmp_path))
     root = accounts.add("root", "root-password", admin=True).user
-    accounts.add("ann", "ann-password")
+    ann = accounts.add("ann", "ann-password").user
     with pytest.raises(AccessDeniedError, match="administrators"):
-        UserAdmin(accounts, User("ann")).add("eve", "eve-password")
+        UserAdmin(accounts, ann).add("eve", "eve-password")
     admin = UserAdmin(accounts, root)
     admin.add("bob", "bob-password")
     cookie = accounts.sign_in("bob", "bob-password")
@@ -116,6 +117,17 @@ def test_only_administrators_manage_users_and_one_always_stays(tmp_path: Path) -
     admin.set_role("ann", admin=True)
     admin.set_role("root", admin=False)  # now allowed: ann is one
     assert [a.name for a in admin.list() if a.admin] == ["ann"]
+    # A rename changes the label only: the id (and what refers to it) stays.
+    renamed = UserAdmin(accounts, accounts.current_user(ann.id) or ann).rename("ann", "Anna")
+    assert (renamed.id, renamed.name) == (ann.id, "anna")
+    assert accounts.current_user(ann.id) == User(ann.id, "anna", admin=True)
+    with pytest.raises(AccountError, match="already exists"):
+        accounts.rename("anna", "root")
+    # The operator (single-user mode's user, on the command line) may remove the last
+    # administrator: the first start then asks for one again.
+    UserAdmin(accounts, LOCAL).remove("anna")
+    assert accounts.current_user(ann.id) is None
+    assert not accounts.has_admin_with_password()
 
 
 def test_oidc_needs_its_auth_section() -> None:
