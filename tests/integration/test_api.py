@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from tests.fixtures.api import finished
 from tests.fixtures.fake_openai import FakeOpenAIServer
 from tests.fixtures.fakes import HashEmbedder
 from tests.fixtures.paths import ROOT, free_port
-from tests.fixtures.serving import serving
+from tests.fixtures.serving import serving, wait_serving
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
 DOGS = b"# Dogs\n\nDogs bark at strangers and love long walks in the park.\n"
@@ -272,14 +271,7 @@ def test_rag_serve_command(tmp_path: Path) -> None:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
-                time.sleep(0.3)
+        wait_serving(proc, f"http://127.0.0.1:{port}")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x")
         assert client.models.list().data == []
         r = client.embeddings.create(model="all-MiniLM-L6-v2", input="Cats sleep.")

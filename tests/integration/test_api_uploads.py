@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 from rag import Settings
 from tests.fixtures.api import finished
 from tests.fixtures.paths import ROOT, free_port
-from tests.fixtures.serving import Served, engine_served, error_of
+from tests.fixtures.serving import Served, engine_served, error_of, wait_serving
 
 MB = 1_000_000
 DOCS = "/v1/collections/default/documents"
@@ -127,14 +126,7 @@ def served_process(tmp_path: Path) -> Iterator[tuple[str, int]]:
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+        wait_serving(proc, f"http://127.0.0.1:{port}")
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
