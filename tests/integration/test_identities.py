@@ -17,13 +17,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
@@ -32,7 +30,8 @@ from rag.records import open_database
 from rag.team.access import OWNER, Sharing
 from rag.team.sharing import SharingStore
 from rag.team.signin import open_accounts
-from tests.fixtures.fakes import HashEmbedder, use_fake_embedder
+from tests.fixtures.app import sign_in
+from tests.fixtures.fakes import HashEmbedder
 from tests.fixtures.paths import ROOT
 from tests.integration.test_api import Served, serve
 
@@ -115,25 +114,12 @@ def test_an_account_named_local_gets_nothing_of_the_administrators_collections(
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    data = tmp_path / "data"
-    monkeypatch.setenv("DOCCHAT_DATA_DIR", str(data))
-    monkeypatch.setenv("DOCCHAT_AUTH", "accounts")
-    monkeypatch.setenv("DOCCHAT_MIN_SCORE", "0")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DOCCHAT_COLLECTION"):
-        monkeypatch.setenv(name, "")
-    st_config.set_option("server.address", "127.0.0.1")
-    with use_fake_embedder(monkeypatch):  # closes the pages' engine after
-        yield data
+def data(accounts_env: Path) -> Path:
+    return accounts_env  # a fresh data dir, accounts on (tests/fixtures/app.py)
 
 
 def signed_in(name: str, password: str) -> AppTest:
-    at = AppTest.from_file(ROOT / "app.py", default_timeout=60).run()
-    at.text_input[0].set_value(name)
-    at.text_input[1].set_value(password)
-    at.button[0].click().run()
-    assert not at.exception, at.exception
-    return at
+    return sign_in(AppTest.from_file(ROOT / "app.py", default_timeout=60).run(), name, password)
 
 
 def sidebar_of(at: AppTest) -> tuple[list[str], str]:

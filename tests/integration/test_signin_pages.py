@@ -12,18 +12,17 @@ browser: the cookie that keeps a session across a reload, and URLs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
 from rag import DocChat, Settings
 from rag.team.access import READER, Sharing
 from rag.team.signin import open_accounts
-from tests.fixtures.fakes import HashEmbedder, use_fake_embedder
+from tests.fixtures.app import sign_in
+from tests.fixtures.fakes import HashEmbedder
 from tests.fixtures.paths import ROOT
 
 CATS = b"# Cats\n\nCats sleep sixteen hours a day. They purr when content.\n"
@@ -31,28 +30,12 @@ DOGS = b"Dogs bark at strangers. Dogs love long walks in the park every morning.
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    data = tmp_path / "data"
-    monkeypatch.setenv("DOCCHAT_DATA_DIR", str(data))
-    monkeypatch.setenv("DOCCHAT_AUTH", "accounts")
-    monkeypatch.setenv("DOCCHAT_MIN_SCORE", "0")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DOCCHAT_COLLECTION"):
-        monkeypatch.setenv(name, "")
-    st_config.set_option("server.address", "127.0.0.1")
-    with use_fake_embedder(monkeypatch):  # closes the pages' engine after
-        yield data
+def data(accounts_env: Path) -> Path:
+    return accounts_env  # a fresh data dir, accounts on (tests/fixtures/app.py)
 
 
 def start() -> AppTest:
     at = AppTest.from_file(ROOT / "app.py", default_timeout=60).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def sign_in(at: AppTest, name: str, password: str) -> AppTest:
-    at.text_input[0].set_value(name)
-    at.text_input[1].set_value(password)
-    at.button[0].click().run()
     assert not at.exception, at.exception
     return at
 
