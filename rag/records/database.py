@@ -58,13 +58,17 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]  # sqlite or postgresql
+        # hide_parameters: a failed statement's text reaches the log (`_unavailable`),
+        # its values (session digests, password hashes) never do.
         try:
             if self.dialect == "sqlite":
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-                self.engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
+                self.engine = create_engine(
+                    url, hide_parameters=True, connect_args={"timeout": _SQLITE_BUSY_MS / 1000}
+                )
                 _sqlite_events(self.engine)
             else:
-                self.engine = create_engine(url, pool_pre_ping=True)
+                self.engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError, ValueError, OSError) as e:
             raise StoreUnavailableError(
                 f"Cannot open the record store ({type(e).__name__}): check "
@@ -162,14 +166,6 @@ def open_database(settings: Settings) -> Database:
             upgrade(db, Path(settings.data_dir))
             _OPEN[url] = db
         return db
-
-
-def forget_databases() -> None:
-    """Close every open record store (tests that drop a PostgreSQL database)."""
-    with _OPEN_LOCK:
-        for db in _OPEN.values():
-            db.close()
-        _OPEN.clear()
 
 
 def ping(conn: Connection) -> None:
