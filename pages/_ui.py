@@ -219,22 +219,7 @@ def active_collection() -> str:
     name = st.session_state.get(ACTIVE)
     if name:
         return str(name)
-    app = engine()
-    if app.signin.required and not app.may("read", app.settings.collection):
-        return own_first_collection(app)
-    return app.settings.collection
-
-
-def own_first_collection(app: DocChat) -> str:
-    """A signed-in user's first collection: named after them when that name is free,
-    else after them and a number. A name is a label: a collection of that name that
-    is someone else's (a removed user's of the same name) stays theirs, unseen."""
-    base = app.user.name
-    for n in range(1, 100):
-        name = base if n == 1 else f"{base}-{n}"
-        if not app.exists_elsewhere(name):
-            return name
-    return app.settings.collection  # (the engine refuses what the user may not use)
+    return engine().default_collection()
 
 
 def set_active_collection(name: str) -> None:

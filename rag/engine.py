@@ -80,7 +80,6 @@ class DocChat:
 
     @property
     def users(self) -> UserAdmin:
-        """Account management, for administrators (`AccessDeniedError` for others)."""
         return self.services.team.users(self.user)
 
     def people(self) -> list[tuple[str, str]]:
@@ -96,7 +95,6 @@ class DocChat:
         self.services.team.revoke_api_key(self.user, key_id)
 
     def may(self, action: str, collection: str | None = None) -> bool:
-        """Whether the acting user may do `action` (pages hide what this says no to)."""
         return self.services.gate.may(self.user, action, collection)
 
     def role(self, collection: str | None = None) -> str:
@@ -119,6 +117,9 @@ class DocChat:
 
     def exists_elsewhere(self, collection: str) -> bool:
         return self._c.exists_elsewhere(self.user, collection)
+
+    def default_collection(self) -> str:
+        return self._c.default_for(self.user)
 
     def create_collection(self, name: str, *, chunk_tokens: int | None = None,
                           chunk_overlap: int | None = None) -> CollectionInfo:  # fmt: skip

@@ -52,6 +52,19 @@ class CollectionService:
         unique across users)."""
         return self.store.has_collection(name) and not self.gate.may(user, "read", name)
 
+    def default_for(self, user: User) -> str:
+        """The collection `user` works on until they choose one: the settings' default
+        when they may read it, else one named after them (with a number when another's
+        collection has that name: a name is a label, a removed namesake's collection
+        stays theirs, unseen)."""
+        if self.gate.may(user, "read", self.settings.collection):
+            return self.settings.collection
+        for n in range(1, 100):
+            name = user.name if n == 1 else f"{user.name}-{n}"
+            if not self.exists_elsewhere(user, name):
+                return name
+        return self.settings.collection  # (each call on it then says what is refused)
+
     def create(
         self, user: User, name: str, chunk_tokens: int | None, chunk_overlap: int | None
     ) -> CollectionInfo:

@@ -29,6 +29,7 @@ class Gate:
         return name
 
     def may(self, user: User, action: str, collection: str | None) -> bool:
+        """Whether `user` may do `action` (pages hide what this says no to)."""
         return allowed(user, action, self.sharing.of(self.name(collection)))
 
     def role(self, user: User, collection: str | None) -> str:
