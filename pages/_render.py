@@ -14,7 +14,7 @@ import time
 
 import streamlit as st
 
-from pages._ui import active_collection, engine
+from pages._ui import active_collection, chat_with, engine
 from rag import (
     Answer,
     Chunk,
@@ -55,12 +55,11 @@ def render_question(question: str) -> None:
         st.markdown(escape_markdown(question, fold=False).replace("\n", "  \n"))
 
 
-def render_turn(turn: Turn, index: int, *, latest: bool) -> None:
-    render_question(turn.question)
-    with st.chat_message("assistant"):
-        if turn.answer.text:
-            st.markdown(answer_markdown(turn.answer, index))
-        render_answer_details(turn.answer, index, stopped=turn.stopped, latest=latest)
+def render_answer(turn: Turn, index: int, *, latest: bool) -> None:
+    """A saved answer (inside its chat message): the text, then its details."""
+    if turn.answer.text:
+        st.markdown(answer_markdown(turn.answer, index))
+    render_answer_details(turn.answer, index, stopped=turn.stopped, latest=latest)
 
 
 def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: bool) -> None:
@@ -73,9 +72,15 @@ def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: 
         error = escape_markdown(answer.error)
         st.error(f"The answer failed: {error}{more} The conversation is kept.")
     facts = []
-    if answer.query:
+    if answer.kind == "summary":
+        facts.append("read the whole document")
+    elif answer.query:
         facts.append(f"Searched for: {escape_markdown(answer.query)}")
-    if answer.mode == "llm":
+    if answer.kind == "summary" and answer.mode == "llm":
+        used, made = answer.prompt_tokens, answer.completion_tokens
+        facts.append(f"{answer.llm_calls} LLM call(s), about {used + made:,} tokens "
+                     f"({used:,} in, {made:,} out)")  # fmt: skip
+    elif answer.mode == "llm":
         facts.append(f"prompt: about {answer.prompt_tokens:,} tokens")
     elif answer.mode == "extractive":
         facts.append("extractive mode: no prompt sent")
@@ -118,6 +123,9 @@ def render_sources(answer: Answer, index: int, *, latest: bool) -> None:
         with box:
             span = supporting_span(answer.text, s.n, s.chunk.text) if answer.text else None
             render_source_view(s.chunk, f"{index}-{s.n}", span, shown=box.open is not False)
+            if st.button("Chat with this document", icon=":material/forum:",
+                         key=f"focus-{index}-{s.n}"):  # fmt: skip
+                chat_with(active_collection(), s.chunk.doc_id)
 
 
 def render_source_view(

@@ -28,7 +28,6 @@ import streamlit as st
 from rag import (
     COOKIE,
     LOCAL,
-    Conversations,
     DocChat,
     Host,
     Identity,
@@ -39,6 +38,7 @@ from rag import (
 )
 
 ACTIVE = "active_collection"  # session key of the collection every page works on
+FOCUS = "chat-focus"  # session key: (collection, doc_id) to start a focused chat on
 HOST = Host()  # this process's engine, its workers and its API
 
 
@@ -198,8 +198,11 @@ def keep_cookie() -> None:
                   height=1)  # fmt: skip
 
 
-def conversations() -> Conversations:
-    return engine().conversations
+def chat_with(collection: str, doc_id: str) -> None:
+    """Open the chat page on a new conversation focused on one document (the chat
+    page takes `FOCUS` from the session)."""
+    st.session_state[FOCUS] = (collection, doc_id)
+    st.switch_page("pages/chat.py")
 
 
 # -- the active collection -------------------------------------------------------------------

@@ -1,90 +1,123 @@
-"""Chat: ask the active collection; each answer streams in, with its numbered sources under it.
+"""Chat: conversations with the active collection; each answer streams in, with its
+numbered sources under it.
 
-The conversation is kept per collection in the record store
-(`rag.components.conversations`), so it survives a reload; it can be cleared and
-downloaded as Markdown. Follow-ups send the history along (the engine rewrites them
-into stand-alone questions when an LLM is configured). The chat box turns into a stop
-button while an answer streams; stopping keeps what arrived so far. LLM failures show
-in the chat with the sources that were found, and the conversation is kept. A
-question over the length limit (`DOCCHAT_MAX_QUESTION_CHARS`) is refused at once
-with the reason, and not saved.
+The sidebar lists the user's conversations, newest first (`pages/_chats.py`): "New
+chat", a search over their words, and each one by its title; opening one restores
+its collection, document filter and answer settings. A conversation can be renamed,
+deleted and downloaded as Markdown. Under the last answer, Regenerate asks again
+(the earlier answer stays: "answer 1 of 2", with arrows); Edit question asks another
+question in a turn's place, the later turns kept on the other branch. A conversation
+focused on one document (from the Library, a source, the chunk browser) shows the
+filter, which can be removed, and offers Summarize; a question about the whole
+document ("summarize it", "list every risk it names") reads all of it, with progress.
 
-Model output is sanitized while it streams and once complete (`rag.views.markdown`): it
-can never load an image or become a link.
+The chat box turns into a stop button while an answer streams; stopping keeps what
+arrived so far. Failures show in the chat and are kept with the conversation; a
+question over the length limit (`DOCCHAT_MAX_QUESTION_CHARS`) is refused at once and
+not saved. Model output is sanitized while it streams and once complete.
 
-Left out: editing or regenerating an earlier answer, several conversations per
-collection.
+Left out: sharing a conversation with another user.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import streamlit as st
 
-from pages import _render, _ui
+from pages import _chats, _render, _ui
 from rag import (
-    Answer,
-    LimitExceededError,
+    SUMMARIZE,
+    ChatSettings,
+    Conversation,
     LLMError,
     RagError,
     SafeMarkdownStream,
+    SummaryProgress,
     escape_markdown,
 )
 
 app = _ui.engine()
-convs = _ui.conversations()
-settings = app.settings
+chats = app.chats
+state = st.session_state
 name = _ui.active_collection()
+
+if focus := state.pop(_ui.FOCUS, None):  # "Chat with this document" on another page
+    collection, doc_id = focus
+    try:
+        started = chats.start(collection, ChatSettings(doc_ids=(doc_id,)))
+    except RagError as e:
+        st.error(escape_markdown(str(e)))
+    else:
+        _chats.open_conversation(started.id, collection)
+        st.rerun()
+
 try:
     docs = app.documents(name) if name in _ui.collection_names(app) else []
+    conv = _chats.current(chats, name)
 except RagError as e:  # e.g. the Chroma server went away
     st.error(escape_markdown(str(e)))
     st.stop()
 
-with st.sidebar:
-    st.subheader("Answer settings")
-    by_id = {d.doc_id: d.name for d in docs}
-    doc_ids = st.multiselect(
-        "Only these documents",
-        list(by_id),
-        format_func=lambda i: by_id.get(i, i),
-        key=f"chat-docs-{name}",
-        placeholder="All documents",
-    )
-    top_k = st.slider("Sources per question (top-k)", 1, 20, settings.top_k)
-    min_score = st.slider(
-        "Relevance threshold",
-        0.0,
-        1.0,
-        float(settings.min_score),
-        0.05,
-        help="Chunks scoring below this (cosine similarity) are not used.",
-    )
-    no_llm = app.llm is None
-    model = st.text_input(
-        "Chat model",
-        app.llm.model if app.llm else settings.chat_model,
-        disabled=no_llm,
-        help="Extractive mode needs no model." if no_llm else None,
-    )
-    temperature = st.slider(
-        "Temperature", 0.0, 2.0, float(settings.temperature), 0.05, disabled=no_llm
-    )
+_chats.conversation_list(chats, conv.id if conv else "")
+doc_names = {d.doc_id: d.name for d in docs}
+llm_model = app.llm.model if app.llm else app.settings.chat_model
+wanted = _chats.answer_settings(conv, doc_names, llm_model, app.llm is not None)
+if conv is not None and wanted != conv.settings:
+    chats.update_settings(conv.id, wanted)
+    conv = chats.open(conv.id)
 
-st.title("Chat")
-conv = convs.load(name)
+st.title(conv.title if conv and conv.title else "Chat")
+if conv is not None:
+    head = st.container(horizontal=True)
+    with head.popover("Rename", icon=":material/edit:"):
+        title = st.text_input("Title", conv.title, key=f"title-{conv.id}", max_chars=200)
+        if st.button("Save title", key=f"title-save-{conv.id}"):
+            try:
+                chats.rename(conv.id, title)
+            except RagError as e:
+                st.error(escape_markdown(str(e)))
+            else:
+                st.rerun()
+    with head.popover("Delete", icon=":material/delete:"):
+        st.write("Delete this conversation? It cannot be undone.")
+        if st.button("Yes, delete it", type="primary", key=f"delete-{conv.id}"):
+            chats.delete(conv.id)
+            _chats.open_conversation("")
+            st.rerun()
+    if conv.turns:
+        head.download_button(
+            "Download as Markdown",
+            data=conv.to_markdown(),
+            file_name=_render.safe_file_name(f"docchat-{conv.title or name}", ".md"),
+            mime="text/markdown",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+
+focused = [doc_names.get(d, "a removed document") for d in wanted.doc_ids]
+if focused:
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.markdown("Only from: " + ", ".join(f"**{escape_markdown(n)}**" for n in focused))
+    if conv is not None and row.button("Remove filter", icon=":material/close:"):
+        chats.update_settings(conv.id, replace(wanted, doc_ids=()))
+        _chats.forget_filter_widget(conv)
+        st.rerun()
+    if conv is not None and len(focused) == 1:
+        row.button("Summarize", icon=":material/summarize:", key="summarize",
+                   disabled=_chats.PENDING in state, on_click=_chats.ask_later,
+                   args=("summarize",))  # fmt: skip
+
 if not docs:
     st.info(f"No documents in **{escape_markdown(name)}** yet: upload some, then ask about them.")
     st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload_file:")
-elif not conv.turns:
+elif conv is None or not conv.turns:
     st.caption(
         f"Ask about the {len(docs)} document(s) in {escape_markdown(name)}. "
-        "Every answer lists its sources, numbered like its citations."
+        "Every answer lists its sources, numbered like its citations. Ask for a summary, "
+        "or for every item of a kind, to have a whole document read."
     )
-
-for i, turn in enumerate(conv.turns):
-    _render.render_turn(turn, i, latest=i == len(conv.turns) - 1)
 
 
 def safe_deltas(deltas: Iterable[str]) -> Iterator[str]:
@@ -100,59 +133,75 @@ def safe_deltas(deltas: Iterable[str]) -> Iterator[str]:
 question = st.chat_input(
     "Ask a question about your documents", disabled=not docs, submit_mode="stop"
 )
+pending = state.pop(_chats.PENDING, None)
 if question and question.strip():
-    index = len(conv.turns)
-    _render.render_question(question)
-    answer: Answer | None = None
+    pending = ("ask", question)
+replaced = pending[1] if pending and pending[0] in ("regenerate", "edit") else None
+
+
+def show_turns(conv: Conversation) -> None:
+    """The shown branch; a turn being answered again, and those after it, are left out."""
+    for i, turn in enumerate(conv.turns):
+        if turn.id == replaced:
+            return
+        _render.render_question(turn.question)
+        if state.get(_chats.EDITING) == turn.id:
+            _chats.edit_form(turn)
+        with st.chat_message("assistant"):
+            _render.render_answer(turn, i, latest=i == len(conv.turns) - 1)
+            if not pending:
+                _chats.turn_controls(chats, conv, turn, last=i == len(conv.turns) - 1)
+
+
+if conv is not None:
+    show_turns(conv)
+
+
+def answer(conv: Conversation | None) -> None:
+    """Ask what `pending` says, streaming the answer; the turn is saved when it ends.
+    The first question of a new chat starts its conversation."""
+    kind = pending[0]
+    asked = {"ask": pending[-1], "edit": pending[-1], "summarize": SUMMARIZE}
+    turns = conv.turns if conv is not None else ()
+    shown = asked.get(kind) or next((t.question for t in turns if t.id == replaced), "")
+    _render.render_question(shown)
     with st.chat_message("assistant"):
+        progress = st.empty()
+
+        def reading(p: SummaryProgress) -> None:
+            progress.progress(p.done / max(1, p.total), text=escape_markdown(p.label))
+
         waiting = "Searching the documents\u2026"
         if not app.embedder_loaded:
             waiting = "Loading the embedding model (first question only), then searching\u2026"
         try:
             with st.spinner(waiting):
-                retrieval = app.retrieve(
-                    question,
-                    collection=name,
-                    history=conv.history(),
-                    top_k=top_k,
-                    min_score=min_score,
-                    doc_ids=doc_ids or None,
-                )
-        except LimitExceededError as e:  # nothing was searched: nothing to keep
+                if conv is None:
+                    cid, stream = chats.ask_new(name, pending[1], wanted, on_progress=reading)
+                    _chats.open_conversation(cid, name)
+                elif kind == "ask":
+                    stream = chats.ask(conv.id, pending[1], on_progress=reading)
+                elif kind == "regenerate":
+                    stream = chats.regenerate(conv.id, pending[1], on_progress=reading)
+                elif kind == "edit":
+                    stream = chats.edit(conv.id, pending[1], pending[2], on_progress=reading)
+                else:
+                    stream = chats.summarize(conv.id, on_progress=reading)
+        except RagError as e:  # refused before anything was saved (e.g. too long)
             st.error(escape_markdown(str(e)))
-        except RagError as e:
-            answer = app.chat_failed(question, str(e), collection=name)
-        else:
-            box = st.empty()
-            # Leaving the block ends the stream however it went (complete, failed, or
-            # stopped: Streamlit ends the run), and the engine saves the turn.
-            with app.chat(
-                retrieval, collection=name, model=model.strip() or None, temperature=temperature
-            ) as stream:
-                try:
-                    with box.container():
-                        st.write_stream(safe_deltas(stream))
-                except LLMError:
-                    pass  # the stream's answer carries the error and the sources
-            answer = stream.result()
-            if answer.text:
-                box.markdown(_render.answer_markdown(answer, index))  # safe, citations linked
-            else:
-                box.empty()
-        if answer is not None:
-            _render.render_answer_details(answer, index, stopped=False, latest=True)
-    conv = convs.load(name)
+            return
+        box = st.empty()
+        # Leaving the block ends the stream however it went (complete, failed, or
+        # stopped: Streamlit ends the run), and the turn is saved.
+        with stream:
+            try:
+                with box.container():
+                    st.write_stream(safe_deltas(stream))
+            except LLMError:
+                pass  # the stream's answer carries the error and the sources
+        progress.empty()
+    st.rerun()  # the saved turn, with its controls
 
-if conv.turns:
-    row = st.container(horizontal=True)
-    if row.button("Clear conversation", icon=":material/delete:"):
-        convs.clear(name)
-        st.rerun()
-    row.download_button(
-        "Download as Markdown",
-        data=conv.to_markdown(),
-        file_name=_render.safe_file_name(f"docchat-{name}", ".md"),
-        mime="text/markdown",
-        on_click="ignore",
-        icon=":material/download:",
-    )
+
+if pending and docs:
+    answer(conv)

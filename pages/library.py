@@ -5,8 +5,9 @@ share (with sign-in on); per collection its embedding model, chunk settings, cou
 and stored file size. Only what the user's role allows is offered (the engine checks
 again: `rag.team.access`).
 Uploads: the user's running and recent background uploads (an administrator's: all).
-Documents of the active collection: a table, then for a chosen one: download the
-original, delete it (confirmed), and page through its chunks with a text search.
+Documents of the active collection: a table, then for a chosen one: chat with it (a
+conversation focused on it), download the original, delete it (confirmed), and page
+through its chunks with a text search.
 
 Left out: per-collection index size on disk (Chroma keeps one database for all
 collections; the total is shown, with each collection's original files).
@@ -25,7 +26,6 @@ PAGE_SIZE = 10
 
 app = _ui.engine()
 state = st.session_state
-convs = _ui.conversations()
 
 st.title("Library")
 if note := state.pop("library_note", None):
@@ -221,6 +221,8 @@ doc_id = st.selectbox(
 )
 doc = by_id[doc_id]
 actions = st.container(horizontal=True)
+if actions.button("Chat with this document", icon=":material/forum:", key=f"chat-{doc_id}"):
+    _ui.chat_with(active, doc_id)
 
 
 def original_bytes() -> bytes:
@@ -261,7 +263,11 @@ else:
 
 # -- chunk browser --------------------------------------------------------------------------
 
-st.subheader("Chunks")
+chunk_head = st.container(horizontal=True, vertical_alignment="bottom")
+chunk_head.subheader("Chunks")
+if chunk_head.button("Chat with this document", icon=":material/forum:",
+                     key=f"chunks-chat-{doc_id}"):  # fmt: skip
+    _ui.chat_with(active, doc_id)
 try:
     chunks = app.chunks(doc_id, collection=active)
 except RagError as e:

@@ -9,9 +9,12 @@ behind `DocChat` are described in `docs/architecture.md`.
 from rag.answering.context import Retrieval
 from rag.answering.prompts import build_prompt
 from rag.answering.stream import AnswerStream
+from rag.answering.summary import SummaryProgress, SummaryStream
 from rag.answering.support import supporting_span
 from rag.components.conversations import (
+    ChatSettings,
     Conversation,
+    ConversationInfo,
     Conversations,
     Turn,
     failed_answer,
@@ -87,6 +90,7 @@ from rag.ingest.splitting import split
 from rag.jobs import Job, JobFile
 from rag.retrieval.options import SearchOptions
 from rag.retrieval.query import clean_query
+from rag.services.chats import SUMMARIZE, Chats
 from rag.team.access import EDITOR, LOCAL, READER, Sharing, User, check_serving
 from rag.team.signin import COOKIE, Identity
 from rag.views.markdown import (
@@ -106,11 +110,14 @@ __all__ = [
     "LLM",
     "LOCAL",
     "READER",
+    "SUMMARIZE",
     "SUPPORTED_EXTENSIONS",
     "VARIANTS",
     "Answer",
     "AnswerStream",
     "Block",
+    "ChatSettings",
+    "Chats",
     "Chunk",
     "CollectionExistsError",
     "CollectionInfo",
@@ -119,6 +126,7 @@ __all__ = [
     "Completion",
     "ConfigError",
     "Conversation",
+    "ConversationInfo",
     "Conversations",
     "DatasetError",
     "DocChat",
@@ -158,6 +166,8 @@ __all__ = [
     "Source",
     "Store",
     "StoreUnavailableError",
+    "SummaryProgress",
+    "SummaryStream",
     "TextView",
     "TrainingSet",
     "Turn",

@@ -14,7 +14,7 @@ from typing import Unpack
 
 from rag.answering.context import Retrieval
 from rag.answering.stream import AnswerStream, Finished
-from rag.components.conversations import Conversations
+from rag.answering.summary import SummaryProgress, SummaryStream
 from rag.components.embeddings import Embedder
 from rag.components.generation import LLM
 from rag.components.store import Store
@@ -27,7 +27,7 @@ from rag.ingest.stages import IngestProgress
 from rag.jobs import Job, Workers
 from rag.retrieval.options import SearchOptions, SearchOverrides
 from rag.services import Services, build_services
-from rag.services.gate import owner
+from rag.services.chats import Chats
 from rag.team.access import LOCAL, Sharing, User
 from rag.team.keys import ApiKey
 from rag.team.signin import SignIn, UserAdmin
@@ -75,8 +75,9 @@ class DocChat:
         return self.services.embedder.loaded
 
     @property
-    def conversations(self) -> Conversations:
-        return self.services.conversations.for_user(owner(self.user))
+    def chats(self) -> Chats:
+        """This user's conversations, and asking in them (`rag.services.chats`)."""
+        return self.services.chats.for_user(self.user)
 
     @property
     def users(self) -> UserAdmin:
@@ -208,9 +209,6 @@ class DocChat:
                   collection: str | None = None) -> TextView:  # fmt: skip
         return self._v.text(self.user, chunk, sentence, collection)
 
-    def search_options(self, **overrides: Unpack[SearchOverrides]) -> SearchOptions:
-        return self._a.options(**overrides)
-
     def search(self, query: str, *, collection: str | None = None,
                options: SearchOptions | None = None, **overrides: Unpack[SearchOverrides],
                ) -> tuple[str, list[Hit]]:  # fmt: skip
@@ -229,14 +227,16 @@ class DocChat:
                ) -> AnswerStream:  # fmt: skip
         return self._a.stream(retrieval, model, temperature, on_finish)
 
-    def chat(self, retrieval: Retrieval, *, collection: str | None = None,
-             model: str | None = None, temperature: float | None = None,
-             ) -> AnswerStream:  # fmt: skip
-        """A stream whose turn is saved to the conversation when it ends."""
-        return self._a.chat(self.user, retrieval, collection, model, temperature)
+    def whole_document(self, question: str, *, collection: str | None = None,
+                       doc_ids: Sequence[str] = ()) -> str | None:  # fmt: skip
+        return self.services.summaries.target(self.user, question, collection, doc_ids)
 
-    def chat_failed(self, question: str, error: str, *, collection: str | None = None) -> Answer:
-        return self._a.chat_failed(self.user, question, error, collection)
+    def summarize(self, doc: str, *, collection: str | None = None, question: str = "",
+                  model: str | None = None, temperature: float | None = None,
+                  on_progress: Callable[[SummaryProgress], None] | None = None,
+                  ) -> SummaryStream:  # fmt: skip
+        return self.services.summaries.stream(self.user, doc, collection, question, model=model,
+                                              temperature=temperature, on_progress=on_progress)
 
     def ask(self, question: str, *, collection: str | None = None,
             history: Sequence[Message] = (), **overrides: Unpack[SearchOverrides],

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 
@@ -76,7 +77,70 @@ def extractive_answer(
 Finished = Callable[[Answer, bool], None]  # (the answer, stopped before its end)
 
 
-class AnswerStream:
+class TextStream:
+    """What the chat page and the API consume: an answer's text deltas, then its
+    `Answer`. Leaving a `with` block ends the stream however it went and calls its
+    `on_finish` once. `AnswerStream` (top-k), `SummaryStream` (a whole document) and
+    `SettledStream` (an answer known at once) make their text in `_generate` and end
+    in `close`; `answer` is set when the stream has ended."""
+
+    stopped: bool = False  # ended early, without an error: stopped by its consumer
+    mode: Mode
+    answer: Answer | None = None
+    _deltas: Generator[str, None, None] | None = None
+
+    def _generate(self) -> Generator[str, None, None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """End the stream (a no-op once it ended): what arrived so far is the answer."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[str]:
+        if self._deltas is None:
+            self._deltas = self._generate()
+        return self._deltas
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def run(self) -> Answer:
+        """Consume the whole stream and return the answer (raises LLMError on failure)."""
+        for _ in self:
+            pass
+        return self.result()
+
+    def result(self) -> Answer:
+        """The answer of a stream that ended (complete, failed or stopped)."""
+        if self.answer is None:
+            raise RuntimeError("The answer stream has not ended yet.")
+        return self.answer
+
+
+class SettledStream(TextStream):
+    """A stream whose answer is known at once (e.g. a question whose search failed:
+    the failure is its answer); `on_finish` was the caller's to call."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.mode = answer.mode
+
+    def _generate(self) -> Generator[str, None, None]:
+        yield from ()
+
+    def close(self) -> None:
+        pass
+
+
+class AnswerStream(TextStream):
     """Iterate text deltas; afterwards `.answer` holds the complete `Answer`."""
 
     def __init__(
@@ -98,6 +162,7 @@ class AnswerStream:
         self._model = model
         self._temperature = temperature
         self._parts: list[str] = []
+        self._completion_tokens = 0  # when the server reports usage
         self.answer: Answer | None = None
         if not retrieval.sources:
             self.mode: Mode = "no-answer"
@@ -105,22 +170,6 @@ class AnswerStream:
             self.mode = "extractive"
         else:
             self.mode = "llm"
-
-    def __iter__(self) -> Iterator[str]:
-        if self._deltas is None:
-            self._deltas = self._generate()
-        return self._deltas
-
-    def __enter__(self) -> AnswerStream:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """End the stream (a no-op once it ended): what arrived so far is the answer."""
@@ -151,6 +200,8 @@ class AnswerStream:
                 try:
                     for delta in deltas:
                         yield from self._emit(delta)
+                    if deltas.completion is not None:
+                        self._completion_tokens = deltas.completion.completion_tokens
                 finally:
                     # Now, not when collected (a ChatStream and its generator hold each
                     # other): a stopped answer or a client gone ends the LLM's connection.
@@ -184,21 +235,11 @@ class AnswerStream:
             left_out=r.prompt.left_out,
             timings={**r.timings, "generate": seconds},
             error=error,
+            llm_calls=1 if self.mode == "llm" else 0,
+            completion_tokens=self._completion_tokens,
         )
         if self._on_finish is not None:
             self._on_finish(self.answer, self.stopped)
-
-    def run(self) -> Answer:
-        """Consume the whole stream and return the answer (raises LLMError on failure)."""
-        for _ in self:
-            pass
-        return self.result()
-
-    def result(self) -> Answer:
-        """The answer of a stream that ended (complete, failed or stopped)."""
-        if self.answer is None:
-            raise RuntimeError("The answer stream has not ended yet.")
-        return self.answer
 
 
 # A rewritten question is one sentence; 120 tokens leave room for a long one. Greedy

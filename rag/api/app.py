@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from rag.answering.stream import TextStream
 from rag.api import shapes
 from rag.api.limits import (
     BodyLimitMiddleware,
@@ -98,6 +99,12 @@ class NewCollection(BaseModel):
     name: str
     chunk_tokens: int | None = None
     chunk_overlap: int | None = None
+
+
+class SummaryRequest(BaseModel):
+    stream: bool = False
+    question: str = ""  # e.g. "List every risk it names"; empty: a summary
+    temperature: float | None = None
 
 
 class SearchRequest(BaseModel):
@@ -176,8 +183,15 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             raise errors.RagError("The last message must be the user's question.")
         history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
-        retrieval = app.retrieve(turns[-1].text(), collection=name, history=history)
-        stream = app.stream(retrieval, temperature=body.temperature)
+        question = turns[-1].text()
+        doc = app.whole_document(question, collection=name)  # "summarize it": every chunk
+        stream: TextStream
+        if doc is not None:
+            stream = app.summarize(doc, collection=name, question=question,
+                                   temperature=body.temperature)  # fmt: skip
+        else:
+            retrieval = app.retrieve(question, collection=name, history=history)
+            stream = app.stream(retrieval, temperature=body.temperature)
         cid = shapes.completion_id()
         if not body.stream:
             with stream:
@@ -268,6 +282,22 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
     @api.delete("/v1/collections/{name}/documents/{doc}")
     def delete_document(name: str, doc: str, request: Request) -> dict[str, Any]:
         return caller(request).delete_document(doc, collection=name).to_dict()
+
+    @api.post("/v1/collections/{name}/documents/{doc}/summary", response_model=None)
+    def summarize(
+        name: str, doc: str, body: SummaryRequest, request: Request
+    ) -> dict[str, Any] | StreamingResponse:
+        """The whole document summarized (or the list `question` asks for): map-reduce
+        over every chunk with the LLM, the most central sentences without one
+        (docs/summaries.md). Streamed as chat.completion.chunk events, or one object."""
+        app = caller(request)
+        stream = app.summarize(doc, collection=name, question=body.question,
+                               temperature=body.temperature)  # fmt: skip
+        if not body.stream:
+            with stream:
+                return shapes.summary(stream.run())
+        events = _sse(stream, shapes.model_name(name), shapes.completion_id())
+        return _Events(events, close=events.close)
 
     @api.post("/v1/collections/{name}/search")
     def search(name: str, body: SearchRequest, request: Request) -> dict[str, Any]:

@@ -55,7 +55,8 @@ def models(collections: list[CollectionInfo], owned_by: str = "docchat") -> dict
 
 
 def _usage(answer: Answer) -> dict[str, int]:
-    completion = len(answer.text.split())  # words: the engine counts no output tokens
+    # The LLM's count when it reported one; else words (extractive answers have no tokens).
+    completion = answer.completion_tokens or len(answer.text.split())
     return {
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": completion,
@@ -82,7 +83,27 @@ def completion(answer: Answer, model: str, cid: str) -> dict[str, Any]:
         ],
         "usage": _usage(answer),
         "sources": [source(s) for s in answer.sources],
-        "docchat": {"mode": answer.mode, "query": answer.query, "cited": list(answer.cited)},
+        "docchat": _docchat(answer),
+    }
+
+
+def _docchat(answer: Answer) -> dict[str, Any]:
+    """How the answer was made: its mode, the query searched, the sources it cites; for
+    a whole-document summary (kind "summary") also the LLM calls it took."""
+    out: dict[str, Any] = {"mode": answer.mode, "query": answer.query, "cited": list(answer.cited)}
+    if answer.kind == "summary":
+        out |= {"kind": answer.kind, "llm_calls": answer.llm_calls}
+    return out
+
+
+def summary(answer: Answer) -> dict[str, Any]:
+    """The response of POST .../documents/{doc}/summary when it is not streamed."""
+    return {
+        "summary": answer.text,
+        "sources": [source(s) for s in answer.sources],
+        "mode": answer.mode,
+        "llm_calls": answer.llm_calls,
+        "usage": _usage(answer),
     }
 
 
@@ -99,7 +120,7 @@ def chunk(model: str, cid: str, delta: dict[str, str], finish: str | None = None
     if answer is not None:
         out["sources"] = [source(s) for s in answer.sources]
         out["usage"] = _usage(answer)
-        out["docchat"] = {"mode": answer.mode, "query": answer.query, "cited": list(answer.cited)}
+        out["docchat"] = _docchat(answer)
     return out
 
 

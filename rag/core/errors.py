@@ -91,3 +91,7 @@ class SignInError(RagError):
 
 class JobNotFoundError(RagError):
     """No background job with that id (or not one of the caller's)."""
+
+
+class ConversationNotFoundError(RagError):
+    """No conversation (or turn in it) with that id among the acting user's own."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Mode = Literal["llm", "extractive", "no-answer"]
+AnswerKind = Literal["answer", "summary"]  # a summary read the whole document, not top-k
 PAGED_KINDS = frozenset({"pdf", "image"})  # kinds whose texts are one per page
 _D = TypeVar("_D", bound="DataclassInstance")
 
@@ -244,6 +245,9 @@ class Answer(_Plain):
     left_out: tuple[int, ...] = ()  # hit ranks (1-based) dropped to fit the budget
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""  # set when generation failed after retrieval succeeded
+    kind: AnswerKind = "answer"
+    llm_calls: int = 0  # chat-model calls it took (a summary makes one per part, then more)
+    completion_tokens: int = 0  # `prompt_tokens` and this: summed over the calls
 
     def to_dict(self) -> dict[str, Any]:
         """The text under "answer", sources flat, timings rounded."""

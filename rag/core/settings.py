@@ -47,6 +47,8 @@ ENV_NAMES: dict[str, str] = {
     "top_k": "DOCCHAT_TOP_K",
     "min_score": "DOCCHAT_MIN_SCORE",
     "context_tokens": "DOCCHAT_CONTEXT_TOKENS",
+    "summary_seconds": "DOCCHAT_SUMMARY_SECONDS",
+    "summary_max_calls": "DOCCHAT_SUMMARY_MAX_CALLS",
     "hybrid": "DOCCHAT_HYBRID",
     "dense_weight": "DOCCHAT_DENSE_WEIGHT",
     "max_file_mb": "DOCCHAT_MAX_FILE_MB",
@@ -123,6 +125,11 @@ class Settings:
     top_k: int = 5
     min_score: float = 0.2  # cosine similarity below which a hit is dropped
     context_tokens: int = 3000  # budget for the prompt's sources + history + question
+    # A whole-document summary (answering/summary.py) stops reading after this many
+    # seconds, and makes at most this many LLM calls (one per part of about
+    # `context_tokens`, then the combining ones): no request's cost is unbounded.
+    summary_seconds: float = 300.0
+    summary_max_calls: int = 100
     hybrid: bool = True  # dense + BM25 fusion (see retrieval/fusion.py)
     dense_weight: float = 0.4  # 0 = BM25 only, 1 = dense only; chosen on COVID-QA
     max_file_mb: float = 50.0

@@ -17,7 +17,8 @@ and turns every name into a user id:
 - `conversations/*.json` (single-user mode's: `LOCAL_ID`) and
   `conversations/users/<sha256(name)[:16]>/*.json` (each folder matched to the account
   whose name hashes to it; other folders are skipped): one conversation each, a turn
-  per question and answer, the answer kept as the file's assistant message.
+  per question and answer, the answer kept as the file's assistant message; each
+  turn's parent is the one before it, and the last is the branch shown.
 - `finetune/jobs.json` and `finetune/users/<sha256(name)[:16]>/jobs.json`: one
   `finetune_jobs` row per job.
 
@@ -55,7 +56,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, insert, select, update
 
 from rag.core.errors import StoreUnavailableError
 from rag.records import schema
@@ -282,7 +283,12 @@ def _conversations(
             id=cid, owner_id=owner_id, collection=collection, title="", created=min(at),
             updated=max(at),
         ))  # fmt: skip
-        conn.execute(insert(schema.turns), [{"conversation_id": cid, **t} for t in turns])
+        parent: int | None = None
+        for t in turns:  # one insert each: a turn's parent is the id of the one before
+            new = insert(schema.turns).values(conversation_id=cid, parent_id=parent, **t)
+            parent = conn.execute(new.returning(schema.turns.c.id)).scalar_one()
+        conn.execute(update(schema.conversations).where(schema.conversations.c.id == cid)
+                     .values(leaf_id=parent))  # fmt: skip
         counts["conversations"] = counts.get("conversations", 0) + 1
         counts["turns"] = counts.get("turns", 0) + len(turns)
 

@@ -99,19 +99,29 @@ conversations = Table(
     Column("title", String(200), nullable=False, default=""),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
+    # The ChatSettings as a dict. NOT NULL with a server default: the rows that exist when
+    # the column is added, and every insert that leaves it out, hold {} (the defaults), so
+    # no reader has a NULL to handle.
+    Column("settings", JSON, nullable=False, server_default="{}"),
+    Column("leaf_id", Integer, nullable=True),  # the last turn of the shown branch
     Index("ix_conversations_owner", "owner_id", "collection"),
 )
 
 # A turn is inserted, never rewritten with the others: appends cannot lose each other.
+# The turns of a conversation form a tree by `parent_id` (NULL: a first question); a
+# regenerated answer or an edited question is a new turn beside the one it replaces.
 turns = Table(
     "turns",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("conversation_id", String(32), nullable=False, index=True),
+    Column("conversation_id", String(32), nullable=False),
+    Column("parent_id", Integer, nullable=True),
     Column("question", Text, nullable=False),
     Column("answer", JSON, nullable=False),  # the Answer as a dict
     Column("stopped", Boolean, nullable=False, default=False),
     Column("at", Float, nullable=False),
+    # (conversation, parent) also serves every lookup by conversation alone.
+    Index("ix_turns_conversation_parent", "conversation_id", "parent_id"),
 )
 
 finetune_jobs = Table(

@@ -5,7 +5,9 @@ names the acting user. `wiring.build_services` makes them all from `Settings`.
 - `collections`: list, create, rename, delete collections.
 - `documents`: add files, read documents and chunks back, delete, re-index.
 - `uploads`: background uploads as jobs; this engine's workers.
-- `answers`: search, retrieval, streamed answers saved to conversations.
+- `answers`: search, retrieval, streamed answers.
+- `summaries`: questions about a whole document (map-reduce, or extractive).
+- `chats`: each user's conversations, and asking, regenerating, editing in them.
 - `views`: a source on its rendered page, or in the text around it.
 - `finetuning`: each user's fine-tuning jobs on the LLM's server.
 - `team`: sign-in, API keys, account management.

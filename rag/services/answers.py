@@ -1,12 +1,11 @@
 """Search and answers: the retrieval stage for a question, then a streamed answer
-whose turn is saved to the acting user's conversation when the stream ends.
+(`rag.services.chats` saves it to a conversation).
 
 Every question goes through here (the app, the CLI, the API), so here it is refused
 at once when it is over `max_question_chars` (`check_length`), before any step whose
 cost grows with it.
 
-Left out: conversations other than one per collection and user (the chat issue), and
-a claim check of the answer against its sources.
+Left out: a claim check of the answer against its sources.
 """
 
 from __future__ import annotations
@@ -17,19 +16,18 @@ from typing import Unpack
 
 from rag.answering.context import Retrieval, retrieve
 from rag.answering.stream import AnswerStream, Finished, standalone_question
-from rag.components.conversations import Conversations, failed_answer
 from rag.components.generation import LLM
 from rag.components.lexical import Lexical
 from rag.components.store import Store
 from rag.core.errors import LimitExceededError, RagError
-from rag.core.models import Answer, Hit
+from rag.core.models import Hit
 from rag.core.settings import ENV_NAMES, Settings
 from rag.core.text import Message
 from rag.retrieval.options import SearchOptions, SearchOverrides
 from rag.retrieval.query import clean_query
 from rag.retrieval.search import search
 from rag.services.collections import CollectionService
-from rag.services.gate import Gate, owner
+from rag.services.gate import Gate
 from rag.services.resources import LazyEmbedder
 from rag.team.access import User
 
@@ -52,7 +50,6 @@ class AnswerService:
     embedder: LazyEmbedder
     lexical: Lexical
     llm: LLM | None
-    conversations: Conversations
     collections: CollectionService
 
     def options(self, **overrides: Unpack[SearchOverrides]) -> SearchOptions:
@@ -108,30 +105,3 @@ class AnswerService:
             temperature = self.settings.temperature
         return AnswerStream(retrieval, llm=self.llm, embedder=self.embedder.get(), model=model,
                             temperature=temperature, on_finish=on_finish)  # fmt: skip
-
-    def chat(
-        self,
-        user: User,
-        retrieval: Retrieval,
-        collection: str | None,
-        model: str | None,
-        temperature: float | None,
-    ) -> AnswerStream:
-        """An answer stream whose turn is saved to `user`'s conversation on the
-        collection when the stream ends: complete, failed, or stopped."""
-        name = self.gate.open(user, collection, "chat")
-        mine = self.conversations.for_user(owner(user))
-
-        def save(answer: Answer, stopped: bool) -> None:
-            mine.append(name, retrieval.question, answer, stopped=stopped)
-
-        return self.stream(retrieval, model, temperature, save)
-
-    def chat_failed(self, user: User, question: str, error: str, collection: str | None) -> Answer:
-        """Save a question whose retrieval failed, with the reason; returns its answer."""
-        check_length(question, self.settings.max_question_chars)
-        answer = failed_answer(question, error)
-        name = self.gate.open(user, collection, "chat")
-        self.conversations.for_user(owner(user)).append(name, question, answer)
-        return answer
-

@@ -100,7 +100,7 @@ class CollectionService:
                 held.enter_context(self.locks(name))
             self.store.rename_collection(old, new)
             self.gate.sharing.rename(old, new.strip())
-            self.conversations.rename(old, new.strip())
+            self.conversations.rename_collection(old, new.strip())
 
     def delete(self, user: User, name: str) -> None:
         self.gate.open(user, name, "delete_collection")
@@ -112,4 +112,4 @@ class CollectionService:
                 self.page_views.drop(d.doc_id)
             self.lexical.drop(key)
             self.gate.sharing.drop(name)
-            self.conversations.delete(name)
+            self.conversations.drop_collection(name)

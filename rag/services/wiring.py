@@ -27,11 +27,13 @@ from rag.components.versions import CollectionVersions
 from rag.core.settings import Settings
 from rag.records import Database, open_database
 from rag.services.answers import AnswerService
+from rag.services.chats import ChatService
 from rag.services.collections import CollectionService
 from rag.services.documents import DocumentService
 from rag.services.finetuning import FineTuneService
 from rag.services.gate import Gate
 from rag.services.resources import LazyEmbedder, WriteLocks
+from rag.services.summaries import SummaryService
 from rag.services.team import TeamService
 from rag.services.uploads import UploadService
 from rag.services.views import ViewService
@@ -64,6 +66,8 @@ class Services:
     views: ViewService
     finetuning: FineTuneService
     team: TeamService
+    summaries: SummaryService
+    chats: ChatService
 
     def close(self) -> None:
         """Stop this engine's workers for good (the jobs under way finish first).
@@ -109,6 +113,9 @@ def build_services(
     documents = DocumentService(settings, store=store, gate=gate, embedder=model, locks=locks,
                                 lexical=lexical, page_views=page_views,
                                 collections=collections)  # fmt: skip
+    answers = AnswerService(settings, store=store, gate=gate, embedder=model, lexical=lexical,
+                            llm=client, collections=collections)  # fmt: skip
+    summaries = SummaryService(settings, documents=documents, answers=answers, llm=client)
     return Services(
         settings=settings,
         records=db,
@@ -124,10 +131,18 @@ def build_services(
             settings, db=db, store=store, gate=gate, runner=documents.ingest_many,
             users=accounts.current_user,  # a job runs with its user's rights of the moment
         ),
-        answers=AnswerService(settings, store=store, gate=gate, embedder=model, lexical=lexical,
-                              llm=client, conversations=conversations,
-                              collections=collections),
+        answers=answers,
         views=ViewService(store=store, gate=gate, page_views=page_views),
         finetuning=FineTuneService(llm=client, records=db),
         team=TeamService(SignIn(settings, accounts), keys=ApiKeys(db), collections=collections),
+        summaries=summaries,
+        chats=ChatService(
+            settings,
+            gate=gate,
+            conversations=conversations,
+            collections=collections,
+            answers=answers,
+            summaries=summaries,
+            llm=client,
+        ),
     )

@@ -61,12 +61,13 @@ def test_key_never_leaks(
     shown = [repr(settings), str(settings), repr(app.llm), app.llm.describe(), repr(app)]
 
     convs = Conversations(app.services.records)
+    chat = convs.create("default").id
     app.ingest("notes.md", b"# Notes\n\nThe otters hold hands while they sleep.\n")
     pdf = make_pdf([text_ops(["Walruses sunbathe on the rocks."])])
     assert app.ingest("walrus.pdf", pdf).status == "indexed"  # through a worker process
     workers = extraction.worker_pids()
     answer = app.ask("What do otters do?")
-    convs.append("default", "What do otters do?", answer)
+    convs.append(chat, "What do otters do?", answer)
 
     errors: list[str] = []
     openai_server.fail_next("bad_request")  # the server quotes "Authorization: Bearer <key>"
@@ -75,7 +76,7 @@ def test_key_never_leaks(
         stream.run()
     errors.append(str(info.value))
     assert stream.answer is not None
-    convs.append("default", "What do otters do?", stream.answer)
+    convs.append(chat, "What do otters do?", stream.answer)
     assert "***" in errors[-1]  # the echoed key was there, and was scrubbed
 
     wrong = DocChat.open(
@@ -85,9 +86,9 @@ def test_key_never_leaks(
         wrong.ask("What do otters do?")
     except LLMError as e:  # the server answers "Incorrect API key provided: <key>"
         errors.append(str(e))
-        convs.append("default", "What do otters do?", failed_answer("What do otters do?", str(e)))
+        convs.append(chat, "What do otters do?", failed_answer("What do otters do?", str(e)))
     assert len(errors) == 2
-    shown += [*errors, convs.load("default").to_markdown()]
+    shown += [*errors, convs.get(chat).to_markdown()]
 
     out = capsys.readouterr()
     for secret in (KEY, WRONG):

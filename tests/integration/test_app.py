@@ -18,7 +18,6 @@ from sqlalchemy import Text, cast, select
 from streamlit.testing.v1 import AppTest
 
 import pages._ui as ui
-from rag import failed_answer
 from rag.records.schema import turns
 from tests.fixtures.app import CATS, DOGS, start, upload
 from tests.fixtures.fake_openai import FakeOpenAIServer
@@ -199,19 +198,20 @@ def test_library_lists_browses_and_manages(fake_embedder: None, env: Path) -> No
     assert ui.engine().collection("default").chunk_tokens == 50
 
     # Rename (the conversation follows), then delete the collection, confirmed.
-    conversations = ui.conversations()
-    conversations.append("default", "hello?", failed_answer("hello?", "x"))
+    chats = ui.engine().chats
+    cid, stream = chats.ask_new("default", "hello?")
+    stream.run()
     at.text_input(key="rename-default").set_value("pets").run()
     _button(at, "Rename").click().run()
     assert [c.name for c in ui.engine().collections()] == ["pets"]
     assert at.session_state[ui.ACTIVE] == "pets"
-    assert len(conversations.load("pets").turns) == 1
+    assert chats.open(cid).collection == "pets" and len(chats.open(cid).turns) == 1
     _button(at, "Delete collection…").click().run()
     assert ui.engine().collections()  # not before the confirmation
     _button(at, "Yes, delete").click().run()
     assert not at.exception, at.exception
     assert ui.engine().collections() == []
-    assert conversations.load("pets").turns == ()
+    assert chats.list() == []
 
 
 def test_library_creates_a_collection(fake_embedder: None) -> None:
@@ -254,11 +254,12 @@ def test_chat_streams_an_answer_with_sources_and_follow_ups(
     assert len(again.chat_message) == 4
     md = next(b for b in again.get("download_button") if b.label == "Download as Markdown")
     assert md is not None
-    saved = ui.conversations().load("default").to_markdown()
+    (info,) = ui.engine().chats.list()
+    saved = ui.engine().chats.export(info.id)
     assert "## 2. And what do they drink?" in saved and "[1] cats.md" in saved
-    _button(again, "Clear conversation").click().run()
+    _button(again, "Yes, delete it").click().run()
     assert len(again.chat_message) == 0
-    assert ui.conversations().load("default").turns == ()
+    assert ui.engine().chats.list() == []
 
 
 def test_llm_error_shows_in_the_chat_with_sources_and_history_kept(
@@ -278,7 +279,8 @@ def test_llm_error_shows_in_the_chat_with_sources_and_history_kept(
 
     ask(at, "Do cats purr?")  # the chat goes on; earlier turns stay
     assert len(at.chat_message) == 6
-    turns = ui.conversations().load("default").turns
+    (info,) = ui.engine().chats.list()
+    turns = ui.engine().chats.open(info.id).turns
     assert [bool(t.answer.error) for t in turns] == [True, True, False]
     assert turns[1].answer.text  # the partial text of the cut answer was kept
     assert all(t.answer.sources for t in turns)

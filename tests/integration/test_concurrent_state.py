@@ -43,6 +43,7 @@ def test_no_lost_update(database: str, tmp_path: Path, request: pytest.FixtureRe
         for name in users(p):
             accounts.add(name, PASSWORD)
     sharing.set(SHARED, Sharing(admin.id))
+    Conversations(db, admin.id).create(SHARED)  # the one conversation every process appends to
 
     logs = [tmp_path / f"proc{p}.jsonl" for p in range(PROCESSES)]
     script = [sys.executable, "-m", "tests.fixtures.state_load", database_url(settings)]

@@ -1,7 +1,8 @@
 """Conversations and fine-tuning job records in the record store, on SQLite and on a
-real PostgreSQL: appends from several processes at once all kept (none overwrites
-another), renames and deletes of every user's conversations in one step, job records
-merged in one transaction and listed per user."""
+real PostgreSQL: appends from several processes to one conversation at once all kept
+(none overwrites another, each after the one before it), collection renames and
+deletes of every user's conversations in one step, job records merged in one
+transaction and listed per user."""
 
 from __future__ import annotations
 
@@ -38,16 +39,18 @@ from rag.components.conversations import Conversations, failed_answer
 from rag.records.database import Database
 url, who, start, turns = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 convs = Conversations(Database(url)).for_user("u-shared")
+cid = convs.latest("pets").id
 time.sleep(max(0.0, start - time.time()))  # every process starts its appends at once
 for i in range(turns):
     question = f"p{who}-{i}?"
-    convs.append("pets", question, failed_answer(question, "x"))
+    convs.append(cid, question, failed_answer(question, "x"))
 """
 
 
 @pytest.mark.slow  # starting the processes takes seconds
 def test_appends_from_several_processes_are_all_kept(settings: Settings) -> None:
-    open_database(settings)  # migrated once, before the processes start
+    # Migrated once, and the conversation made, before the processes start.
+    Conversations(open_database(settings)).for_user("u-shared").create("pets")
     url = database_url(settings)
     # Plain subprocesses (not multiprocessing's spawn, which re-runs whatever `__main__`
     # the test session has, e.g. the app after a page test).
@@ -60,12 +63,14 @@ def test_appends_from_several_processes_are_all_kept(settings: Settings) -> None
             text=True,
         )
         for n in range(PROCESSES)
-    ]  # the conversation does not exist yet: every process races to make it
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
+    # Every turn on the branch shown: each append went after the last one committed.
     turns = Conversations(open_database(settings)).for_user("u-shared").load("pets").turns
     assert len(turns) == PROCESSES * TURNS  # 0 lost
+    assert [t.parent for t in turns] == [None] + [t.id for t in turns[:-1]]
     for n in range(PROCESSES):  # each process's turns in the order it appended them
         mine = [t.question for t in turns if t.question.startswith(f"p{n}-")]
         assert mine == [f"p{n}-{i}?" for i in range(TURNS)]
@@ -74,15 +79,17 @@ def test_appends_from_several_processes_are_all_kept(settings: Settings) -> None
 def test_renames_and_deletes_cover_every_user(settings: Settings) -> None:
     convs = Conversations(open_database(settings))
     ann, bob = convs.for_user("u-ann"), convs.for_user("u-bob")
-    ann.append("a", "ann a?", failed_answer("ann a?", "x"))
-    bob.append("a", "bob a?", failed_answer("bob a?", "x"))
-    bob.append("b", "bob b?", failed_answer("bob b?", "x"))
-    convs.rename("a", "b")
-    assert [t.question for t in ann.load("b").turns] == ["ann a?"]
-    assert [t.question for t in bob.load("b").turns] == ["bob a?"]  # replaced, as before
+    for who, name in ((ann, "a"), (bob, "a"), (bob, "b")):
+        question = f"{who.owner} {name}?"
+        who.append(who.create(name).id, question, failed_answer(question, "x"))
+    convs.rename_collection("a", "b")
+    assert [t.question for t in ann.load("b").turns] == ["u-ann a?"]
+    bobs = {c.id: [t.question for t in bob.get(c.id).turns] for c in bob.list()}
+    assert sorted(bobs.values()) == [["u-bob a?"], ["u-bob b?"]]  # both kept, now on "b"
+    assert {c.collection for c in bob.list()} == {"b"}
     assert not ann.load("a").turns and not bob.load("a").turns
-    convs.delete("b")
-    assert not ann.load("b").turns and not bob.load("b").turns
+    convs.drop_collection("b")
+    assert ann.list() == [] and bob.list() == []
 
 
 def test_job_records_merge_in_one_step_and_are_per_user(settings: Settings) -> None:

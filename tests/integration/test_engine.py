@@ -480,13 +480,15 @@ def test_prefetch_never_reads_a_file_over_the_size_limit(tmp_path: Path) -> None
 
 
 def test_conversations_follow_a_collection_rename_and_delete(app: DocChat) -> None:
-    """The engine keeps a collection's saved conversation with it, whoever renames or
+    """The engine keeps a collection's saved conversations with it, whoever renames or
     deletes it (a new collection under an old name starts with no history)."""
     app.ingest("cats.md", CATS, collection="pets")
     answer = app.ask("What do cats eat?", collection="pets")
-    app.conversations.append("pets", "What do cats eat?", answer)
+    mine = app.services.conversations  # single-user mode's
+    cid = mine.create("pets").id
+    mine.append(cid, "What do cats eat?", answer)
     app.rename_collection("pets", " animals ")
-    assert app.conversations.load("pets").turns == ()
-    assert [t.question for t in app.conversations.load("animals").turns] == ["What do cats eat?"]
+    assert mine.latest("pets") is None and mine.get(cid).collection == "animals"
+    assert [t.question for t in mine.get(cid).turns] == ["What do cats eat?"]
     app.delete_collection("animals")
-    assert app.conversations.load("animals").turns == ()
+    assert mine.list() == []

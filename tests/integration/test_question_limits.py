@@ -61,15 +61,16 @@ def test_the_longest_allowed_question_takes_the_whole_path_quickly(library: DocC
 
 def test_a_longer_question_is_refused_at_once_by_the_engine(library: DocChat) -> None:
     calls = library.services.embedder.get().calls  # type: ignore[attr-defined]
+    cid = library.chats.start("default").id
     for text in (long_question(library.settings.max_question_chars + 1), long_question(MB)):
-        for ask in (library.search, library.retrieve,
-                    lambda q: library.chat_failed(q, "failed")):  # fmt: skip
+        for ask in (library.search, library.retrieve, lambda q: library.chats.ask(cid, q),
+                    lambda q: library.chats.ask_new("default", q)):  # fmt: skip
             t0 = time.process_time()
             with pytest.raises(LimitExceededError, match="DOCCHAT_MAX_QUESTION_CHARS"):
                 ask(text)
             assert time.process_time() - t0 < 0.1
     assert library.services.embedder.get().calls == calls  # type: ignore[attr-defined]
-    assert library.conversations.load("default").turns == ()
+    assert [c.id for c in library.chats.list()] == [cid] and library.chats.open(cid).turns == ()
 
 
 def test_the_command_line_refuses_it_in_one_line(
@@ -95,6 +96,7 @@ def test_the_chat_page_shows_the_refusal_and_saves_nothing(
     assert not at.exception, at.exception
     error = " ".join(str(e.value) for e in at.error)
     assert "300 characters long" in error and "DOCCHAT\\_MAX\\_QUESTION\\_CHARS" in error
-    assert ui.conversations().load("default").turns == ()
+    assert ui.engine().chats.list() == []  # not even an empty conversation
     at.chat_input[0].set_value("Do cats sleep?").run()  # the chat goes on
-    assert [len(t.answer.sources) > 0 for t in ui.conversations().load("default").turns] == [True]
+    (info,) = ui.engine().chats.list()
+    assert [len(t.answer.sources) > 0 for t in ui.engine().chats.open(info.id).turns] == [True]

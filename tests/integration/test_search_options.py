@@ -13,6 +13,6 @@ def test_search_and_retrieve_take_the_same_options(app: DocChat) -> None:
         _, hits = app.search("what do cats eat", hybrid=hybrid, dense_weight=1.0, top_k=1)
         r = app.retrieve("what do cats eat", hybrid=hybrid, dense_weight=1.0, top_k=1)
         assert [h.chunk.id for h in hits] == [s.chunk.id for s in r.sources]
-    options = app.search_options(top_k=1, hybrid=False)
+    options = app.services.answers.options(top_k=1, hybrid=False)
     assert app.search("dogs bark", options=options)[1][0].chunk.file == "dogs.md"
     assert app.retrieve("dogs bark", options=options).sources[0].chunk.file == "dogs.md"
