@@ -48,6 +48,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/query.py --json benchmarks/results/query.json
 	$(BIN)/python -m rag eval all --json benchmarks/results/eval-all.json
 	$(BIN)/python benchmarks/ablate.py --json benchmarks/results/ablation.json
+	$(BIN)/python -m rag eval claims --json benchmarks/results/claims.json
+	$(BIN)/python benchmarks/summary_coverage.py --json benchmarks/results/summary_coverage.json
 	$(BIN)/python benchmarks/plot.py
 
 # docs/performance.md from benchmarks/results/*.json (run it after `make bench`).

@@ -36,6 +36,7 @@ SELF = ".venv/bin/python benchmarks/report.py"
 COMMANDS = {
     "api_load-postgresql.json": "benchmarks/api_load.py --database postgresql",
     "api_load-sqlite.json": "benchmarks/api_load.py --database sqlite",
+    "claims.json": "-m rag eval claims",
     "covid-qa.json": "-m rag eval covid-qa",
     "eval-sec-pdfium.json": "-m rag eval sec-10-q --set pdf_text=pdfium",
     "kill_loop.json": "benchmarks/kill_loop.py --kills 20",
@@ -175,6 +176,16 @@ SUMMARY_COVERAGE = cols(
     "prompt tokens/100 pages=llm.prompt_tokens_estimated_per_100_pages | "
     "LLM mode s/100 pages=llm.seconds_per_100_pages | coverage, extractive=extractive.coverage | "
     "extractive s/100 pages=extractive.seconds_per_100_pages"
+)
+
+
+CLAIMS = cols(
+    "dataset= | claims=claims | figure changed=caught.figure | digit=caught.figure_digit | "
+    "scale=caught.figure_scale | sign=caught.figure_sign | name swapped=caught.name | "
+    "wrong citation=caught.citation | other document=caught.other_document | "
+    "uncited=caught.uncited_other | false alarms=false_alarms | "
+    "computed shown=computed.computed | ms/sentence p95=ms_per_sentence_p95 | "
+    "ms/answer p95=ms_per_answer_p95"
 )
 
 
@@ -352,6 +363,27 @@ def summary_coverage(d: dict[str, Any]) -> tuple[str, str]:
     return "Whole-document summaries: coverage, LLM calls, tokens and time", text
 
 
+def claims(d: dict[str, Any]) -> tuple[str, str]:
+    """`python -m rag eval claims`: per dataset, the share of each kind of wrong claim
+    the check marks, its false alarms and its time."""
+    sets: dict[str, Any] = d.get("datasets", {})
+    rows: list[tuple[str, object]] = [*sets.items(), *([("all", d)] if len(sets) > 1 else [])]
+    sampled = ", ".join(f"{k} {fmt(v.get('questions'))}" for k, v in sets.items())
+    text = columns(CLAIMS, rows)
+    text += sentence(
+        "Caught: the share of the claims made wrong on purpose that the check marks (not",
+        "found, or uncited); figure changed: a digit, the scale or the sign, together. False",
+        "alarms: the share of the supported claims (verbatim, paraphrased, restated,",
+        "uncited but backed) it marks. Computed shown: the share of claims computed from a",
+        "table row that it shows as computed. Time, without an LLM: per sentence checked",
+        "alone, and per answer (the claims made from one sentence, up to six, checked as",
+        f"one answer: {fmt(d.get('sentences_per_answer'))} sentences on average).",
+        f"Questions sampled (seed {fmt(d.get('seed'))}): {sampled}.",
+        "How the claims are made and what each verdict means: [claims.md](claims.md).",
+    )
+    return "Claim check: wrong claims caught, false alarms", text
+
+
 def generic(d: dict[str, Any]) -> tuple[str, str]:
     rows = [(k, v) for k, v in d.items() if not isinstance(v, dict | list)]
     return "Results", table(["measure", "value"], rows)
@@ -373,6 +405,8 @@ def renderer(d: dict[str, Any]) -> Renderer:
         return ablation
     if kind == "summary_coverage":
         return summary_coverage
+    if kind == "claims":
+        return claims
     if "table" in d and "datasets" in d:
         return eval_all
     if "baselines" in d:

@@ -21,9 +21,11 @@ from rag import (
     RagError,
     Source,
     Turn,
+    claims_line,
     escape_markdown,
     highlight,
     link_citations,
+    marked_answer,
     safe_markdown,
     source_label,
     supporting_span,
@@ -56,10 +58,37 @@ def render_question(question: str) -> None:
 
 
 def render_answer(turn: Turn, index: int, *, latest: bool) -> None:
-    """A saved answer (inside its chat message): the text, then its details."""
-    if turn.answer.text:
-        st.markdown(answer_markdown(turn.answer, index))
-    render_answer_details(turn.answer, index, stopped=turn.stopped, latest=latest)
+    """A saved answer (inside its chat message): the text (each sentence its sources
+    do not back underlined, with why), then its details."""
+    a = turn.answer
+    if a.text:
+        # HTML on only for a checked answer: its only tags are marked_answer's own.
+        st.markdown(answer_markdown(a, index), unsafe_allow_html=bool(a.claims))
+    render_answer_details(a, index, stopped=turn.stopped, latest=latest)
+
+
+def render_claims(answer: Answer, index: int) -> None:
+    """'4 of 5 sentences backed by their sources', and each sentence with its verdict;
+    a backed one opens its evidence, marked on its page, in the sources below."""
+    st.caption(f"Checked: {claims_line(answer.claims)}.")
+    with st.expander("Each sentence and its evidence", key=f"claims-{index}"):
+        for i, c in enumerate(answer.claims):
+            icon, why = _VERDICTS[c.verdict], c.operation or c.reason
+            text = escape_markdown(c.sentence) + (f" *({escape_markdown(why)})*" if why else "")
+            if c.source and c.verdict in ("supported", "computed"):
+                if st.button(f"{icon} {text}", key=f"claim-{index}-{i}", type="tertiary"):
+                    st.session_state[f"evidence-{index}"] = (c.source, c.span)
+                    st.rerun()
+            else:
+                st.markdown(f"{icon} {text}")
+
+
+_VERDICTS = {
+    "supported": ":green[✓]",
+    "computed": ":green[=]",
+    "not_found": ":orange[⚠]",
+    "uncited": ":orange[?]",
+}
 
 
 def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: bool) -> None:
@@ -92,16 +121,23 @@ def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: 
             f"{len(answer.left_out)} retrieved chunk(s) left out to fit the prompt budget "
             f"(ranks {ranks})."
         )
+    if answer.claims:
+        render_claims(answer, index)
     if answer.sources:
         render_sources(answer, index, latest=latest)
 
 
 def answer_markdown(answer: Answer, index: int) -> str:
-    """The answer, safe, its citations [n] linked to the sources below it."""
+    """The answer, safe, its citations [n] linked to the sources below it (and, once
+    checked, its unbacked sentences marked: render with HTML allowed then)."""
     known = {s.n for s in answer.sources}
-    return link_citations(
-        safe_markdown(answer.text), lambda n: source_anchor(index, n) if n in known else None
-    )
+
+    def anchor(n: int) -> str | None:
+        return source_anchor(index, n) if n in known else None
+
+    if answer.claims:
+        return marked_answer(answer.text, answer.claims, anchor)
+    return link_citations(safe_markdown(answer.text), anchor)
 
 
 def source_anchor(index: int, n: int) -> str:
@@ -112,16 +148,20 @@ def render_sources(answer: Answer, index: int, *, latest: bool) -> None:
     """One expander per source, labelled [n] like the citations in the answer: the
     chunk's text beside its page (PDFs, images) or the text around it."""
     st.markdown("**Sources**")
+    evidence = st.session_state.get(f"evidence-{index}")  # a sentence's, picked above
     for s in answer.sources:
         cited = s.n in answer.cited
         # An anchor for the answer's [n] links: an id DocChat writes, nothing else.
         st.markdown(f'<div id="{source_anchor(index, s.n)}"></div>', unsafe_allow_html=True)
-        opened = latest and (cited or (not answer.cited and s.n == 1))
+        shows = evidence is not None and evidence[0] == s.n
+        opened = shows or (latest and not evidence and (cited or (not answer.cited and s.n == 1)))
         # A lazy expander: its page is rendered when it is opened (a rerun), not before.
         box = st.expander(source_title(s, cited=cited), expanded=opened,
                           key=f"src-{index}-{s.n}", on_change="rerun")  # fmt: skip
         with box:
             span = supporting_span(answer.text, s.n, s.chunk.text) if answer.text else None
+            if evidence is not None and shows and evidence[1]:
+                span = (int(evidence[1][0]), int(evidence[1][1]))  # the picked sentence's
             render_source_view(s.chunk, f"{index}-{s.n}", span, shown=box.open is not False)
             if st.button("Chat with this document", icon=":material/forum:",
                          key=f"focus-{index}-{s.n}"):  # fmt: skip

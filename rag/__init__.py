@@ -46,6 +46,7 @@ from rag.core.models import (
     Answer,
     Block,
     Chunk,
+    Claim,
     CollectionInfo,
     DocumentInfo,
     Hit,
@@ -53,6 +54,7 @@ from rag.core.models import (
     LoadedDocument,
     Source,
     Upload,
+    claims_line,
 )
 from rag.core.settings import Settings
 from rag.engine import DocChat
@@ -98,6 +100,7 @@ from rag.views.markdown import (
     escape_markdown,
     highlight,
     link_citations,
+    marked_answer,
     safe_markdown,
     text_view_html,
 )
@@ -119,6 +122,7 @@ __all__ = [
     "ChatSettings",
     "Chats",
     "Chunk",
+    "Claim",
     "CollectionExistsError",
     "CollectionInfo",
     "CollectionNotFoundError",
@@ -181,6 +185,7 @@ __all__ = [
     "build_prompt",
     "build_training_set",
     "check_serving",
+    "claims_line",
     "clean_query",
     "compare",
     "default_system_prompt",
@@ -198,6 +203,7 @@ __all__ = [
     "load",
     "load_embedder",
     "load_journal",
+    "marked_answer",
     "pairs_jsonl",
     "read_question_set",
     "safe_markdown",

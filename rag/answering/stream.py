@@ -11,7 +11,8 @@ and hands the answer once to `on_finish(answer, stopped)`, e.g. to save the turn
 Without an LLM, the extractive answer quotes the sentences of the top sources that
 best match the question (by embedding similarity), each with its citation.
 
-Left out: answer verification, multi-turn tool use.
+A complete LLM answer is then checked sentence by sentence against its sources
+(`checking.py`, as `claim_check` says). Left out: multi-turn tool use.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Self
 
 import numpy as np
 
+from rag.answering.checking import with_claims
 from rag.answering.context import Retrieval
 from rag.answering.prompts import standalone_question_messages
 from rag.components.embeddings import Embedder
@@ -152,9 +154,11 @@ class AnswerStream(TextStream):
         model: str | None = None,
         temperature: float | None = None,
         on_finish: Finished | None = None,
+        claim_check: str = "off",
     ) -> None:
         self.retrieval = retrieval
         self._on_finish = on_finish
+        self._claim_check = claim_check  # "off", "local" or "llm": checking.py
         self._deltas: Generator[str, None, None] | None = None
         self.stopped = False  # ended early, without an error: stopped by its consumer
         self._llm = llm
@@ -238,6 +242,10 @@ class AnswerStream(TextStream):
             llm_calls=1 if self.mode == "llm" else 0,
             completion_tokens=self._completion_tokens,
         )
+        if not self.stopped:
+            self.answer = with_claims(self.answer, r.sources, mode=self._claim_check,
+                                      embedder=self._embedder, llm=self._llm,
+                                      model=self._model)  # fmt: skip
         if self._on_finish is not None:
             self._on_finish(self.answer, self.stopped)
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from rag.answering import central
+from rag.answering.checking import with_claims
 from rag.answering.prompts import estimate_tokens
 from rag.answering.renumber import Renumber
 from rag.answering.stream import Finished, TextStream
@@ -45,6 +46,7 @@ from rag.answering.summary_prompts import (
     user_message,
 )
 from rag.answering.whole import whole_document_request
+from rag.components.embeddings import Embedder
 from rag.components.generation import LLM, Completion
 from rag.core.errors import LLMError
 from rag.core.models import Answer, Chunk, Hit, Mode, Source
@@ -85,8 +87,11 @@ class SummaryStream(TextStream):
         on_progress: Progress | None = None,
         on_finish: Finished | None = None,
         clock: Callable[[], float] = time.monotonic,
+        embedder: Embedder | None = None,
+        claim_check: str = "off",
     ) -> None:
         self.chunks = sorted(chunks, key=lambda c: c.index)
+        self._embedder, self._claim_check = embedder, claim_check  # checking.py
         self.question = question
         self.name = name
         request = whole_document_request(question) if question else None
@@ -341,5 +346,9 @@ class SummaryStream(TextStream):
             llm_calls=self.calls,
             completion_tokens=self.completion_tokens,
         )
+        if not self.stopped:
+            self.answer = with_claims(self.answer, sources, mode=self._claim_check,
+                                      embedder=self._embedder, llm=self._llm,
+                                      model=self._model)  # fmt: skip
         if self._on_finish is not None:
             self._on_finish(self.answer, self.stopped)

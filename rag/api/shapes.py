@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.core.models import Answer, CollectionInfo, Source
+from rag.core.models import Answer, Claim, CollectionInfo, Source
 
 MODEL_PREFIX = "docchat/"  # a collection as a model: docchat/<collection>
 
@@ -83,7 +83,27 @@ def completion(answer: Answer, model: str, cid: str) -> dict[str, Any]:
         ],
         "usage": _usage(answer),
         "sources": [source(s) for s in answer.sources],
+        "claims": [claim(c) for c in answer.claims],
         "docchat": _docchat(answer),
+    }
+
+
+def claim(c: Claim) -> dict[str, Any]:
+    """A sentence of the answer and its verdict: where it is in the answer, what it
+    cites, its evidence (the source's number, as in `sources`, and the span of that
+    source's text), the operation of a computed figure, why one is not backed."""
+    evidence = None
+    if c.source:
+        evidence = {"source": c.source, "span": list(c.span) if c.span else None}
+    return {
+        "sentence": c.sentence,
+        "start": c.start,
+        "end": c.end,
+        "verdict": c.verdict,
+        "citations": list(c.citations),
+        "evidence": evidence,
+        "operation": c.operation,
+        "reason": c.reason,
     }
 
 
@@ -119,6 +139,7 @@ def chunk(model: str, cid: str, delta: dict[str, str], finish: str | None = None
     }
     if answer is not None:
         out["sources"] = [source(s) for s in answer.sources]
+        out["claims"] = [claim(c) for c in answer.claims]
         out["usage"] = _usage(answer)
         out["docchat"] = _docchat(answer)
     return out

@@ -21,7 +21,14 @@ from rag.cli.prog import PROG
 from rag.cli.serve import keys_main, serve_main
 from rag.cli.users import main as users_main
 from rag.core.errors import RagError
-from rag.core.models import Answer, CollectionInfo, DocumentInfo, IngestResult, Source
+from rag.core.models import (
+    Answer,
+    CollectionInfo,
+    DocumentInfo,
+    IngestResult,
+    Source,
+    claims_line,
+)
 from rag.core.settings import Settings
 from rag.engine import DocChat
 from rag.team.access import check_bind
@@ -83,6 +90,11 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
         c = s.chunk
         where = ", ".join(p for p in (c.location, c.section) if p)
         print(f"[{s.n}] {c.file}" + (f" ({where})" if where else "") + f"  score {s.hit.score:.3f}")
+    if answer.claims:
+        print(f"[checked: {claims_line(answer.claims)}]")
+        for claim in answer.claims:
+            if claim.verdict in ("not_found", "uncited"):
+                print(f"  not backed: {' '.join(claim.sentence.split())!r} ({claim.reason})")
     return 0
 
 

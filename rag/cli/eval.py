@@ -4,6 +4,7 @@
     python -m rag eval sec-10-q --data ../shared/data/sec-10-q [--json OUT]
     python -m rag eval all [--covid-data PATH] [--sec-data PATH] [--without STEP] [--json OUT]
     python -m rag eval questions my-questions.csv --collection default [--json OUT]
+    python -m rag eval claims [--dataset covid-qa|sec-10-q|all] [--data FILE.jsonl] [--json OUT]
 
 Settings come from the environment as usual; `--chunk-tokens`, `--dense-weight` etc.
 (or `--set NAME=VALUE` for any setting) override them for this run only. The summary
@@ -12,7 +13,8 @@ question's result) to a file. `--without periods` (repeatable, or a comma list)
 switches that retrieval adjustment off (rag/retrieval/adjustments.py, `STEPS`), to
 measure what it brings. `eval all` runs every dataset of `rag.datasets.DATASETS` (a
 new dataset is one entry there) and prints one table: its main measures under the
-default search and dense-only and BM25-only search on the same index.
+default search and dense-only and BM25-only search on the same index. `eval claims`
+scores the claim check instead (eval_claims.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rag.cli import eval_claims
 from rag.cli.prog import PROG
 from rag.core.errors import ConfigError
 from rag.core.settings import ENV_NAMES, Settings
@@ -116,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("file", type=Path)
     sp.add_argument("--collection", default=None)
     common(sp)
+    eval_claims.add_parser(sub, tuning, common)
     return p
 
 
@@ -209,6 +213,8 @@ def main(argv: Sequence[str]) -> int:
         report = d.run(args.data, settings, args.limit, baselines, progress, without)
         print_report(report, d.title)
         payload = report.to_dict()
+    elif args.dataset == "claims":
+        payload = eval_claims.run(args, settings, progress, argv)
     else:
         try:
             data = args.file.read_bytes()

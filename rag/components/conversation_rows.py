@@ -47,7 +47,7 @@ from sqlalchemy import (
 )
 
 from rag.core.errors import ConversationNotFoundError
-from rag.core.models import Answer, Chunk, Hit, Source, from_dict
+from rag.core.models import Answer, Chunk, Claim, Hit, Source, claims_line, from_dict
 from rag.records.schema import conversations, turns
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ TITLE_CHARS: int = conversations.c.title.type.length or 200  # type: ignore[attr
 QUERY_CHARS = 200
 QUERY_WORDS = 10
 _KINDS = ("answer", "summary")
+_VERDICTS = ("supported", "computed", "not_found", "uncited")
 
 Tree = Mapping[int, int | None]  # turn id -> its parent's id (None: a first question)
 
@@ -84,8 +85,23 @@ def answer_message(a: Answer) -> dict[str, Any]:
             "llm_calls": a.llm_calls,
             "left_out": list(a.left_out),
             "error": a.error,
+            "claims": [c.to_dict() for c in a.claims],
         },
     }
+
+
+def _claims(raw: Any) -> tuple[Claim, ...]:
+    """The stored claims that can be read (a damaged one is left out, not the answer)."""
+    out = []
+    for d in raw if isinstance(raw, list) else []:
+        try:
+            claim = from_dict(Claim, d)
+            if claim.verdict not in _VERDICTS or (claim.span is not None and len(claim.span) != 2):
+                raise ValueError(claim.verdict)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        out.append(claim)
+    return tuple(out)
 
 
 def _source(d: dict[str, Any]) -> Source:
@@ -112,6 +128,7 @@ def message_answer(question: str, m: dict[str, Any]) -> Answer:
         kind=kind if kind in _KINDS else "answer",
         llm_calls=int(meta.get("llm_calls", 0)),
         completion_tokens=int(meta.get("completion_tokens", 0)),
+        claims=_claims(meta.get("claims")),
     )
 
 
@@ -311,6 +328,11 @@ def markdown(title: str, collection: str, shown: Sequence[Turn]) -> str:
         if a.kind == "summary":
             lines += ["*Summary of the whole document.*", ""]
         lines += [a.text.strip() or "(no answer text)", ""]
+        if a.claims:
+            lines += [f"*Checked: {claims_line(a.claims)}.*", ""]
+            lines += [f"- Not backed: \"{_one_line(c.sentence)}\" ({c.reason or c.verdict})"
+                      for c in a.claims if c.verdict in ("not_found", "uncited")]  # fmt: skip
+            lines.append("")
         if t.stopped:
             lines += ["*Stopped before the end.*", ""]
         if a.error:

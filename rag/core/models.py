@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["llm", "extractive", "no-answer"]
 AnswerKind = Literal["answer", "summary"]  # a summary read the whole document, not top-k
+Verdict = Literal["supported", "computed", "not_found", "uncited"]  # a claim check's
 PAGED_KINDS = frozenset({"pdf", "image"})  # kinds whose texts are one per page
 _D = TypeVar("_D", bound="DataclassInstance")
 
@@ -232,6 +233,30 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class Claim(_Plain):
+    """One sentence of an answer, checked against its sources (`answering/claims.py`)."""
+
+    sentence: str  # as in the answer, citations included
+    start: int  # the sentence's offsets in `Answer.text`
+    end: int
+    verdict: Verdict
+    citations: tuple[int, ...] = ()  # the source numbers the sentence cites
+    source: int = 0  # the evidence: a source number (0: none)
+    span: tuple[int, int] | None = None  # the evidence: a span of that source's chunk text
+    operation: str = ""  # computed: the one operation, e.g. "1,577 / 2,394"
+    reason: str = ""  # not found or uncited: short, e.g. "12.4 % not in [2]"
+    by: str = ""  # what decided: "figures", "names", "words", "llm" or "quote"
+    sure: bool = True  # False: the local check could not decide (an LLM judge may)
+
+
+def claims_line(claims: Sequence[Claim]) -> str:
+    """'4 of 5 sentences backed by their sources' (supported or computed)."""
+    backed = sum(c.verdict in ("supported", "computed") for c in claims)
+    noun = "sentence" if len(claims) == 1 else "sentences"
+    return f"{backed} of {len(claims)} {noun} backed by their sources"
+
+
+@dataclass(frozen=True)
 class Answer(_Plain):
     """The result of one question: the text, how it was made, and where it came from."""
 
@@ -248,6 +273,7 @@ class Answer(_Plain):
     kind: AnswerKind = "answer"
     llm_calls: int = 0  # chat-model calls it took (a summary makes one per part, then more)
     completion_tokens: int = 0  # `prompt_tokens` and this: summed over the calls
+    claims: tuple[Claim, ...] = ()  # each sentence checked against its sources
 
     def to_dict(self) -> dict[str, Any]:
         """The text under "answer", sources flat, timings rounded."""

@@ -49,6 +49,7 @@ ENV_NAMES: dict[str, str] = {
     "context_tokens": "DOCCHAT_CONTEXT_TOKENS",
     "summary_seconds": "DOCCHAT_SUMMARY_SECONDS",
     "summary_max_calls": "DOCCHAT_SUMMARY_MAX_CALLS",
+    "claim_check": "DOCCHAT_CLAIM_CHECK",
     "hybrid": "DOCCHAT_HYBRID",
     "dense_weight": "DOCCHAT_DENSE_WEIGHT",
     "max_file_mb": "DOCCHAT_MAX_FILE_MB",
@@ -85,6 +86,7 @@ ENV_NAMES: dict[str, str] = {
     "rate_limit": "DOCCHAT_RATE_LIMIT",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
+CLAIM_CHECKS = ("off", "local", "llm")  # the values of `Settings.claim_check`
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,10 @@ class Settings:
     # `context_tokens`, then the combining ones): no request's cost is unbounded.
     summary_seconds: float = 300.0
     summary_max_calls: int = 100
+    # Each sentence of an LLM's answer checked against its sources (answering/claims.py):
+    # "off", "local" (figures, names, words and embeddings; no extra LLM call) or "llm"
+    # (what the local check cannot decide goes to the LLM as a judge, one call).
+    claim_check: str = "local"
     hybrid: bool = True  # dense + BM25 fusion (see retrieval/fusion.py)
     dense_weight: float = 0.4  # 0 = BM25 only, 1 = dense only; chosen on COVID-QA
     max_file_mb: float = 50.0
@@ -225,6 +231,16 @@ class Settings:
             )
         return ReadOptions(ocr=self.ocr, ocr_languages=languages, ocr_dpi=self.ocr_dpi,
                            tables=self.pdf_tables, pdf_text=self.pdf_text)  # fmt: skip
+
+    def claim_check_mode(self) -> str:
+        """`claim_check`, checked: "off", "local" or "llm" (ConfigError otherwise)."""
+        mode = self.claim_check.strip().lower()
+        if mode not in CLAIM_CHECKS:
+            raise ConfigError(
+                f"{ENV_NAMES['claim_check']}={self.claim_check!r}: expected one of "
+                + ", ".join(CLAIM_CHECKS)
+            )
+        return mode
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -2,8 +2,9 @@
 
 Each module reads its dataset's files into the generic evaluation's articles and
 questions (rag/evaluation/) and runs it in a throw-away index. `DATASETS` names them
-for `python -m rag eval` (rag/cli/eval.py), the one reader of this package inside
-`rag/`; benchmarks and tests import the modules directly. A new dataset is a module
+for `python -m rag eval` (rag/cli/eval.py; `claims.py` and `claim_edits.py` make the
+labelled claims of `rag eval claims`, rag/cli/eval_claims.py), the readers of this
+package inside `rag/`; benchmarks and tests import the modules directly. A new dataset is a module
 with a reader (`read_...`: its documents and questions, or a first slice of them) and
 a `run_...` that hands them to `evaluate_corpus`, and one entry in `DATASETS`.
 

@@ -5,7 +5,8 @@ Every question goes through here (the app, the CLI, the API), so here it is refu
 at once when it is over `max_question_chars` (`check_length`), before any step whose
 cost grows with it.
 
-Left out: a claim check of the answer against its sources.
+The answer's claim check runs in its stream (`rag.answering.checking`), as the
+`claim_check` setting says. Left out: conversations (`rag.services.chats` saves turns).
 """
 
 from __future__ import annotations
@@ -104,4 +105,5 @@ class AnswerService:
         if temperature is None:
             temperature = self.settings.temperature
         return AnswerStream(retrieval, llm=self.llm, embedder=self.embedder.get(), model=model,
-                            temperature=temperature, on_finish=on_finish)  # fmt: skip
+                            temperature=temperature, on_finish=on_finish,
+                            claim_check=self.settings.claim_check_mode())  # fmt: skip

@@ -86,4 +86,6 @@ class SummaryService:
             temperature=s.temperature if temperature is None else temperature,
             on_progress=on_progress,
             on_finish=on_finish,
+            embedder=self.answers.embedder.get() if self.llm is not None else None,
+            claim_check=s.claim_check_mode(),
         )

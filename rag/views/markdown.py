@@ -17,6 +17,8 @@ document, so nothing it writes may become an image, a link or a tag:
   folded. `highlight(text, span)` does that with one span in bold.
 - `link_citations(markdown, anchor)` turns the citations of a safe answer ([1],
   [2, 3]) into links to the sources under it (in-page anchors DocChat writes).
+- `marked_answer(text, claims, anchor)` does both, and underlines each sentence the
+  claim check did not back, with its reason.
 - `text_view_html(view)` is a source's surrounding text as inert HTML (every
   character escaped), the chunk marked, for `st.html`.
 
@@ -36,9 +38,10 @@ from __future__ import annotations
 import html
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from rag.core.models import Claim
 from rag.core.text import CITATION
 
 if TYPE_CHECKING:
@@ -154,6 +157,43 @@ def link_citations(markdown: str, anchor: Callable[[int], str | None]) -> str:
         return f"\\[{numbers}\\]"
 
     return _CITATION.sub(group, markdown)
+
+
+# Where a flagged sentence starts and ends while the answer is sanitized (private-use
+# characters: a model's own are replaced first, so only DocChat's marks become tags).
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_PRIVATE = re.compile("[\ue000\ue001]")
+_FLAG = "text-decoration: underline wavy #c2410c; text-underline-offset: 3px"
+_REASON = "color: #c2410c; font-size: 0.85em"
+FLAGGED = ("not_found", "uncited")  # the verdicts marked in the answer
+
+
+def marked_answer(text: str, claims: Sequence[Claim], anchor: Callable[[int], str | None]) -> str:
+    """A model's answer as `safe_markdown` and `link_citations` make it, with each
+    sentence its claim check did not back underlined and followed by the reason
+    ("12.4 % not in [2]"). Render it with HTML allowed: the only tags in it are
+    DocChat's (every `<` of the model's is already broken). A sentence that spans
+    lines or holds code is not underlined (a tag across Markdown blocks would break
+    them); its reason still follows it."""
+    text = _PRIVATE.sub("\ufffd", text)  # the same length: the claims' offsets hold
+    flagged = sorted((c for c in claims if c.verdict in FLAGGED and 0 <= c.start < c.end
+                      <= len(text)), key=lambda c: c.start)  # fmt: skip
+    parts, reasons, pos = [], [], 0
+    for c in flagged:
+        if c.start < pos:
+            continue  # overlapping spans: one mark per place
+        inline = "\n" not in text[c.start : c.end] and "`" not in text[c.start : c.end]
+        parts += [text[pos : c.start], _OPEN if inline else "", text[c.start : c.end], _CLOSE]
+        reasons.append((inline, c.reason or c.verdict.replace("_", " ")))
+        pos = c.end
+    parts.append(text[pos:])
+    out = link_citations(safe_markdown("".join(parts)), anchor)
+    out = out.replace(_OPEN, f'<span style="{_FLAG}">')
+    for inline, reason in reasons:
+        note = escape_markdown(reason)  # Markdown inside the tag: escaped as any text is
+        close = "</span>" if inline else ""
+        out = out.replace(_CLOSE, f'{close} <span style="{_REASON}">⚠ {note}</span>', 1)
+    return out
 
 
 _MARK = "background: rgba(255, 214, 0, 0.35); color: inherit"

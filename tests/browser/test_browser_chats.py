@@ -15,19 +15,15 @@ In CI (CI=true) a missing Chromium or Playwright fails the test; elsewhere it sk
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, need_browser, serve, settle
-from tests.fixtures.fake_openai import FakeOpenAIServer, Json, _default_reply
-from tests.fixtures.paths import ROOT
+from tests.fixtures.browser import ARTIFACTS, chat_page, serve_indexed, settle
+from tests.fixtures.fake_openai import Json, _default_reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,13 +53,7 @@ def reply(body: Json) -> str:
 
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
-    need_browser()
-    # In a process of its own: its hold on the data directory ends with it.
-    subprocess.run([sys.executable, "-c", INDEX, str(tmp_path / "data")], check=True, cwd=ROOT,
-                   env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)  # fmt: skip
-    with FakeOpenAIServer(reply=reply) as llm:
-        for url, _ in serve(tmp_path, llm, {"DOCCHAT_MIN_SCORE": "0"}):
-            yield url
+    yield from serve_indexed(tmp_path, INDEX, reply)
 
 
 def ask(page: Any, question: str) -> None:
@@ -98,114 +88,106 @@ def listed(page: Any) -> list[str]:
 
 
 def test_conversations_switch_search_regenerate_edit_and_focus(app_url: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(app_url)
-            side = sidebar(page)
+    with chat_page(app_url) as page:
+        side = sidebar(page)
 
-            # A conversation on "default", filtered to cats.md.
-            docs = side.get_by_role("combobox", name="Only these documents")
-            docs.click()
-            page.get_by_role("option", name="cats.md").click()
-            page.keyboard.press("Escape")
-            ask(page, "What do cats eat?")
-            expect(side.get_by_role("button", name="Cat food")).to_be_visible()
-            expect(page.get_by_test_id("stExpander").first).to_contain_text("cats.md")
+        # A conversation on "default", filtered to cats.md.
+        docs = side.get_by_role("combobox", name="Only these documents")
+        docs.click()
+        page.get_by_role("option", name="cats.md").click()
+        page.keyboard.press("Escape")
+        ask(page, "What do cats eat?")
+        expect(side.get_by_role("button", name="Cat food")).to_be_visible()
+        expect(page.get_by_test_id("stExpander").first).to_contain_text("cats.md")
 
-            # Another on "notes".
-            side.get_by_role("combobox", name="Collection").click()
-            page.get_by_role("option", name="notes").click()
-            settle(page)
-            ask(page, "When do the tomatoes need water?")
-            expect(side.get_by_role("button", name="Watering tomatoes")).to_be_visible()
-            assert listed(page) == ["Watering tomatoes", "Cat food"]  # newest first
-            settle(page)
-            page.screenshot(path=ARTIFACTS / "chats-list.png")
+        # Another on "notes".
+        side.get_by_role("combobox", name="Collection").click()
+        page.get_by_role("option", name="notes").click()
+        settle(page)
+        ask(page, "When do the tomatoes need water?")
+        expect(side.get_by_role("button", name="Watering tomatoes")).to_be_visible()
+        assert listed(page) == ["Watering tomatoes", "Cat food"]  # newest first
+        settle(page)
+        page.screenshot(path=ARTIFACTS / "chats-list.png")
 
-            # Switch back: its collection and its filter come back with it.
-            side.get_by_role("button", name="Cat food").click()
-            settle(page)
-            expect(page.get_by_role("heading", name="Cat food")).to_be_visible()
-            expect(side.get_by_role("combobox", name="Collection")).to_have_value("default")
-            expect(page.get_by_text("Only from: cats.md")).to_be_visible()
-            expect(page.get_by_text("What do cats eat?", exact=True)).to_be_visible()
+        # Switch back: its collection and its filter come back with it.
+        side.get_by_role("button", name="Cat food").click()
+        settle(page)
+        expect(page.get_by_role("heading", name="Cat food")).to_be_visible()
+        expect(side.get_by_role("combobox", name="Collection")).to_have_value("default")
+        expect(page.get_by_text("Only from: cats.md")).to_be_visible()
+        expect(page.get_by_text("What do cats eat?", exact=True)).to_be_visible()
 
-            # A reload keeps the open conversation, its collection and its filter.
-            page.reload()
-            settle(page)
-            expect(page.get_by_role("heading", name="Cat food")).to_be_visible()
-            expect(page.get_by_text("Only from: cats.md")).to_be_visible()
-            side.get_by_role("button", name="Watering tomatoes").click()
-            settle(page)
-            expect(page.get_by_text("When do the tomatoes need water?", exact=True)).to_be_visible()
-            expect(page.get_by_text("Only from:")).to_have_count(0)
+        # A reload keeps the open conversation, its collection and its filter.
+        page.reload()
+        settle(page)
+        expect(page.get_by_role("heading", name="Cat food")).to_be_visible()
+        expect(page.get_by_text("Only from: cats.md")).to_be_visible()
+        side.get_by_role("button", name="Watering tomatoes").click()
+        settle(page)
+        expect(page.get_by_text("When do the tomatoes need water?", exact=True)).to_be_visible()
+        expect(page.get_by_text("Only from:")).to_have_count(0)
 
-            # The search finds a conversation by a word of its answer.
-            search = side.get_by_label("Search conversations")
-            search.fill("tomatoes")
-            search.press("Enter")
-            settle(page)
-            assert listed(page) == ["Watering tomatoes"]
-            search.fill("")
-            search.press("Enter")
-            settle(page)
+        # The search finds a conversation by a word of its answer.
+        search = side.get_by_label("Search conversations")
+        search.fill("tomatoes")
+        search.press("Enter")
+        settle(page)
+        assert listed(page) == ["Watering tomatoes"]
+        search.fill("")
+        search.press("Enter")
+        settle(page)
 
-            # Regenerate: answer 2 of 2, and the arrows lead back to the first.
-            page.get_by_role("button", name="Regenerate").click()
-            settle(page)
-            expect(page.get_by_text("answer 2 of 2")).to_be_visible()
-            click_once(page.get_by_role("button", name="Previous"))
-            settle(page)
-            expect(page.get_by_text("answer 1 of 2")).to_be_visible()
+        # Regenerate: answer 2 of 2, and the arrows lead back to the first.
+        page.get_by_role("button", name="Regenerate").click()
+        settle(page)
+        expect(page.get_by_text("answer 2 of 2")).to_be_visible()
+        click_once(page.get_by_role("button", name="Previous"))
+        settle(page)
+        expect(page.get_by_text("answer 1 of 2")).to_be_visible()
 
-            # Edit the question: a new branch; the old one is reachable the same way.
-            page.get_by_role("button", name="Edit question").click()
-            page.get_by_label("Edit the question").fill("Which vegetables grow in the garden?")
-            page.get_by_role("button", name="Send", exact=True).click()
-            settle(page)
-            expect(page.get_by_text("Which vegetables grow in the garden?").first).to_be_visible()
-            expect(page.get_by_text("answer 3 of 3")).to_be_visible()
-            click_once(page.get_by_role("button", name="Previous"))
-            settle(page)
-            expect(page.get_by_text("When do the tomatoes need water?", exact=True)).to_be_visible()
-            expect(page.get_by_text("answer 2 of 3")).to_be_visible()
+        # Edit the question: a new branch; the old one is reachable the same way.
+        page.get_by_role("button", name="Edit question").click()
+        page.get_by_label("Edit the question").fill("Which vegetables grow in the garden?")
+        page.get_by_role("button", name="Send", exact=True).click()
+        settle(page)
+        expect(page.get_by_text("Which vegetables grow in the garden?").first).to_be_visible()
+        expect(page.get_by_text("answer 3 of 3")).to_be_visible()
+        click_once(page.get_by_role("button", name="Previous"))
+        settle(page)
+        expect(page.get_by_text("When do the tomatoes need water?", exact=True)).to_be_visible()
+        expect(page.get_by_text("answer 2 of 3")).to_be_visible()
 
-            # Rename, then delete.
-            page.get_by_role("button", name="Rename").click()
-            page.get_by_label("Title").fill("Garden questions")
-            page.get_by_role("button", name="Save title").click()
-            settle(page)
-            expect(side.get_by_role("button", name="Garden questions")).to_be_visible()
-            page.get_by_role("button", name="Delete").click()
-            page.get_by_role("button", name="Yes, delete it").click()
-            expect(side.get_by_role("button", name="Garden questions")).to_have_count(0)
-            assert listed(page) == ["Cat food"]
+        # Rename, then delete.
+        page.get_by_role("button", name="Rename").click()
+        page.get_by_label("Title").fill("Garden questions")
+        page.get_by_role("button", name="Save title").click()
+        settle(page)
+        expect(side.get_by_role("button", name="Garden questions")).to_be_visible()
+        page.get_by_role("button", name="Delete").click()
+        page.get_by_role("button", name="Yes, delete it").click()
+        expect(side.get_by_role("button", name="Garden questions")).to_have_count(0)
+        assert listed(page) == ["Cat food"]
 
-            # "Chat with this document" from the Library: the answer cites only it.
-            side.get_by_role("combobox", name="Collection").click()
-            page.get_by_role("option", name="default").click()
-            settle(page)
-            page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Library").click()
-            settle(page)
-            page.get_by_role("combobox", name="Document").click()
-            page.get_by_role("option", name=re.compile("dogs.md")).click()
-            settle(page)
-            page.get_by_role("button", name="Chat with this document").first.click()
-            settle(page)
-            expect(page.get_by_text("Only from: dogs.md")).to_be_visible()
-            ask(page, "What do dogs and cats eat?")
-            sources = page.get_by_test_id("stExpander")
-            expect(sources.first).to_contain_text("dogs.md")
-            assert all("dogs.md" in s for s in sources.all_inner_texts())
-            # The filter can be removed.
-            page.get_by_role("button", name="Remove filter").click()
-            settle(page)
-            expect(page.get_by_text("Only from:")).to_have_count(0)
-        finally:
-            browser.close()
+        # "Chat with this document" from the Library: the answer cites only it.
+        side.get_by_role("combobox", name="Collection").click()
+        page.get_by_role("option", name="default").click()
+        settle(page)
+        page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Library").click()
+        settle(page)
+        page.get_by_role("combobox", name="Document").click()
+        page.get_by_role("option", name=re.compile("dogs.md")).click()
+        settle(page)
+        page.get_by_role("button", name="Chat with this document").first.click()
+        settle(page)
+        expect(page.get_by_text("Only from: dogs.md")).to_be_visible()
+        ask(page, "What do dogs and cats eat?")
+        sources = page.get_by_test_id("stExpander")
+        expect(sources.first).to_contain_text("dogs.md")
+        assert all("dogs.md" in s for s in sources.all_inner_texts())
+        # The filter can be removed.
+        page.get_by_role("button", name="Remove filter").click()
+        settle(page)
+        expect(page.get_by_text("Only from:")).to_have_count(0)

@@ -22,6 +22,8 @@ ALLOWED = {
     ("rag/datasets/covid_qa.py", "path"): "the dataset path given to `rag eval`",
     ("rag/datasets/sec_10q.py", "path"): "the dataset path given to `rag eval`",
     ("rag/finetune/qa_file.py", "where"): "a row or line of the user's own Q&A file",
+    ("rag/cli/eval_claims.py", "path"): "the --data file given to `rag eval claims`",
+    ("rag/datasets/claims.py", "path"): "the dataset path given to `rag eval claims`",
     ("rag/core/settings.py", "secrets_path"): "the operator's secrets file, read at start",
 }
 # Leaks to fix (the owners of these files are told): a server path shown to users.
