@@ -64,11 +64,14 @@ def current(chats: Chats, active: str) -> Conversation | None:
         open_conversation("")
         return None
     if conv.collection != active:
-        if fresh:  # a reload of a conversation on another collection: follow it
+        if fresh and not state.get(_ui.PICKED):
+            # A reload of a conversation on another collection: follow it (unless the
+            # user chose a collection in this session: a stale ?chat= does not win).
             open_conversation(cid, conv.collection)
             st.rerun()
-        open_conversation("")
-        return None
+        latest = chats.latest(active)
+        open_conversation(latest.id if latest else "")
+        return chats.open(latest.id) if latest else None
     return conv
 
 

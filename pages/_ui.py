@@ -39,6 +39,7 @@ from rag import (
 
 ACTIVE = "active_collection"  # session key of the collection every page works on
 FOCUS = "chat-focus"  # session key: (collection, doc_id) to start a focused chat on
+PICKED = "collection-picked"  # session key: the user chose the active collection here
 HOST = Host()  # this process's engine, its workers and its API
 
 
@@ -246,6 +247,7 @@ def sidebar() -> None:
 
     def picked() -> None:
         st.session_state[ACTIVE] = st.session_state["_collection_pick"]
+        st.session_state[PICKED] = True  # chosen by the user in this session
 
     with st.sidebar:
         st.selectbox(
