@@ -83,16 +83,35 @@ class TextStream:
     """What the chat page and the API consume: an answer's text deltas, then its
     `Answer`. Leaving a `with` block ends the stream however it went and calls its
     `on_finish` once. `AnswerStream` (top-k), `SummaryStream` (a whole document) and
-    `SettledStream` (an answer known at once) make their text in `_generate` and end
-    in `close`; `answer` is set when the stream has ended."""
+    `SettledStream` (an answer known at once) make their text in `_text`, build their
+    answer in `_finish` and end in `close`; `answer` is set when the stream has ended."""
 
     stopped: bool = False  # ended early, without an error: stopped by its consumer
     mode: Mode
     answer: Answer | None = None
     _deltas: Generator[str, None, None] | None = None
 
-    def _generate(self) -> Generator[str, None, None]:
+    def _text(self) -> Iterator[str]:
         raise NotImplementedError
+
+    def _finish(self, seconds: float, error: str) -> None:
+        raise NotImplementedError
+
+    def _generate(self) -> Generator[str, None, None]:
+        t0 = time.perf_counter()
+        error = ""
+        try:
+            yield from self._text()
+        except LLMError as e:
+            error = str(e)
+            raise
+        except BaseException:  # GeneratorExit (closed early) or the consumer's own stop
+            self.stopped = True
+            raise
+        finally:
+            # Built even when the consumer stops early or generation fails, so the
+            # sources and the partial text survive.
+            self._finish(time.perf_counter() - t0, error)
 
     def close(self) -> None:
         """End the stream (a no-op once it ended): what arrived so far is the answer."""
@@ -136,7 +155,7 @@ class SettledStream(TextStream):
         self.mode = answer.mode
 
     def _generate(self) -> Generator[str, None, None]:
-        yield from ()
+        yield from ()  # nothing to make, nor to finish: the answer was saved by its caller
 
     def close(self) -> None:
         pass
@@ -183,43 +202,28 @@ class AnswerStream(TextStream):
             self.stopped = True
             self._finish(0.0, "")
 
-    def _generate(self) -> Generator[str, None, None]:
-        t0 = time.perf_counter()
-        error = ""
-        try:
-            if self.mode == "no-answer":
-                yield from self._emit(NO_ANSWER_TEXT)
-            elif self.mode == "extractive":
-                text = extractive_answer(
-                    self.retrieval.query, self.retrieval.sources, self._embedder
-                )
-                yield from self._emit(text)
-            else:
-                assert self._llm is not None
-                deltas = self._llm.stream(
-                    self.retrieval.prompt.messages,
-                    model=self._model,
-                    temperature=self._temperature,
-                )
-                try:
-                    for delta in deltas:
-                        yield from self._emit(delta)
-                    if deltas.completion is not None:
-                        self._completion_tokens = deltas.completion.completion_tokens
-                finally:
-                    # Now, not when collected (a ChatStream and its generator hold each
-                    # other): a stopped answer or a client gone ends the LLM's connection.
-                    deltas.close()
-        except LLMError as e:
-            error = str(e)
-            raise
-        except BaseException:  # GeneratorExit (closed early) or the consumer's own stop
-            self.stopped = True
-            raise
-        finally:
-            # Built even when the consumer stops early or generation fails, so the
-            # sources and the partial text survive.
-            self._finish(time.perf_counter() - t0, error)
+    def _text(self) -> Iterator[str]:
+        if self.mode == "no-answer":
+            yield from self._emit(NO_ANSWER_TEXT)
+        elif self.mode == "extractive":
+            text = extractive_answer(self.retrieval.query, self.retrieval.sources, self._embedder)
+            yield from self._emit(text)
+        else:
+            assert self._llm is not None
+            deltas = self._llm.stream(
+                self.retrieval.prompt.messages,
+                model=self._model,
+                temperature=self._temperature,
+            )
+            try:
+                for delta in deltas:
+                    yield from self._emit(delta)
+                if deltas.completion is not None:
+                    self._completion_tokens = deltas.completion.completion_tokens
+            finally:
+                # Now, not when collected (a ChatStream and its generator hold each
+                # other): a stopped answer or a client gone ends the LLM's connection.
+                deltas.close()
 
     def _emit(self, text: str) -> Iterator[str]:
         self._parts.append(text)

@@ -147,24 +147,13 @@ class SummaryStream(TextStream):
             self.stopped = True
             self._finish(0.0, "")
 
-    def _generate(self) -> Generator[str, None, None]:
-        t0 = time.perf_counter()
-        error = ""
-        try:
-            if self.mode == "no-answer":
-                yield from self._emit(EMPTY_TEXT)
-            elif self.mode == "extractive":
-                yield from self._extractive()
-            else:
-                yield from self._map_reduce()
-        except LLMError as e:
-            error = str(e)
-            raise
-        except BaseException:  # GeneratorExit (closed early) or the consumer's own stop
-            self.stopped = True
-            raise
-        finally:
-            self._finish(time.perf_counter() - t0, error)
+    def _text(self) -> Iterator[str]:
+        if self.mode == "no-answer":
+            yield from self._emit(EMPTY_TEXT)
+        elif self.mode == "extractive":
+            yield from self._extractive()
+        else:
+            yield from self._map_reduce()
 
     def _emit(self, text: str) -> Iterator[str]:
         if text:
