@@ -92,7 +92,8 @@ _VERDICTS = {
 
 
 def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: bool) -> None:
-    """Everything under an answer: failure or stop notes, query, prompt size, sources."""
+    """Everything under an answer: failure or stop notes, query, prompt size, retrieval
+    notes (a skipped re-ranking), sources."""
     if stopped:
         st.caption("Stopped before the end.")
     if answer.error:
@@ -115,6 +116,8 @@ def render_answer_details(answer: Answer, index: int, *, stopped: bool, latest: 
         facts.append("extractive mode: no prompt sent")
     if facts:
         st.caption(" · ".join(facts))
+    for note in answer.notes:  # e.g. re-ranking skipped: DocChat's own words, escaped anyway
+        st.caption(escape_markdown(note))
     if answer.left_out:
         ranks = ", ".join(str(r) for r in answer.left_out)
         st.caption(

@@ -5,6 +5,8 @@ share (with sign-in on); per collection its embedding model, chunk settings, cou
 and stored file size. Only what the user's role allows is offered (the engine checks
 again: `rag.team.access`).
 Uploads: the user's running and recent background uploads (an administrator's: all).
+Tuning the active collection's embedding model on its own questions (for those who may
+re-index it): `pages/_tuning.py`.
 Documents of the active collection: a table, then for a chosen one: chat with it (a
 conversation focused on it), download the original, delete it (confirmed), and page
 through its chunks with a text search.
@@ -19,7 +21,7 @@ import math
 
 import streamlit as st
 
-from pages import _jobs, _render, _ui
+from pages import _jobs, _render, _tuning, _ui
 from rag import EDITOR, READER, RagError, Sharing, escape_markdown
 
 PAGE_SIZE = 10
@@ -181,6 +183,9 @@ if app.may("delete_collection", active):
             if no.button("Cancel"):
                 state.pop(confirm_key, None)
                 st.rerun()
+
+if app.may("reindex", active):
+    _tuning.section(app, active, info.chunks)
 
 # -- documents ------------------------------------------------------------------------------
 

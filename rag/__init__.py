@@ -23,6 +23,7 @@ from rag.components.conversations import (
 from rag.components.embeddings import Embedder, load_embedder
 from rag.components.generation import LLM, Completion
 from rag.components.store import Store
+from rag.components.tuned_models import TunedModelInfo
 from rag.core.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
@@ -90,6 +91,7 @@ from rag.hosting import Host
 from rag.ingest.loaders import SUPPORTED_EXTENSIONS, load
 from rag.ingest.splitting import split
 from rag.jobs import Job, JobFile
+from rag.jobs.tune_records import TuneJob
 from rag.retrieval.options import SearchOptions
 from rag.retrieval.query import clean_query
 from rag.services.chats import SUMMARIZE, Chats
@@ -174,6 +176,8 @@ __all__ = [
     "SummaryStream",
     "TextView",
     "TrainingSet",
+    "TuneJob",
+    "TunedModelInfo",
     "Turn",
     "UnsupportedFileError",
     "Upload",

@@ -26,8 +26,7 @@ from rag.ingest.pipeline import UploadProgress
 from rag.ingest.stages import IngestProgress
 from rag.jobs import Job, Workers
 from rag.retrieval.options import SearchOptions, SearchOverrides
-from rag.services import Services, build_services
-from rag.services.chats import Chats
+from rag.services import Chats, Services, Tuning, build_services
 from rag.team.access import LOCAL, Sharing, User
 from rag.team.keys import ApiKey
 from rag.team.signin import SignIn, UserAdmin
@@ -44,6 +43,7 @@ class DocChat:
         self.user = user
         s = services
         self._c, self._d, self._a, self._v = s.collections, s.documents, s.answers, s.views
+        self.tuning = Tuning(s.tuning, s.uploads, user)  # this user's (services/tuning_view.py)
 
     @classmethod
     def open(cls, settings: Settings, *, embedder: Embedder | None = None,

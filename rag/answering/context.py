@@ -2,9 +2,10 @@
 
 `retrieve` cleans the question, searches (retrieval/search.py) and builds the prompt
 (prompts.py); `Retrieval` is everything that decided (cleaned query, sources,
-prompt, timings), which the answer stream (stream.py) then answers from. It sits here,
-above the retrieval stage, because a prompt is the answering stage's: the retrieval
-stage hands back hits and knows nothing of prompts.
+prompt, timings, notes for the user such as a skipped re-ranking), which the answer
+stream (stream.py) then answers from. It sits here, above the retrieval stage,
+because a prompt is the answering stage's: the retrieval stage hands back hits and
+knows nothing of prompts.
 
 Left out: rewriting a follow-up question (stream.py's `standalone_question` does; its
 result comes in as `search_text`).
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from rag.answering.prompts import Prompt, build_prompt
 from rag.components.embeddings import Embedder
 from rag.components.lexical import Lexical
+from rag.components.rerankers import Reranker
 from rag.components.store import Store
 from rag.core.models import CollectionInfo, Source
 from rag.core.text import Message
@@ -35,6 +37,7 @@ class Retrieval:
     query: str
     prompt: Prompt
     timings: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # for the user, e.g. "Re-ranking was skipped: ..."
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -52,10 +55,12 @@ def retrieve(
     history: Sequence[Message] = (),
     search_text: str | None = None,
     lexical: Lexical | None = None,
+    reranker: Reranker | None = None,
 ) -> Retrieval:
     """Everything up to the prompt. `search_text` overrides the text that is searched
     (e.g. a stand-alone rewrite of a follow-up question)."""
     timings: dict[str, float] = {}
+    notes: list[str] = []
     t0 = time.perf_counter()
     text = search_text or question
     query = clean_query(text)
@@ -69,6 +74,9 @@ def retrieve(
         timings=timings,
         lexical=lexical,
         question=text,
+        reranker=reranker,
+        notes=notes,
     )
     prompt = build_prompt(question, hits, history=history, budget=budget)
-    return Retrieval(question=question, query=query, prompt=prompt, timings=timings)
+    return Retrieval(question=question, query=query, prompt=prompt, timings=timings,
+                     notes=tuple(notes))  # fmt: skip

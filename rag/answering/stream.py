@@ -245,6 +245,7 @@ class AnswerStream(TextStream):
             error=error,
             llm_calls=1 if self.mode == "llm" else 0,
             completion_tokens=self._completion_tokens,
+            notes=r.notes,
         )
         if not self.stopped:
             self.answer = with_claims(self.answer, r.sources, mode=self._claim_check,

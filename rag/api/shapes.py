@@ -109,10 +109,13 @@ def claim(c: Claim) -> dict[str, Any]:
 
 def _docchat(answer: Answer) -> dict[str, Any]:
     """How the answer was made: its mode, the query searched, the sources it cites; for
-    a whole-document summary (kind "summary") also the LLM calls it took."""
+    a whole-document summary (kind "summary") also the LLM calls it took; `notes` when
+    the retrieval has some for the user (a re-ranking skipped)."""
     out: dict[str, Any] = {"mode": answer.mode, "query": answer.query, "cited": list(answer.cited)}
     if answer.kind == "summary":
         out |= {"kind": answer.kind, "llm_calls": answer.llm_calls}
+    if answer.notes:  # e.g. "Re-ranking was skipped: ...; the fused order is used."
+        out["notes"] = list(answer.notes)
     return out
 
 

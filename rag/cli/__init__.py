@@ -4,6 +4,7 @@
   and `main`, which hands `eval` and `finetune-data` to their own modules.
 - `eval`: `python -m rag eval`, retrieval quality and speed.
 - `finetune`: `python -m rag finetune-data`, a fine-tuning set from a collection.
+- `tune`: `python -m rag tune`, a collection's embedding model tuned on its questions.
 
 Left out: an interactive shell (each run is one command) and colour (output is
 read by people and by other tools alike).

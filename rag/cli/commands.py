@@ -19,6 +19,7 @@ from rag.cli.finetune import main as finetune_main
 from rag.cli.jobs import ingest_background, jobs_main, worker_main
 from rag.cli.prog import PROG
 from rag.cli.serve import keys_main, serve_main
+from rag.cli.tune import main as tune_main
 from rag.cli.users import main as users_main
 from rag.core.errors import RagError
 from rag.core.models import (
@@ -86,6 +87,8 @@ def cmd_ask(app: DocChat, args: argparse.Namespace) -> int:
     print()
     answer = stream.result()
     print(f"\n[mode: {answer.mode}; query: {answer.query!r}]")
+    for note in answer.notes:  # e.g. re-ranking skipped
+        print(f"[note: {note}]")
     for s in answer.sources:
         c = s.chunk
         where = ", ".join(p for p in (c.location, c.section) if p)
@@ -214,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands with parsers of their own (they build their DocChat from their options).
 EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "finetune-data": finetune_main,
+    "tune": tune_main,
     "eval": eval_main,
     "users": users_main,
     "check-bind": check_bind_main,

@@ -5,6 +5,7 @@
     python -m rag eval all [--covid-data PATH] [--sec-data PATH] [--without STEP] [--json OUT]
     python -m rag eval questions my-questions.csv --collection default [--json OUT]
     python -m rag eval claims [--dataset covid-qa|sec-10-q|all] [--data FILE.jsonl] [--json OUT]
+    python -m rag eval tune --dataset covid-qa|sec-10-q [--json OUT] [--max-steps N]
 
 Settings come from the environment as usual; `--chunk-tokens`, `--dense-weight` etc.
 (or `--set NAME=VALUE` for any setting) override them for this run only. The summary
@@ -14,7 +15,8 @@ switches that retrieval adjustment off (rag/retrieval/adjustments.py, `STEPS`), 
 measure what it brings. `eval all` runs every dataset of `rag.datasets.DATASETS` (a
 new dataset is one entry there) and prints one table: its main measures under the
 default search and dense-only and BM25-only search on the same index. `eval claims`
-scores the claim check instead (eval_claims.py).
+scores the claim check instead (eval_claims.py); `eval tune` measures tuning the
+embedding model on a dataset's training documents (eval_tune.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag.cli import eval_claims
+from rag.cli import eval_claims, eval_tune
 from rag.cli.prog import PROG
 from rag.core.errors import ConfigError
 from rag.core.settings import ENV_NAMES, Settings
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--collection", default=None)
     common(sp)
     eval_claims.add_parser(sub, tuning, common)
+    eval_tune.add_parser(sub, tuning, common)
     return p
 
 
@@ -215,6 +218,8 @@ def main(argv: Sequence[str]) -> int:
         payload = report.to_dict()
     elif args.dataset == "claims":
         payload = eval_claims.run(args, settings, progress, argv)
+    elif args.dataset == "tune":
+        payload = eval_tune.run(args, settings, progress, sorted(without), argv)
     else:
         try:
             data = args.file.read_bytes()

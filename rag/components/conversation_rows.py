@@ -86,6 +86,7 @@ def answer_message(a: Answer) -> dict[str, Any]:
             "left_out": list(a.left_out),
             "error": a.error,
             "claims": [c.to_dict() for c in a.claims],
+            **({"notes": list(a.notes)} if a.notes else {}),  # e.g. re-ranking skipped
         },
     }
 
@@ -129,6 +130,7 @@ def message_answer(question: str, m: dict[str, Any]) -> Answer:
         llm_calls=int(meta.get("llm_calls", 0)),
         completion_tokens=int(meta.get("completion_tokens", 0)),
         claims=_claims(meta.get("claims")),
+        notes=tuple(str(n) for n in meta.get("notes", [])),
     )
 
 

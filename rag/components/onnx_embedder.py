@@ -55,7 +55,10 @@ class OnnxInt8Embedder(LocalModel):
                 f"The onnx-int8 backend needs a local model directory; {model!r} is not one."
             )
         pooling = _read_json(path / "1_Pooling" / "config.json")
-        if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+        # Both config formats: sentence-transformers < 6 (`pooling_mode_mean_tokens`,
+        # the packaged model) and 6 (`pooling_mode`, what a tuned model is saved in).
+        mean = pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode") == "mean"
+        if pooling and not mean:
             raise ConfigError(f"{model!r} does not use mean pooling; use the torch backend.")
         onnx_file = export_onnx_int8(path, cache_dir)
         self.streams = threads or cpu_count()
@@ -65,10 +68,12 @@ class OnnxInt8Embedder(LocalModel):
         # Long calls (an upload's files) run in a child process: see model_process.py.
         self._process = ModelProcess(onnx_file, self._pad_id, self.streams)
         st_config = _read_json(path / "sentence_bert_config.json")
-        self.max_length = int(st_config.get("max_seq_length", 256))
+        window = st_config.get("max_seq_length") or self._tokenizer.model_max_length
+        self.max_length = min(int(window), 512) if window else 256
         self.max_tokens = self.max_length - 2
         self.name = "all-MiniLM-L6-v2" if str(path) == packaged_model_path() else model
-        self._dimension = int(pooling.get("word_embedding_dimension", 0)) or self._model.width
+        width = pooling.get("word_embedding_dimension") or pooling.get("embedding_dimension")
+        self._dimension = int(width or 0) or self._model.width
         self.batch_size = batch_size
         # Calls may overlap: a session runs from several threads at once, and a call to
         # the model process is sent while the one before it is answered.

@@ -95,3 +95,16 @@ class JobNotFoundError(RagError):
 
 class ConversationNotFoundError(RagError):
     """No conversation (or turn in it) with that id among the acting user's own."""
+
+
+class RerankError(RagError):
+    """Re-ranking the search's candidates failed: the service or the LLM is down, late,
+    refused, or sent a reply that cannot be read (the fused order is kept)."""
+
+
+class TuningError(RagError):
+    """Tuning a collection's embedding model failed: no usable pairs, or training broke."""
+
+
+class TuningCancelled(TuningError):
+    """The user stopped a tuning job; nothing of it was kept."""

@@ -274,6 +274,7 @@ class Answer(_Plain):
     llm_calls: int = 0  # chat-model calls it took (a summary makes one per part, then more)
     completion_tokens: int = 0  # `prompt_tokens` and this: summed over the calls
     claims: tuple[Claim, ...] = ()  # each sentence checked against its sources
+    notes: tuple[str, ...] = ()  # for the user, from retrieval: e.g. re-ranking skipped
 
     def to_dict(self) -> dict[str, Any]:
         """The text under "answer", sources flat, timings rounded."""

@@ -51,6 +51,17 @@ ENV_NAMES: dict[str, str] = {
     "summary_max_calls": "DOCCHAT_SUMMARY_MAX_CALLS",
     "claim_check": "DOCCHAT_CLAIM_CHECK",
     "hybrid": "DOCCHAT_HYBRID",
+    "rerank": "DOCCHAT_RERANK",
+    "rerank_base_url": "DOCCHAT_RERANK_BASE_URL",
+    "rerank_model": "DOCCHAT_RERANK_MODEL",
+    "rerank_api_key": "DOCCHAT_RERANK_API_KEY",
+    "rerank_candidates": "DOCCHAT_RERANK_CANDIDATES",
+    "rerank_timeout": "DOCCHAT_RERANK_TIMEOUT",
+    "tune_epochs": "DOCCHAT_TUNE_EPOCHS",
+    "tune_batch_size": "DOCCHAT_TUNE_BATCH_SIZE",
+    "tune_max_pairs": "DOCCHAT_TUNE_MAX_PAIRS",
+    "tune_passage_tokens": "DOCCHAT_TUNE_PASSAGE_TOKENS",
+    "tune_held_out": "DOCCHAT_TUNE_HELD_OUT",
     "dense_weight": "DOCCHAT_DENSE_WEIGHT",
     "max_file_mb": "DOCCHAT_MAX_FILE_MB",
     "max_pages": "DOCCHAT_MAX_PAGES",
@@ -87,6 +98,7 @@ ENV_NAMES: dict[str, str] = {
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 CLAIM_CHECKS = ("off", "local", "llm")  # the values of `Settings.claim_check`
+RERANKS = ("off", "remote", "llm")  # the values of `Settings.rerank`
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,24 @@ class Settings:
     claim_check: str = "local"
     hybrid: bool = True  # dense + BM25 fusion (see retrieval/fusion.py)
     dense_weight: float = 0.4  # 0 = BM25 only, 1 = dense only; chosen on COVID-QA
+    # Re-ranking of the fused candidates (retrieval/rerank.py): "off", "remote" (a
+    # /rerank endpoint: Text Embeddings Inference, Infinity, Jina, Cohere) or "llm"
+    # (the configured LLM grades them in one call). Unmeasured here: no reranker
+    # weights ship in any package DocChat can install (docs/retrieval.md).
+    rerank: str = "off"
+    rerank_base_url: str = ""  # the server whose /rerank is called (remote mode)
+    rerank_model: str = ""  # the model name sent to it ("" sends none)
+    rerank_api_key: str = field(default="", repr=False)  # never in logs or tracebacks
+    rerank_candidates: int = 20  # the fused top candidates sent to be re-ranked
+    rerank_timeout: float = 5.0  # seconds before the fused order is kept instead
+    # Tuning a collection's embedding model on its own questions (rag/finetune/tuning.py,
+    # docs/tuning.md). Passages are cut to `tune_passage_tokens` for training: 128
+    # tokens ran a step of 32 triplets in 6 s here against 20 s at the full 256.
+    tune_epochs: int = 2
+    tune_batch_size: int = 32
+    tune_max_pairs: int = 2000  # training pairs kept (a fixed sample beyond): bounds a job
+    tune_passage_tokens: int = 128
+    tune_held_out: float = 0.3  # the share of documents whose questions only test
     max_file_mb: float = 50.0
     max_pages: int = 2000
     max_chunks: int = 20000  # per document
@@ -239,6 +269,15 @@ class Settings:
             raise ConfigError(
                 f"{ENV_NAMES['claim_check']}={self.claim_check!r}: expected one of "
                 + ", ".join(CLAIM_CHECKS)
+            )
+        return mode
+
+    def rerank_mode(self) -> str:
+        """`rerank`, checked: "off", "remote" or "llm" (ConfigError otherwise)."""
+        mode = self.rerank.strip().lower()
+        if mode not in RERANKS:
+            raise ConfigError(
+                f"{ENV_NAMES['rerank']}={self.rerank!r}: expected one of " + ", ".join(RERANKS)
             )
         return mode
 

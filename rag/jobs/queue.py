@@ -56,12 +56,14 @@ from rag.core.settings import ENV_NAMES, Settings
 from rag.jobs.ledger import Ledger
 from rag.jobs.records import QUEUED, REJECTED, Job, JobFile
 from rag.jobs.run import Run, Runner, Stop, Users
+from rag.jobs.tune_run import TuneQueue, TuneRunner
 from rag.records.database import Database, open_database
 from rag.team.access import User
 
 log = logging.getLogger(__name__)
 
 _TASK = "docchat_ingest_job"  # the task's name in every process's registry
+_TUNE_TASK = "docchat_tune_job"  # a tuning job's (jobs/tune_run.py)
 _QUEUE_NAME = "docchat"
 LIST_LIMIT = 100  # jobs listed at most (the newest): the pages and the API show recent ones
 _DAY_S = 86_400.0
@@ -112,6 +114,7 @@ class JobQueue:
         *,
         runner: Runner | None = None,
         users: Users | None = None,
+        tune_runner: TuneRunner | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner  # what workers run jobs with (None: submit and read only)
@@ -122,6 +125,10 @@ class JobQueue:
         with _storage(settings):
             self.huey = _open_huey(settings, immediate=runner is not None and settings.workers <= 0)
         self._task = self.huey.task(name=_TASK)(self._execute)
+        # Tuning jobs on the same Huey, run by the same workers (jobs/tune_run.py).
+        self.tunes = TuneQueue(settings, self.ledger.db, runner=tune_runner, users=users,
+                               worker=self.worker_id, send=self._send_tune)  # fmt: skip
+        self._tune_task = self.huey.task(name=_TUNE_TASK)(self.tunes.execute)
 
     # -- records ---------------------------------------------------------------------------
 
@@ -136,6 +143,7 @@ class JobQueue:
         """Delete the records of jobs that ended more than `job_keep_days` ago; how many."""
         now = time.time() if now is None else now
         gone, shas = self.ledger.prune(now - self.settings.job_keep_days * _DAY_S)
+        gone += self.tunes.prune(now - self.settings.job_keep_days * _DAY_S)
         self.ledger.release_bytes(shas)  # any a crash kept (a job's end saved, then a stop)
         if gone:
             log.info("pruned %d ended job record(s)", gone)
@@ -167,6 +175,10 @@ class JobQueue:
             self._task(job.id, 0)
         return self.job(job.id)
 
+    def _send_tune(self, job_id: str) -> None:
+        with _storage(self.settings):
+            self._tune_task(job_id)
+
     def cancel(self, job_id: str) -> Job:
         """Stop a job: a queued one at once, a running one at its next heartbeat."""
         job, ended_now = self.ledger.cancel(job_id)
@@ -181,6 +193,7 @@ class JobQueue:
         each; one its user cancelled ends instead); returns the ids put back."""
         now = time.time() if now is None else now
         again, stopped = self.ledger.requeue_expired(now)
+        self.tunes.fail_expired(now)  # (a tuning starts over: see jobs/tune_records.py)
         for job in stopped:
             self.ledger.release(job)
         for job in again:

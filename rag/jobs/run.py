@@ -91,7 +91,7 @@ class Run:
             self.job = replace(self.job, files=tuple(files), updated=time.time())
             self.dirty = True
 
-    def _flush(self, *, lease: bool) -> None:
+    def _flush(self, lease: bool) -> None:
         """Save the progress if it changed (with the lease when due), else read whether
         the job was cancelled; a job no longer this run's is lost."""
         with self.lock:
@@ -114,16 +114,7 @@ class Run:
             self.cancelled = True
 
     def _beat(self) -> None:
-        third = self.settings.job_lease / 3
-        last_lease = time.monotonic()
-        while not self.done.wait(min(_TICK_S, third)):
-            try:
-                due = time.monotonic() - last_lease >= third
-                self._flush(lease=due)
-                if due:
-                    last_lease = time.monotonic()
-            except RagError as e:  # the store is unreachable: try again at the next tick
-                log.warning("job %s: heartbeat failed: %s", self.job.id, e)
+        beat_until(self.done, self.settings.job_lease, self._flush, f"job {self.job.id}")
 
     def run(self) -> None:
         job = self.job
@@ -199,3 +190,21 @@ class Run:
             return
         self.job = done
         self.ledger.release(done)
+
+
+def beat_until(
+    done: threading.Event, lease: float, flush: Callable[[bool], None], what: str
+) -> None:
+    """A running job's heartbeat (an upload's or a tuning's), until `done` is set:
+    `flush(renew_lease)` every `_TICK_S`, renewing the lease every third of it; a store
+    that cannot be reached is tried again at the next tick."""
+    third = lease / 3
+    last_lease = time.monotonic()
+    while not done.wait(min(_TICK_S, third)):
+        try:
+            due = time.monotonic() - last_lease >= third
+            flush(due)
+            if due:
+                last_lease = time.monotonic()
+        except RagError as e:  # the store is unreachable: try again at the next tick
+            log.warning("%s: heartbeat failed: %s", what, e)

@@ -152,6 +152,32 @@ upload_jobs = Table(
     Index("ix_upload_jobs_status", "status"),
 )
 
+# A tuning job of a collection's embedding model (`jobs/tune_records.py`). `request` holds
+# what the job was started with: its pairs as (question, chunk id) and the training's
+# overrides; the passages are read from the collection when the job runs.
+tune_jobs = Table(
+    "tune_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("collection", String(200), nullable=False),
+    Column("source", String(16), nullable=False),  # studio, pairs or pseudo
+    Column("status", String(16), nullable=False),
+    Column("stage", String(32), nullable=False, default=""),
+    Column("progress", Float, nullable=False, default=0.0),  # 0 to 1 of the stage
+    Column("message", Text, nullable=False, default=""),
+    Column("model", String(64), nullable=False, default=""),  # the tuned name once trained
+    Column("error", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("worker", String(200), nullable=False, default=""),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("request", JSON, nullable=False),
+    Index("ix_tune_jobs_user", "user_id", "created"),
+    Index("ix_tune_jobs_status", "status"),
+)
+
 # One row per uploaded file's bytes (`<data_dir>/uploads/<sha256>`): the row is locked
 # while the file is written or deleted, so a submit and a cleanup cannot interleave.
 upload_blobs = Table(

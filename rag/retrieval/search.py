@@ -16,6 +16,10 @@ Hits whose dense similarity is under `min_score` are dropped in both modes: they
 off-topic, and an empty result lets the caller answer "not covered" without calling
 the LLM. `Hit.score` is the fused score (0..1) in hybrid mode, the cosine otherwise.
 
+With a `reranker` (`DOCCHAT_RERANK`), the top candidates that pass `min_score` are
+re-ordered by it before the cut to `top_k` (rerank.py: bounded in time; on a failure
+the fused order stays and a note is added to `notes`); scores stay as they were.
+
 Left out: building the prompt from the hits (answering/context.py does).
 """
 
@@ -28,12 +32,14 @@ import numpy as np
 from rag.components.embeddings import Embedder
 from rag.components.lexical import Lexical
 from rag.components.model_check import check_model
+from rag.components.rerankers import Reranker
 from rag.components.store import Store
 from rag.core.models import CollectionInfo, Hit
 from rag.retrieval.adjustments import PERIOD_CANDIDATES, PERIODS, mixes, period_documents
 from rag.retrieval.fusion import fuse
 from rag.retrieval.options import SearchOptions
 from rag.retrieval.query import dense_query
+from rag.retrieval.rerank import rerank
 
 CANDIDATES = 30  # per side, before fusion (20 to 50 scored the same on COVID-QA)
 
@@ -48,10 +54,13 @@ def search(
     timings: dict[str, float] | None = None,
     lexical: Lexical | None = None,
     question: str | None = None,
+    reranker: Reranker | None = None,
+    notes: list[str] | None = None,
 ) -> list[Hit]:
     """Hits for a cleaned query, best first, all with a dense similarity of at least
     `options.min_score`. `question` (the uncleaned text) is what the dense side embeds
-    when given: the model reads natural questions better than keyword lists."""
+    when given: the model reads natural questions better than keyword lists; it is also
+    what a `reranker` reads. A note for the user (re-ranking skipped) goes to `notes`."""
     top_k, min_score, doc_ids = options.top_k, options.min_score, options.doc_ids or None
     check_model(collection, embedder)
     t = timings if timings is not None else {}
@@ -60,9 +69,11 @@ def search(
     t1 = time.perf_counter()
     t["embed"] = t1 - t0
     if not options.hybrid or lexical is None:
-        hits = store.query(collection.name, vector, top_k, doc_ids=doc_ids)
+        wanted = max(top_k, reranker.candidates) if reranker is not None else top_k
+        hits = store.query(collection.name, vector, wanted, doc_ids=doc_ids)
         t["search"] = time.perf_counter() - t1
-        return [h for h in hits if h.score >= min_score]
+        kept = [h for h in hits if h.score >= min_score]
+        return _reranked(question or query, kept, reranker, t, notes)[:top_k]
 
     n = max(top_k, CANDIDATES)
     dense_hits = store.query(collection.name, vector, n, doc_ids=doc_ids)
@@ -102,4 +113,23 @@ def search(
     t["search"] = t2 - t1
     t["lexical"] = t3 - t2
     t["fuse"] = t4 - t3
-    return [h for h in hits if (h.dense_score or 0.0) >= min_score][:top_k]
+    kept = [h for h in hits if (h.dense_score or 0.0) >= min_score]
+    return _reranked(question or query, kept, reranker, t, notes)[:top_k]
+
+
+def _reranked(
+    text: str,
+    hits: list[Hit],
+    reranker: Reranker | None,
+    timings: dict[str, float],
+    notes: list[str] | None,
+) -> list[Hit]:
+    """`hits` re-ranked when there is a re-ranker (its time in `timings["rerank"]`)."""
+    if reranker is None or len(hits) < 2:
+        return hits
+    t0 = time.perf_counter()
+    hits, note = rerank(text, hits, reranker)
+    timings["rerank"] = time.perf_counter() - t0
+    if note and notes is not None:
+        notes.append(note)
+    return hits

@@ -19,6 +19,7 @@ from rag.answering.context import Retrieval, retrieve
 from rag.answering.stream import AnswerStream, Finished, standalone_question
 from rag.components.generation import LLM
 from rag.components.lexical import Lexical
+from rag.components.rerankers import Reranker
 from rag.components.store import Store
 from rag.core.errors import LimitExceededError, RagError
 from rag.core.models import Hit
@@ -52,6 +53,7 @@ class AnswerService:
     lexical: Lexical
     llm: LLM | None
     collections: CollectionService
+    reranker: Reranker | None = None  # DOCCHAT_RERANK; None: the fused order as it is
 
     def options(self, **overrides: Unpack[SearchOverrides]) -> SearchOptions:
         """The settings' search options with these overrides."""
@@ -63,9 +65,10 @@ class AnswerService:
         """(cleaned query, hits, best first)."""
         check_length(query, self.settings.max_question_chars)
         cleaned = clean_query(query)
-        hits = search(cleaned, store=self.store, embedder=self.embedder.get(),
-                      collection=self.collections.info(user, collection), options=options,
-                      lexical=self.lexical, question=query)  # fmt: skip
+        info = self.collections.info(user, collection)
+        hits = search(cleaned, store=self.store, embedder=self.embedder.for_collection(info),
+                      collection=info, options=options, lexical=self.lexical,
+                      question=query, reranker=self.reranker)  # fmt: skip
         return cleaned, hits
 
     def retrieve(
@@ -82,16 +85,18 @@ class AnswerService:
         question = question.strip()
         if not question:
             raise RagError("Please type a question.")
+        info = self.collections.info(user, collection)
         return retrieve(
             question,
             store=self.store,
-            embedder=self.embedder.get(),
-            collection=self.collections.info(user, collection),
+            embedder=self.embedder.for_collection(info),
+            collection=info,
             options=options,
             budget=self.settings.context_tokens,
             history=history,
             search_text=standalone_question(self.llm, question, history),
             lexical=self.lexical,
+            reranker=self.reranker,
         )
 
     def stream(

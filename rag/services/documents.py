@@ -62,7 +62,8 @@ class DocumentService:
     def _prepare(
         self, info: CollectionInfo, f: Upload, report: IngestProgress | None, left: int | None
     ) -> Prepared | IngestResult:
-        return prepare(f.name, f.data, store=self.store, embedder=self.embedder.get(),
+        embedder = self.embedder.for_collection(info)  # a tuned collection's own model
+        return prepare(f.name, f.data, store=self.store, embedder=embedder,
                        collection=info, settings=self.settings, password=f.password,
                        progress=report, chunks_left=left)  # fmt: skip
 
@@ -173,7 +174,9 @@ class DocumentService:
         from its stored originals, under a temporary name, then swap it in: until the
         swap, the old index answers."""
         name = self.gate.open(user, collection, "reindex")
-        check_sizes(chunk_tokens, chunk_overlap, self.embedder.get().max_tokens)
+        # A collection tuned on its questions keeps its tuned model.
+        e = self.embedder.for_collection(self.store.collection_info(name))
+        check_sizes(chunk_tokens, chunk_overlap, e.max_tokens)
         # Writes to the collection wait until the swap: an upload meanwhile would be
         # missing from the snapshot and lost with the old index.
         with self.locks(name):
@@ -185,7 +188,6 @@ class DocumentService:
             # `name` covers it), so none outlives the swap; one an interrupted re-index
             # of an earlier release left goes now.
             self.gate.sharing.drop(tmp)
-            e = self.embedder.get()
             info = self.store.create_collection(tmp, model=e.name, dimension=e.dimension,
                                                 chunk_tokens=chunk_tokens,
                                                 chunk_overlap=chunk_overlap)  # fmt: skip

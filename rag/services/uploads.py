@@ -3,7 +3,9 @@ recent jobs, cancelling one; and this engine's workers, which run jobs through t
 documents service as each job's user is when the job runs (`users`: the accounts'
 `current_user`).
 
-Left out: jobs of other kinds (fine-tuning jobs run on the LLM's server).
+Tuning jobs (`services/tuning.py`) go on the same queue and run on the same workers.
+
+Left out: fine-tuning jobs of the LLM (they run on the LLM's server).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rag.core.settings import Settings
 from rag.jobs.queue import JobQueue
 from rag.jobs.records import Job
 from rag.jobs.run import Runner, Users
+from rag.jobs.tune_run import TuneRunner
 from rag.jobs.workers import Workers, start_workers
 from rag.records.database import Database
 from rag.services.gate import Gate
@@ -34,6 +37,7 @@ class UploadService:
         gate: Gate,
         runner: Runner,
         users: Users,
+        tune_runner: TuneRunner | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -41,6 +45,7 @@ class UploadService:
         self.gate = gate
         self._runner = runner
         self._users = users
+        self._tune_runner = tune_runner  # tuning jobs (services/tuning.py) on the same queue
         self._queue: JobQueue | None = None
         self._workers: Workers | None = None
         self._closed = False  # stop_workers ran: no workers start again
@@ -52,7 +57,8 @@ class UploadService:
         with self._guard:
             if self._queue is None:
                 self._queue = JobQueue(self.settings, self.db, runner=self._runner,
-                                       users=self._users)  # fmt: skip
+                                       users=self._users,
+                                       tune_runner=self._tune_runner)  # fmt: skip
             return self._queue
 
     def start_workers(self) -> Workers | None:

@@ -22,6 +22,7 @@ from rag.components.embeddings import Embedder
 from rag.components.generation import LLM, open_llm
 from rag.components.lexical import Lexical
 from rag.components.remote_embeddings import open_embedder
+from rag.components.rerankers import open_reranker
 from rag.components.store import Store
 from rag.components.versions import CollectionVersions
 from rag.core.settings import Settings
@@ -35,6 +36,7 @@ from rag.services.gate import Gate
 from rag.services.resources import LazyEmbedder, WriteLocks
 from rag.services.summaries import SummaryService
 from rag.services.team import TeamService
+from rag.services.tuning import TuningService
 from rag.services.uploads import UploadService
 from rag.services.views import ViewService
 from rag.team.keys import ApiKeys
@@ -68,6 +70,7 @@ class Services:
     team: TeamService
     summaries: SummaryService
     chats: ChatService
+    tuning: TuningService
 
     def close(self) -> None:
         """Stop this engine's workers for good (the jobs under way finish first).
@@ -92,7 +95,7 @@ def build_services(
     db = open_database(settings)
     store = store if store is not None else Store(settings, CollectionVersions(db))
     factory = EMBEDDERS.get(settings.embedding_model, open_embedder)
-    model = LazyEmbedder(partial(factory, settings), embedder)
+    model = LazyEmbedder(partial(factory, settings), embedder, settings=settings)
     client = llm if llm is not None else open_llm(settings)
     locks = WriteLocks()
     lexical = Lexical(store, data / "lexical")
@@ -114,8 +117,11 @@ def build_services(
                                 lexical=lexical, page_views=page_views,
                                 collections=collections)  # fmt: skip
     answers = AnswerService(settings, store=store, gate=gate, embedder=model, lexical=lexical,
-                            llm=client, collections=collections)  # fmt: skip
+                            llm=client, collections=collections,
+                            reranker=open_reranker(settings, client))  # fmt: skip
     summaries = SummaryService(settings, documents=documents, answers=answers, llm=client)
+    tuning = TuningService(settings, store=store, gate=gate, embedder=model, locks=locks,
+                           lexical=lexical)  # fmt: skip
     return Services(
         settings=settings,
         records=db,
@@ -130,6 +136,7 @@ def build_services(
         uploads=UploadService(
             settings, db=db, store=store, gate=gate, runner=documents.ingest_many,
             users=accounts.current_user,  # a job runs with its user's rights of the moment
+            tune_runner=tuning.run_job,
         ),
         answers=answers,
         views=ViewService(store=store, gate=gate, page_views=page_views),
@@ -145,4 +152,5 @@ def build_services(
             summaries=summaries,
             llm=client,
         ),
+        tuning=tuning,
     )
