@@ -46,6 +46,7 @@ COMMANDS = {
     "query-1m.json": "benchmarks/query.py --sizes 100000,1000000",
     "query-300k.json": "benchmarks/query.py --sizes 100000,300000",
     "summary_coverage.json": "benchmarks/summary_coverage.py",
+    "web_extraction.json": "benchmarks/web_extraction.py",
 }
 
 INTRO = f"""\
@@ -384,6 +385,45 @@ def claims(d: dict[str, Any]) -> tuple[str, str]:
     return "Claim check: wrong claims caught, false alarms", text
 
 
+def eval_tune(d: dict[str, Any]) -> tuple[str, str]:
+    """`python -m rag eval tune`: held-out figures of the base model, the model tuned on
+    labelled pairs and the one tuned on pseudo-queries, with training and embedding time."""
+    measure = str(d.get("measure", "measure"))
+    rows = []
+    for variant in ("base", "tuned", "pseudo"):
+        for search in ("hybrid", "dense"):
+            run = get(d, f"runs.{variant}.{search}")
+            run = run if isinstance(run, dict) else {}
+            rows.append((variant, search, get(d, f"{variant}.{search}"),
+                         run.get("doc_hit@5"), run.get("mrr@10")))  # fmt: skip
+    text = table(["model", "search", measure, "doc_hit@5", "mrr@10"], rows)
+    split = d.get("split", {})
+    speed = d.get("chunks_per_s", {})
+    text += sentence(
+        f"{d.get('dataset')}, split by document: {fmt(split.get('train_docs'))} documents",
+        f"({fmt(split.get('train_questions'))} questions) train, {fmt(split.get('test_docs'))}",
+        f"({fmt(split.get('test_questions'))} questions) are held out and scored here.",
+        f"Training: {fmt(d.get('train_s'))} s on labelled pairs, {fmt(d.get('pseudo_train_s'))}",
+        f"s on pseudo-queries. Embedding the {fmt(d.get('chunks'))} chunks:",
+        f"{fmt(speed.get('base'))} chunks/s with the base model,",
+        f"{fmt(speed.get('tuned'))} with the tuned one. See [tuning.md](tuning.md).",
+    )
+    return f"Tuning the embedding model: {d.get('dataset')}", text
+
+
+def web_extraction(d: dict[str, Any]) -> tuple[str, str]:
+    """`benchmarks/web_extraction.py`: main text kept and boilerplate dropped per reader."""
+    totals = d.get("totals", {})
+    rows = [(name, pct(t.get("main_kept")), pct(t.get("boilerplate_dropped")),
+             t.get("seconds_per_page")) for name, t in totals.items()]  # fmt: skip
+    text = table(["reader", "main text kept", "boilerplate dropped", "s/page"], rows)
+    text += sentence(
+        f"{fmt(d.get('pages'))} saved documentation pages (tests/fixtures/web_pages/).",
+        "Web pages are read with trafilatura; see [web.md](web.md).",
+    )
+    return "Web page extraction", text
+
+
 def generic(d: dict[str, Any]) -> tuple[str, str]:
     rows = [(k, v) for k, v in d.items() if not isinstance(v, dict | list)]
     return "Results", table(["measure", "value"], rows)
@@ -407,6 +447,10 @@ def renderer(d: dict[str, Any]) -> Renderer:
         return summary_coverage
     if kind == "claims":
         return claims
+    if kind == "eval_tune":
+        return eval_tune
+    if kind == "web_extraction":
+        return web_extraction
     if "table" in d and "datasets" in d:
         return eval_all
     if "baselines" in d:

@@ -181,6 +181,9 @@ def render_source_view(
     text_col, view_col = st.columns(ratio) if with_text else (None, st.container())
     if text_col is not None:
         text_col.markdown(highlight(c.text, span))
+        if c.url:  # a web page's chunk: its section on the page itself
+            text_col.link_button("Open the page", c.url, icon=":material/open_in_new:",
+                                 key=f"open-{key}")  # fmt: skip
         if span is not None:
             text_col.caption("In bold: the sentence that best supports the answer.")
     if not shown:

@@ -21,7 +21,7 @@ import math
 
 import streamlit as st
 
-from pages import _jobs, _render, _tuning, _ui
+from pages import _jobs, _render, _tuning, _ui, _web
 from rag import EDITOR, READER, RagError, Sharing, escape_markdown
 
 PAGE_SIZE = 10
@@ -195,6 +195,8 @@ try:
 except RagError as e:
     st.error(escape_markdown(str(e)))
     st.stop()
+if app.may("upload", active):
+    _web.refresh_button(app, active)  # fetch its web pages again (pages/_web.py)
 if not docs:
     st.info("No documents in this collection yet.")
     st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload_file:")

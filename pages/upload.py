@@ -17,7 +17,7 @@ import contextlib
 
 import streamlit as st
 
-from pages import _jobs, _ui
+from pages import _jobs, _ui, _web
 from rag import SUPPORTED_EXTENSIONS, Job, JobFile, RagError, Upload, escape_markdown
 
 NEW = "\u2795 New collection\u2026"
@@ -113,6 +113,10 @@ files = st.file_uploader(
         f"{settings.max_upload_chunks:,} chunks per upload."
     ),
 )
+
+# Web pages beside the drop zone: fetched and indexed now (pages/_web.py).
+_web.url_box(app, target, create=None if exists else
+             {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap})  # fmt: skip
 
 
 def read_jobs(job_ids: list[str]) -> dict[str, Job]:

@@ -26,7 +26,7 @@ from rag.ingest.pipeline import UploadProgress
 from rag.ingest.stages import IngestProgress
 from rag.jobs import Job, Workers
 from rag.retrieval.options import SearchOptions, SearchOverrides
-from rag.services import Chats, Services, Tuning, build_services
+from rag.services import Chats, Services, Tuning, Web, build_services
 from rag.team.access import LOCAL, Sharing, User
 from rag.team.keys import ApiKey
 from rag.team.signin import SignIn, UserAdmin
@@ -39,11 +39,11 @@ Span = tuple[int, int]  # a sentence: a span of a chunk's text
 class DocChat:
     def __init__(self, services: Services, user: User = LOCAL) -> None:
         self.services = services
-        self.settings = services.settings
-        self.user = user
+        self.settings, self.user = services.settings, user
         s = services
         self._c, self._d, self._a, self._v = s.collections, s.documents, s.answers, s.views
         self.tuning = Tuning(s.tuning, s.uploads, user)  # this user's (services/tuning_view.py)
+        self.web = Web(s.documents, user)  # this user's web sources (services/web.py)
 
     @classmethod
     def open(cls, settings: Settings, *, embedder: Embedder | None = None,

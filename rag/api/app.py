@@ -112,6 +112,12 @@ class SearchRequest(BaseModel):
     top_k: int | None = None
 
 
+class UrlsRequest(BaseModel):
+    urls: list[str] = []  # pages
+    sitemap: str = ""  # a sitemap.xml or sitemap index: its pages
+    feed: str = ""  # an RSS or Atom feed: its entries' pages
+
+
 def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None = None) -> FastAPI:
     """The API over `engine` (its settings decide sign-in), listening on `host`."""
     from fastapi_offline import FastAPIOffline
@@ -127,6 +133,9 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
         key_needed = engine.signin.required or not on_loopback
         api.add_middleware(RateLimitMiddleware, limit=rate,
                            who=lambda scope: counter_of(scope, key_needed=key_needed))  # fmt: skip
+    from rag.api.mcp_server import mount  # the MCP SDK: only where an API is made
+
+    mount(api, engine, host=host, keys=keys)  # /mcp: the same keys and access rules
 
     def caller(request: Request) -> DocChat:
         header = request.headers.get("authorization", "")
@@ -278,6 +287,21 @@ def create_app(engine: DocChat, *, host: str = "127.0.0.1", keys: ApiKeys | None
     @api.get("/v1/collections/{name}/documents")
     def documents(name: str, request: Request) -> dict[str, Any]:
         return {"data": [d.to_dict() for d in caller(request).documents(name)]}
+
+    @api.post("/v1/collections/{name}/urls")
+    def add_urls(name: str, body: UrlsRequest, request: Request) -> dict[str, Any]:
+        """Web pages, a sitemap's or a feed's, fetched and added now (docs/web.md): one
+        result per page, the ones refused or over a limit with their reason."""
+        if not (body.urls or body.sitemap or body.feed):
+            raise errors.RagError("Give urls, a sitemap or a feed.")
+        web = caller(request).web
+        results = web.add(body.urls, sitemap=body.sitemap, feed=body.feed, collection=name)
+        return {"data": [r.to_dict() for r in results]}
+
+    @api.post("/v1/collections/{name}/refresh")
+    def refresh(name: str, request: Request) -> dict[str, Any]:
+        """The collection's web pages fetched again; the changed ones replaced."""
+        return {"data": [r.to_dict() for r in caller(request).web.refresh(name)]}
 
     @api.delete("/v1/collections/{name}/documents/{doc}")
     def delete_document(name: str, doc: str, request: Request) -> dict[str, Any]:

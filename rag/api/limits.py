@@ -7,7 +7,7 @@ The rate limit is the `limits` library's fixed window, in its notation
 machine), per client address. A request over it gets 429 in OpenAI's shape
 (type "requests", code "rate_limit_exceeded") with `Retry-After`: the seconds until
 the window ends. It is checked before the request's body is read, on every `/v1`
-route.
+route and `/mcp`.
 
 The counters are shared by every process that serves the API: in Redis through
 `limits`' own storage when `DOCCHAT_REDIS_URL` is set, else in the record store's
@@ -243,7 +243,7 @@ class RateLimit:
 
 
 class RateLimitMiddleware:
-    """Counts every `/v1` request before it is read (`who(scope)` names its counter);
+    """Counts every `/v1` and `/mcp` request before it is read (`who(scope)` names its counter);
     one over the limit gets 429 with `Retry-After`, and never reaches the route."""
 
     def __init__(self, app: ASGIApp, limit: RateLimit, who: Callable[[Scope], str]) -> None:
@@ -253,7 +253,7 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == "/v1" or path.startswith("/v1/")):
+        if scope["type"] != "http" or not (path in ("/v1", "/mcp") or path.startswith("/v1/")):
             await self.app(scope, receive, send)
             return
         who = self.who(scope)

@@ -36,6 +36,7 @@ def source(s: Source) -> dict[str, Any]:
         "end": c.end,
         "score": round(s.hit.score, 4),
         "text": c.text,
+        "url": c.url,  # a web page's link to the chunk's section; "" for a file
     }
 
 

@@ -17,11 +17,13 @@ from typing import TypeVar
 from rag.cli.eval import main as eval_main
 from rag.cli.finetune import main as finetune_main
 from rag.cli.jobs import ingest_background, jobs_main, worker_main
+from rag.cli.mcp import main as mcp_main
 from rag.cli.prog import PROG
 from rag.cli.serve import keys_main, serve_main
 from rag.cli.tune import main as tune_main
 from rag.cli.users import main as users_main
-from rag.core.errors import RagError
+from rag.cli.web import add_web, add_web_options, cmd_refresh, no_web_in_background, split_sources
+from rag.core.errors import ConfigError, RagError
 from rag.core.models import (
     Answer,
     CollectionInfo,
@@ -58,12 +60,18 @@ def cmd_ingest(app: DocChat, args: argparse.Namespace) -> int:
         if not args.json:
             print(_result_line(r), flush=True)
 
-    results = app.ingest_paths(
-        [Path(p) for p in args.paths],
-        collection=args.collection,
-        password=args.password,
-        on_result=show,
-    )
+    urls, paths = split_sources(args.paths)
+    if not (paths or urls or args.sitemap or args.feed):
+        raise ConfigError("nothing to add: give files, folders, URLs, --sitemap or --feed")
+    results: list[IngestResult] = []
+    if paths:
+        results = app.ingest_paths(
+            [Path(p) for p in paths],
+            collection=args.collection,
+            password=args.password,
+            on_result=show,
+        )
+    results += add_web(app, args, urls, show)  # pages of the web (rag/cli/web.py)
     if args.json:
         _print_json([r.to_dict() for r in results])
     return 0
@@ -188,11 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print JSON")
         return sp
 
-    sp = add("ingest", cmd_ingest, "add files or folders to a collection")
-    sp.add_argument("paths", nargs="+")
+    sp = add("ingest", cmd_ingest, "add files, folders or web pages to a collection")
+    sp.add_argument("paths", nargs="*", help="files, folders or http(s) URLs")
+    add_web_options(sp)
     sp.add_argument("--password", default=None, help="password for encrypted PDFs")
     sp.add_argument("--background", action="store_true",
                     help="as a job for the workers; prints its id (see `jobs`)")  # fmt: skip
+    sp = add("refresh", lambda a, o: cmd_refresh(a, o, _result_line),
+             "fetch a collection's web pages again; replace the changed ones")  # fmt: skip
+    sp.add_argument("--every", type=float, default=None, metavar="HOURS",
+                    help="instead: refresh it on a schedule, every HOURS (0: never)")  # fmt: skip
     sp = add("ask", cmd_ask, "answer a question from the documents")
     sp.add_argument("question")
     sp.add_argument("--top-k", type=int, default=None)
@@ -225,6 +238,7 @@ EXTRA_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "keys": keys_main,
     "jobs": jobs_main,
     "worker": worker_main,
+    "mcp": mcp_main,
 }
 
 
@@ -243,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if getattr(args, "background", False):  # the queue only: no store opened
+            no_web_in_background(args)
             return ingest_background(settings, args)
         app = DocChat.open(settings)
         return int(args.fn(app, args))

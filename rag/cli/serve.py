@@ -38,7 +38,7 @@ def serve_main(argv: Sequence[str]) -> int:
     # as the app does (with the embedded store no other process may; DOCCHAT_WORKERS=0
     # leaves them to `python -m rag worker` processes on a shared Redis).
     engine.start_workers()
-    print(f"DocChat API on http://{args.host}:{args.port}/v1 (docs: /docs)", flush=True)
+    print(f"DocChat API on http://{args.host}:{args.port}/v1 (docs: /docs; MCP: /mcp)", flush=True)
     uvicorn.run(create_app(engine, host=args.host), host=args.host, port=args.port,
                 log_level="warning")  # fmt: skip
     engine.close()

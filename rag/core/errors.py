@@ -108,3 +108,8 @@ class TuningError(RagError):
 
 class TuningCancelled(TuningError):
     """The user stopped a tuning job; nothing of it was kept."""
+
+
+class WebFetchError(RagError):
+    """A web address was not fetched: refused (not http(s), not a public address, robots.txt),
+    over a limit (size, redirects, time), of a type not asked for, or the server failed."""

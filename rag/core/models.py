@@ -65,6 +65,7 @@ class Block:
     line_start: int | None = None  # 1-based, inclusive; source code only
     line_end: int | None = None
     ocr: bool = False  # the text was read from the page's image by OCR
+    anchor: str = ""  # a web page's section: its heading's id ("usage"), for a link to it
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,18 @@ class Chunk(_Plain):
     tokens: int = 0
     ocr: bool = False  # read from the page's image by OCR
     context: str = ""  # the document's running header/footer text (`LoadedDocument.context`)
+    anchor: str = ""  # a web page's section anchor: the chunk's link is `file#anchor`
 
     @property
     def id(self) -> str:
         return f"{self.doc_id}:{self.index}"
+
+    @property
+    def url(self) -> str:
+        """A web page's chunk: the link to its section ("https://x/guide#usage"); else ""."""
+        if not self.file.lower().startswith(("http://", "https://")):
+            return ""
+        return f"{self.file}#{self.anchor}" if self.anchor else self.file
 
     @property
     def location(self) -> str:
@@ -165,10 +174,11 @@ class Source(_Plain):
         return [cls(n=i, hit=h) for i, h in enumerate(hits, start=1)]
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat: the number, the chunk's fields, the score, and the chunk's index as
-        `chunk` (what `python -m rag show DOC --chunk I` takes)."""
+        """Flat: the number, the chunk's fields, the score, the chunk's index as `chunk`
+        (what `python -m rag show DOC --chunk I` takes) and, for a web page, its `url`."""
         d = {"n": self.n, **self.chunk.to_dict(), "score": round(self.hit.score, 4)}
-        return {**d, "chunk": self.chunk.index}
+        link = {"url": self.chunk.url} if self.chunk.url else {}  # a web page's, with its anchor
+        return {**d, "chunk": self.chunk.index, **link}
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,9 @@ class DocumentInfo(_Plain):
     added: float  # unix time
     status: str = "ready"  # ready | pending
     warnings: tuple[str, ...] = ()
+    title: str = ""  # the document's own title (a web page's <title>), if it has one
+    etag: str = ""  # a web page's validators (its name is its URL), for a conditional refresh
+    last_modified: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,6 +243,8 @@ class Upload:
     data: bytes
     password: str | None = None
     error: str = ""  # set when the file could not even be read: rejected with this reason
+    etag: str = ""  # a web page's validators, sent back when it is refreshed
+    last_modified: str = ""
 
 
 @dataclass(frozen=True)

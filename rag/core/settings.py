@@ -95,6 +95,12 @@ ENV_NAMES: dict[str, str] = {
     "max_embed_inputs": "DOCCHAT_MAX_EMBED_INPUTS",
     "max_embed_chars": "DOCCHAT_MAX_EMBED_CHARS",
     "rate_limit": "DOCCHAT_RATE_LIMIT",
+    "url_allow": "DOCCHAT_URL_ALLOW",
+    "url_timeout": "DOCCHAT_URL_TIMEOUT",
+    "url_max_mb": "DOCCHAT_URL_MAX_MB",
+    "url_max_redirects": "DOCCHAT_URL_MAX_REDIRECTS",
+    "url_max_pages": "DOCCHAT_URL_MAX_PAGES",
+    "url_delay": "DOCCHAT_URL_DELAY",
 }
 PDF_TEXT_ENGINES = ("pypdf", "pdfium")  # the values of `Settings.pdf_text`
 CLAIM_CHECKS = ("off", "local", "llm")  # the values of `Settings.claim_check`
@@ -236,6 +242,15 @@ class Settings:
     # Requests per API key (or per client address when sign-in is off), in the `limits`
     # library's notation ("120/minute"; "off" turns the limit off).
     rate_limit: str = "120/minute"
+    # Web sources (rag/components/web_fetch.py, docs/web.md). Addresses that are not
+    # public (loopback, private, link-local, ...) are refused unless listed here: a comma
+    # list of CIDRs, addresses or host names (an intranet; "127.0.0.1/32" in the tests).
+    url_allow: str = ""
+    url_timeout: float = 15.0  # seconds to connect, and for each read of a response
+    url_max_mb: float = 20.0  # the largest response kept (counted as it arrives)
+    url_max_redirects: int = 5  # RFC 9309 asks crawlers to follow at least 5 for robots.txt
+    url_max_pages: int = 100  # pages one crawl (a sitemap, a feed, a list) fetches at most
+    url_delay: float = 1.0  # seconds between the starts of two requests to one host
 
     @property
     def llm_configured(self) -> bool:

@@ -15,6 +15,7 @@ import codecs
 import re
 from typing import Any
 
+from rag.core.models import Block
 from rag.ingest.blocks import HeadingPath, Parsed, clean_title, segments
 from rag.ingest.text import decode_text
 
@@ -67,6 +68,13 @@ def parse(text: str, ext: str) -> Parsed:
             lines = _html_lines(root, keep_header=root.name in ("main", "article"))
             if lines:  # an empty <main> (filled by JavaScript) falls back to the whole page
                 break
+    out, blocks = sectioned(lines)
+    return out, blocks, title
+
+
+def sectioned(lines: list[tuple[str, int]]) -> tuple[str, list[Block]]:
+    """(line, heading level or 0) -> the text, one line each, and its sections: each
+    heading opens one, named by its path of headings."""
     cuts: list[tuple[int, str]] = []
     path = HeadingPath()
     parts, offset = [], 0
@@ -76,7 +84,7 @@ def parse(text: str, ext: str) -> Parsed:
         parts.append(line)
         offset += len(line) + 1
     out = "\n".join(parts)
-    return out, segments(out, cuts), title
+    return out, segments(out, cuts)
 
 
 def _hidden(tag: Any, keep_header: bool) -> bool:

@@ -1,6 +1,7 @@
 """Turn one file's bytes into a `LoadedDocument`: its text(s) and the blocks no chunk may cross.
 
-`load` picks the reader by extension and wraps what it returns: PDF (`pdf`), images
+`load` picks the reader by extension (a document named by an http(s) URL: by what its
+bytes hold, HTML through `web_page`) and wraps what it returns: PDF (`pdf`), images
 by OCR (`image`), Word .docx (`docx`), HTML (`html`), Markdown and plain text (`text`), source code
 (`code`). Text formats are decoded first (`text.decode_text`: BOMs, UTF-16, UTF-8,
 cp1252, latin-1; binary files are refused). What the readers share is in `blocks`.
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from rag.core.errors import ExtractionError, NoTextError, RagError, UnsupportedFileError
 from rag.core.models import LoadedDocument, ReadOptions
 from rag.core.settings import DEFAULT_READ
-from rag.ingest import code, docx, html, image, pdf
+from rag.ingest import code, docx, html, image, pdf, web_page
 from rag.ingest.blocks import Pages, Parsed, reason
 from rag.ingest.text import decode_text, parse_markdown, parse_plain
 
@@ -69,7 +70,9 @@ def load(
     `name` only picks the loader (by extension) and appears in messages.
     """
     ext = PurePosixPath(name.replace("\\", "/")).suffix.lower()
-    kind = _KINDS.get(ext)
+    # A document named by its URL came from the web: read by what it holds (web_page).
+    web = web_page.is_url(name)
+    kind = web_page.kind_of(name, data) if web else _KINDS.get(ext)
     if kind is None:
         raise UnsupportedFileError(
             f"{name}: DocChat cannot read {ext or 'files without an extension'}. "
@@ -96,7 +99,8 @@ def load(
             text = html.decode_html(data) if kind == "html" else decode_text(data)
             if not text.strip():
                 raise NoTextError(f"{name} is empty")
-            text, blocks, title = _TEXT_READERS[kind](text, ext)
+            reader = web_page.parse if web and kind == "html" else _TEXT_READERS[kind]
+            text, blocks, title = reader(text, ext)
             texts, warnings = [text], []
     except UnsupportedFileError as e:
         raise UnsupportedFileError(f"{name} {e}") from e

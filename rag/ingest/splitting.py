@@ -116,6 +116,7 @@ def split(
                     tokens=n_tokens,
                     ocr=block.ocr,
                     context=doc.context,
+                    anchor=block.anchor,
                 )
             )
     return chunks

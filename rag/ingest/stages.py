@@ -70,6 +70,7 @@ class Prepared:
     chunks: list[Chunk]
     vectors: np.ndarray
     started: float  # perf_counter() when the file's ingest began
+    validators: tuple[str, str] = ("", "")  # a web page's (etag, last-modified)
 
     def rejected(self, error: RagError) -> IngestResult:
         """The file's result when it is not written after all (the store failed, or it
@@ -94,6 +95,7 @@ def prepare(
     password: str | None = None,
     progress: IngestProgress | None = None,
     chunks_left: int | None = None,
+    validators: tuple[str, str] = ("", ""),
 ) -> Prepared | IngestResult:
     """The slow, write-free half of an ingest: check, extract, split and embed.
 
@@ -155,7 +157,7 @@ def prepare(
             reason=str(e),
             seconds=time.perf_counter() - t0,
         )
-    return Prepared(name, data, doc_id, doc, chunks, vectors, t0)
+    return Prepared(name, data, doc_id, doc, chunks, vectors, t0, validators)
 
 
 def commit(
@@ -185,6 +187,9 @@ def commit(
         added=time.time(),
         status="pending",
         warnings=doc.warnings,
+        title=doc.title,
+        etag=ready.validators[0],
+        last_modified=ready.validators[1],
     )
     store.save_original(doc_id, ready.data)
     store.begin_document(collection, info)

@@ -1,7 +1,7 @@
 """Background uploads: records (`records`) kept in the record store (`ledger`), the
 queue on Huey (`queue`), one run of a job (`run`) and the workers that consume the
 queue (`workers`). Tuning jobs share the queue and its workers: their records
-(`tune_records`) and runs (`tune_run`)."""
+(`tune_records`) and runs (`tune_run`); so do scheduled web refreshes (`web_refresh`)."""
 
 from rag.jobs.queue import JobQueue
 from rag.jobs.records import (

@@ -57,6 +57,7 @@ from rag.jobs.ledger import Ledger
 from rag.jobs.records import QUEUED, REJECTED, Job, JobFile
 from rag.jobs.run import Run, Runner, Stop, Users
 from rag.jobs.tune_run import TuneQueue, TuneRunner
+from rag.jobs.web_refresh import RefreshQueue, RefreshRunner
 from rag.records.database import Database, open_database
 from rag.team.access import User
 
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 _TASK = "docchat_ingest_job"  # the task's name in every process's registry
 _TUNE_TASK = "docchat_tune_job"  # a tuning job's (jobs/tune_run.py)
+_REFRESH_TASK = "docchat_web_refresh"  # a scheduled web refresh's (jobs/web_refresh.py)
 _QUEUE_NAME = "docchat"
 LIST_LIMIT = 100  # jobs listed at most (the newest): the pages and the API show recent ones
 _DAY_S = 86_400.0
@@ -115,6 +117,7 @@ class JobQueue:
         runner: Runner | None = None,
         users: Users | None = None,
         tune_runner: TuneRunner | None = None,
+        refresh_runner: RefreshRunner | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner  # what workers run jobs with (None: submit and read only)
@@ -129,6 +132,10 @@ class JobQueue:
         self.tunes = TuneQueue(settings, self.ledger.db, runner=tune_runner, users=users,
                                worker=self.worker_id, send=self._send_tune)  # fmt: skip
         self._tune_task = self.huey.task(name=_TUNE_TASK)(self.tunes.execute)
+        # Scheduled web refreshes too (jobs/web_refresh.py), queued by the watcher.
+        self.refreshes = RefreshQueue(self.ledger.db, runner=refresh_runner, users=users,
+                                      send=self._send_refresh)  # fmt: skip
+        self._refresh_task = self.huey.task(name=_REFRESH_TASK)(self.refreshes.execute)
 
     # -- records ---------------------------------------------------------------------------
 
@@ -178,6 +185,15 @@ class JobQueue:
     def _send_tune(self, job_id: str) -> None:
         with _storage(self.settings):
             self._tune_task(job_id)
+
+    def _send_refresh(self, collection: str) -> None:
+        with _storage(self.settings):
+            self._refresh_task(collection)
+
+    def refresh_due(self, now: float | None = None) -> list[str]:
+        """Queue a web refresh of each collection whose schedule is due (one watcher
+        queues each); the collections queued."""
+        return self.refreshes.enqueue_due(now)
 
     def cancel(self, job_id: str) -> Job:
         """Stop a job: a queued one at once, a running one at its next heartbeat."""

@@ -1,6 +1,7 @@
 """Consumers of the job queue: a Huey consumer's worker threads, and the watcher
-that puts a job whose worker stopped (its lease expired) back on the queue and
-prunes old job records (at start, then at most once an hour).
+that puts a job whose worker stopped (its lease expired) back on the queue, queues
+the scheduled web refreshes that are due, and prunes old job records (at start, then
+at most once an hour).
 
 Left out: which process owns the workers (the engine that started them stops them
 when it is closed), and process supervision (`python -m rag worker` under systemd
@@ -57,6 +58,10 @@ class Workers:
                 self.queue.requeue_expired()
             except RagError as e:
                 log.warning("checking job leases failed: %s", e)
+            try:
+                self.queue.refresh_due()
+            except RagError as e:
+                log.warning("queueing scheduled web refreshes failed: %s", e)
             if time.monotonic() - pruned >= _PRUNE_EVERY_S:
                 try:
                     self.queue.prune()

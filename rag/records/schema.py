@@ -79,6 +79,10 @@ collections = Table(
     Column("owner_id", String(32), nullable=True),
     Column("everyone", String(16), nullable=False, default=""),  # "", reader or editor
     Column("version", Integer, nullable=False, default=0),  # one more at every write
+    # Its web pages fetched again every `refresh_hours` (0: never) by the job queue's
+    # watcher; `refreshed` is when the last scheduled refresh was queued (`team/schedules.py`).
+    Column("refresh_hours", Float, nullable=False, server_default="0"),
+    Column("refreshed", Float, nullable=False, server_default="0"),
 )
 
 shares = Table(

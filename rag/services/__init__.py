@@ -12,6 +12,7 @@ names the acting user. `wiring.build_services` makes them all from `Settings`.
 - `finetuning`: each user's fine-tuning jobs on the LLM's server.
 - `team`: sign-in, API keys, account management.
 - `tuning`: a collection's embedding model tuned on its questions, and switched back.
+- `web`: a user's web sources (pages, sitemaps, feeds) added and refreshed (`DocChat.web`).
 - `resources`: what services share (the embedder loaded on first use, write locks).
 
 Left out: per-user state in a service (the user is an argument of every call).
@@ -19,6 +20,7 @@ Left out: per-user state in a service (the user is an argument of every call).
 
 from rag.services.chats import Chats
 from rag.services.tuning_view import Tuning
+from rag.services.web import Web
 from rag.services.wiring import Services, build_services
 
-__all__ = ["Chats", "Services", "Tuning", "build_services"]
+__all__ = ["Chats", "Services", "Tuning", "Web", "build_services"]

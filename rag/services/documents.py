@@ -65,7 +65,8 @@ class DocumentService:
         embedder = self.embedder.for_collection(info)  # a tuned collection's own model
         return prepare(f.name, f.data, store=self.store, embedder=embedder,
                        collection=info, settings=self.settings, password=f.password,
-                       progress=report, chunks_left=left)  # fmt: skip
+                       progress=report, chunks_left=left,
+                       validators=(f.etag, f.last_modified))  # fmt: skip
 
     def _commit(
         self, ready: Prepared, collection: str, progress: IngestProgress | None = None
@@ -196,7 +197,8 @@ class DocumentService:
                 if progress:
                     progress(d.name, i, len(docs))
                 data = self.store.original(d.doc_id)
-                ready = self._prepare(info, Upload(d.name, data), None, None)
+                again = Upload(d.name, data, etag=d.etag, last_modified=d.last_modified)
+                ready = self._prepare(info, again, None, None)
                 results.append(ready if isinstance(ready, IngestResult) else
                                self._commit(ready, tmp))  # fmt: skip
             key = self.store.collection_key(name)

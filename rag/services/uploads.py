@@ -3,7 +3,8 @@ recent jobs, cancelling one; and this engine's workers, which run jobs through t
 documents service as each job's user is when the job runs (`users`: the accounts'
 `current_user`).
 
-Tuning jobs (`services/tuning.py`) go on the same queue and run on the same workers.
+Tuning jobs (`services/tuning.py`) and scheduled web refreshes (`services/web.py`) go
+on the same queue and run on the same workers.
 
 Left out: fine-tuning jobs of the LLM (they run on the LLM's server).
 """
@@ -21,6 +22,7 @@ from rag.jobs.queue import JobQueue
 from rag.jobs.records import Job
 from rag.jobs.run import Runner, Users
 from rag.jobs.tune_run import TuneRunner
+from rag.jobs.web_refresh import RefreshRunner
 from rag.jobs.workers import Workers, start_workers
 from rag.records.database import Database
 from rag.services.gate import Gate
@@ -38,6 +40,7 @@ class UploadService:
         runner: Runner,
         users: Users,
         tune_runner: TuneRunner | None = None,
+        refresh_runner: RefreshRunner | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -46,6 +49,7 @@ class UploadService:
         self._runner = runner
         self._users = users
         self._tune_runner = tune_runner  # tuning jobs (services/tuning.py) on the same queue
+        self._refresh_runner = refresh_runner  # scheduled web refreshes (services/web.py)
         self._queue: JobQueue | None = None
         self._workers: Workers | None = None
         self._closed = False  # stop_workers ran: no workers start again
@@ -58,7 +62,8 @@ class UploadService:
             if self._queue is None:
                 self._queue = JobQueue(self.settings, self.db, runner=self._runner,
                                        users=self._users,
-                                       tune_runner=self._tune_runner)  # fmt: skip
+                                       tune_runner=self._tune_runner,
+                                       refresh_runner=self._refresh_runner)  # fmt: skip
             return self._queue
 
     def start_workers(self) -> Workers | None:

@@ -39,6 +39,7 @@ from rag.services.team import TeamService
 from rag.services.tuning import TuningService
 from rag.services.uploads import UploadService
 from rag.services.views import ViewService
+from rag.services.web import Web
 from rag.team.keys import ApiKeys
 from rag.team.sharing import SharingStore
 from rag.team.signin import SignIn, open_accounts
@@ -137,6 +138,7 @@ def build_services(
             settings, db=db, store=store, gate=gate, runner=documents.ingest_many,
             users=accounts.current_user,  # a job runs with its user's rights of the moment
             tune_runner=tuning.run_job,
+            refresh_runner=lambda user, name: Web(documents, user).refresh(name),
         ),
         answers=answers,
         views=ViewService(store=store, gate=gate, page_views=page_views),

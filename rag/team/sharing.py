@@ -24,6 +24,7 @@ from rag.core.errors import AccountError
 from rag.records import Database
 from rag.records.rows import upsert
 from rag.records.schema import collections, shares
+from rag.team import schedules
 from rag.team.access import EDITOR, READER, Sharing
 
 
@@ -59,13 +60,14 @@ class SharingStore:
         def rename(c: Connection) -> None:
             sharing = _sharing(c, old)
             _put(c, new, sharing)
+            schedules.move(c, old, new)
             _clear(c, old)
 
         self.db.write(rename)
 
     def drop(self, collection: str) -> None:
-        """A deleted collection's owner and shares go (a later one of that name is made
-        anew); its version stays."""
+        """A deleted collection's owner, shares and refresh schedule go (a later one of
+        that name is made anew); its version stays."""
         self.db.write(lambda c: _clear(c, collection))
 
 
@@ -94,5 +96,5 @@ def _put(c: Connection, collection: str, sharing: Sharing) -> None:
 
 def _clear(c: Connection, collection: str) -> None:
     c.execute(update(collections).where(collections.c.name == collection)
-              .values(owner_id=None, everyone=""))  # fmt: skip
+              .values(owner_id=None, everyone="", refresh_hours=0.0))  # fmt: skip
     c.execute(delete(shares).where(shares.c.collection == collection))

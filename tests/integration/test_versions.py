@@ -31,7 +31,8 @@ def test_a_bump_adds_one_to_that_collection_only(versions: CollectionVersions) -
 
 
 def test_a_bump_keeps_the_owner_and_sharing_columns(versions: CollectionVersions) -> None:
-    row = {"name": "team", "owner_id": "u" + "a" * 24, "everyone": "reader", "version": 4}
+    row = {"name": "team", "owner_id": "u" + "a" * 24, "everyone": "reader", "version": 4,
+           "refresh_hours": 6.0, "refreshed": 123.0}  # fmt: skip
     versions.db.write(lambda c: c.execute(insert(schema.collections).values(**row)))
     assert versions.bump("team") == 5
     got = versions.db.read(lambda c: c.execute(select(schema.collections)).one())
