@@ -46,6 +46,8 @@ COMMANDS = {
     "query-1m.json": "benchmarks/query.py --sizes 100000,1000000",
     "query-300k.json": "benchmarks/query.py --sizes 100000,300000",
     "summary_coverage.json": "benchmarks/summary_coverage.py",
+    "tune-covid-qa.json": "-m rag eval tune --dataset covid-qa",
+    "tune-sec-10-q.json": "-m rag eval tune --dataset sec-10-q",
     "web_extraction.json": "benchmarks/web_extraction.py",
 }
 
