@@ -3,6 +3,7 @@ questions is worth, on a dataset split by document.
 
     python -m rag eval tune --dataset covid-qa|sec-10-q [--data PATH] [--json OUT]
                             [--max-steps N] [--held-out F] [--pseudo-limit N] [--limit N]
+                            [--no-pseudo] [--dense-weights 0.5,0.6]
 
 The dataset's documents are split (`--held-out`, default DOCCHAT_TUNE_HELD_OUT), the
 model is trained on the training side's questions and, apart, on pseudo-queries of its
@@ -10,7 +11,9 @@ chunks (at most `--pseudo-limit`, default DOCCHAT_TUNE_MAX_PAIRS, as a collectio
 pseudo-query job takes), and the held-out questions are asked with the base and both
 tuned models, fused default and dense only (rag/evaluation/tuning.py). Prints one
 table and the issue's targets, met or missed; `--json OUT` writes every figure with
-the date, the command and the machine.
+the date, the command and the machine. `--no-pseudo` skips the pseudo-query model (a
+quicker run to try a training setting); `--dense-weights` also searches each index fused
+at those dense weights (a diagnostic, not the default search).
 
 Left out: the gate (a collection's tuning job decides whether to swap; here every
 figure is shown as it is).
@@ -67,6 +70,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], *extras
                     help="share of documents held out (default DOCCHAT_TUNE_HELD_OUT)")  # fmt: skip
     sp.add_argument("--pseudo-limit", type=int, default=None,
                     help="pseudo-query pairs at most (default DOCCHAT_TUNE_MAX_PAIRS)")  # fmt: skip
+    sp.add_argument("--no-pseudo", action="store_true", help="skip the pseudo-query model")
+    sp.add_argument("--dense-weights", type=_weights, default=(), metavar="W,W",
+                    help="also search each index fused at these dense weights")  # fmt: skip
     sp.add_argument("--seed", type=int, default=0, help="of the split and the sampling")
     for add in extras:
         add(sp)
@@ -89,7 +95,9 @@ def run(
     articles, questions = d.load(args.data or d.data, args.limit)
     train = TrainOptions.from_settings(settings, max_steps=args.max_steps, seed=args.seed)
     limit = settings.tune_max_pairs if args.pseudo_limit is None else args.pseudo_limit
-    options = TuneEvalOptions(held_out=held_out, train=train, pseudo_limit=limit, seed=args.seed)
+    limit = 0 if args.no_pseudo else limit
+    options = TuneEvalOptions(held_out=held_out, train=train, pseudo_limit=limit,
+                              seed=args.seed, dense_weights=args.dense_weights)  # fmt: skip
     load_before, t0 = os.getloadavg()[0], time.perf_counter()
     # Real files (bytes, not text) may fail to load, as in `eval sec-10-q`: a measure.
     real_files = any(a.data for a in articles)
@@ -99,9 +107,10 @@ def run(
     measure = d.measures[0]
     figures = result.to_dict(measure)
     limited_by = "DOCCHAT_TUNE_MAX_PAIRS" if args.pseudo_limit is None else "--pseudo-limit"
+    limited_by = "--no-pseudo" if args.no_pseudo else limited_by
     figures["pairs"] = {**dict(figures["pairs"]), "pseudo_limit_from": limited_by}  # type: ignore[call-overload]
-    runs = {"base": result.base, "tuned": result.tuned, "pseudo": result.pseudo_run}
-    targets = [_target(runs, *t) for t in TARGETS[d.name]]
+    runs = result.runs()
+    targets = [_target(runs, *t) for t in TARGETS[d.name] if t[0] in runs]
     print_summary(d.title, measure, figures, runs, targets)
     return {
         "benchmark": "eval_tune",
@@ -165,11 +174,23 @@ def print_summary(
                  f"{train.seconds:.1f}" if train else "-", str(train.steps) if train else "-",
                  f"{r.embed_s:.1f}", speed]  # fmt: skip
         print("  " + "  ".join(c.ljust(9) for c in cells).rstrip())
+        for w, rw in r.reweighted.items():
+            print(f"    {name} fused at dense weight {w}: {_f(rw.measures().get(measure))}")
     print("  targets:")
     for t in targets:
         verdict = "met" if t["met"] else "MISSED"
         print(f"    {t['model']:6} {t['search']:6} {t['measure']:22} gain {t['gain']:+.4f} "
               f"(at least {t['least_gain']:+.2f}): {verdict}")  # fmt: skip
+
+
+def _weights(value: str) -> tuple[float, ...]:
+    try:
+        weights = tuple(float(w) for w in value.split(",") if w.strip())
+    except ValueError:
+        weights = ()
+    if not weights or not all(0.0 <= w <= 1.0 for w in weights):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected weights from 0 to 1, e.g. 0.5,0.6")
+    return weights
 
 
 def _f(v: float | None) -> str:

@@ -9,7 +9,7 @@ collection indexed with one records the name `tuned:<id>` as its model, so every
 process loads the same weights for it (`embedder`); the data dir is shared by every
 process already (the originals are there too).
 
-Left out: deleting a tuned model (a collection may be using it; they are ~90 MB),
+Left out: deleting a tuned model (a collection may be using it; each is ~110 MB),
 tuned models of remote embedding servers, and unloading a model once loaded.
 """
 

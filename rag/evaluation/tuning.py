@@ -1,10 +1,8 @@
 """What tuning the embedding model on a collection's own questions is worth, measured on
 a dataset split by document (`python -m rag eval tune`, rag/cli/eval_tune.py).
 
-`split_questions` draws the held-out documents (`tuning_pairs.split_by_document`,
-seeded) and keeps each question on the side of its source documents; a question whose
-sources fall on both sides (an SEC question about several filings) is dropped from both
-and counted. `tune_and_evaluate` then:
+The documents are split first (`tuning_split.split_questions`: by document, as a
+tuning job splits a collection). `tune_and_evaluate` then:
 
 1. indexes every document with the base model (`corpus_index`) and asks the held-out
    questions with the fused default and with dense-only search: "base";
@@ -15,7 +13,9 @@ and counted. `tune_and_evaluate` then:
 3. trains from the base model on each set (`tuning.train_embedding`), loads the result
    the way a collection's tuned model is loaded (`TunedModels.embedder`: the ONNX int8
    export included, timed apart), indexes the whole corpus again with it and asks the
-   held-out questions again: "tuned" and "pseudo".
+   held-out questions again: "tuned" and "pseudo" (the latter can be skipped).
+   With `dense_weights`, each index is also searched fused at those dense weights (a
+   diagnostic: the default's 0.4 was chosen for the base model).
 
 The held-out documents stay out of training altogether: not their questions, not their
 chunks as pseudo-queries, not their chunks as negatives. Indexing time is reported
@@ -32,9 +32,9 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,63 +42,26 @@ import numpy as np
 from rag.components.embeddings import Embedder
 from rag.components.local_model import Progress
 from rag.components.tuned_models import TunedModelInfo, TunedModels
-from rag.core.errors import ConfigError, DatasetError, RagError
-from rag.core.models import Chunk, Hit
+from rag.core.errors import ConfigError, DatasetError
 from rag.core.settings import Settings
-from rag.engine import DocChat
-from rag.evaluation.measures import EvalQuestion, EvalReport, name_matches, score_question
-from rag.evaluation.runs import (
-    Article,
-    CorpusIndex,
-    EvalProgress,
-    brief,
-    corpus_index,
-    evaluate,
-)
+from rag.evaluation.measures import EvalQuestion, EvalReport
+from rag.evaluation.runs import Article, CorpusIndex, EvalProgress, brief, corpus_index, evaluate
+from rag.evaluation.tuning_split import QuestionSplit, bm25_search, labelled_pairs, split_questions
 from rag.finetune.tuning import TrainOptions, TrainReport, train_embedding
-from rag.finetune.tuning_pairs import (
-    TuningPair,
-    hard_negatives,
-    pairs_hash,
-    pseudo_pairs,
-    split_by_document,
-)
-from rag.ingest.stages import embedding_text
+from rag.finetune.tuning_pairs import TuningPair, hard_negatives, pairs_hash, pseudo_pairs
 from rag.services.wiring import EMBEDDERS
 
 NEGATIVE_K = 30  # BM25 hits looked through for a hard negative of another document: as many
 # as a search takes candidates anyway (10 left 14 of 30 pairs without one on 6 articles)
-LABEL_K = 100  # BM25 hits looked through to choose among chunks that all hold an answer
-
-
-@dataclass(frozen=True)
-class QuestionSplit:
-    """A dataset's questions split by their documents (file names)."""
-
-    train_docs: frozenset[str]
-    test_docs: frozenset[str]
-    train: tuple[EvalQuestion, ...]
-    test: tuple[EvalQuestion, ...]
-    straddling: int  # questions with sources on both sides: dropped from both
-    unsourced: int  # questions naming no document of the dataset: dropped
-
-    def to_dict(self) -> dict[str, int]:
-        return {
-            "train_docs": len(self.train_docs),
-            "test_docs": len(self.test_docs),
-            "train_questions": len(self.train),
-            "test_questions": len(self.test),
-            "dropped_straddling": self.straddling,
-            "dropped_unsourced": self.unsourced,
-        }
 
 
 @dataclass(frozen=True)
 class TuneEvalOptions:
     held_out: float  # the share of documents whose questions only test
     train: TrainOptions
-    pseudo_limit: int  # inverse-cloze pairs at most
+    pseudo_limit: int  # inverse-cloze pairs at most; 0: no pseudo-query model
     seed: int = 0  # of the split and the pseudo-queries
+    dense_weights: tuple[float, ...] = ()  # fused searches at these weights too
 
 
 @dataclass(frozen=True)
@@ -112,6 +75,7 @@ class VariantRun:
     embed_s: float  # of which the model was embedding
     train: TrainReport | None = None
     load_s: float = 0.0  # loading the trained model (and its ONNX int8 export)
+    reweighted: dict[float, EvalReport] = field(default_factory=dict)  # by dense weight
 
     def main(self, measure: str) -> dict[str, float | None]:
         return {"hybrid": self.hybrid.measures().get(measure),
@@ -129,6 +93,8 @@ class VariantRun:
             d["train"] = {"pairs": self.train.pairs, "steps": self.train.steps,
                           "seconds": round(self.train.seconds, 1)}  # fmt: skip
             d["load_s"] = round(self.load_s, 1)
+        if self.reweighted:
+            d["hybrid_at_dense_weight"] = {str(w): brief(r) for w, r in self.reweighted.items()}
         return d
 
 
@@ -144,24 +110,23 @@ class TuneRun:
     negatives: dict[str, int]  # pairs with a hard negative, per set
     base: VariantRun
     tuned: VariantRun
-    pseudo_run: VariantRun
+    pseudo_run: VariantRun | None
 
     def to_dict(self, measure: str) -> dict[str, object]:
         """The documented JSON: the main measure per model and search, the times, the
         split, and every measure of every run."""
         tuned, pseudo = self.tuned, self.pseudo_run
-        assert tuned.train is not None and pseudo.train is not None
         return {
             "measure": measure,
             "base": self.base.main(measure),
             "tuned": tuned.main(measure),
-            "pseudo": pseudo.main(measure),
-            "train_s": round(tuned.train.seconds, 1),
-            "pseudo_train_s": round(pseudo.train.seconds, 1),
+            "pseudo": pseudo.main(measure) if pseudo else None,
+            "train_s": round(tuned.train.seconds, 1) if tuned.train else None,
+            "pseudo_train_s": round(pseudo.train.seconds, 1) if pseudo and pseudo.train else None,
             "embed_s": round(tuned.embed_s, 1),
             "base_embed_s": round(self.base.embed_s, 1),
             "chunks": self.base.chunks,
-            "chunks_per_s": {k: v.to_dict()["chunks_per_s"] for k, v in self._runs().items()},
+            "chunks_per_s": {k: v.to_dict()["chunks_per_s"] for k, v in self.runs().items()},
             "split": self.split.to_dict() | {"held_out": self.options.held_out},
             "pairs": {
                 "labelled": self.labelled,
@@ -171,12 +136,14 @@ class TuneRun:
                 "with_hard_negative": self.negatives,
             },
             "train_options": asdict(self.options.train),
-            "runs": {k: v.to_dict() for k, v in self._runs().items()},
+            "runs": {k: v.to_dict() for k, v in self.runs().items()},
             "settings": self.base.hybrid.settings,
         }
 
-    def _runs(self) -> dict[str, VariantRun]:
-        return {"base": self.base, "tuned": self.tuned, "pseudo": self.pseudo_run}
+    def runs(self) -> dict[str, VariantRun]:
+        """The models run, by name: base, tuned and (unless skipped) pseudo."""
+        runs = {"base": self.base, "tuned": self.tuned, "pseudo": self.pseudo_run}
+        return {k: v for k, v in runs.items() if v is not None}
 
 
 class EmbedClock:
@@ -213,75 +180,6 @@ class EmbedClock:
                     self.seconds += time.perf_counter() - self._since
 
 
-def sources_of(q: EvalQuestion, names: Sequence[str]) -> set[str]:
-    """The documents (file names) a question names: by pattern, or by name or stem."""
-    if q.source_globs:
-        return {n for n in names if name_matches(q.source_globs, n)}
-    want = q.source.strip().casefold()
-    return {n for n in names if want and want in (n.casefold(), n.rsplit(".", 1)[0].casefold())}
-
-
-def split_questions(
-    articles: Sequence[Article], questions: Sequence[EvalQuestion], held_out: float, seed: int = 0
-) -> QuestionSplit:
-    """The documents that have questions, split as a tuning job splits a collection's
-    (`split_by_document`), and each question on the side of its documents."""
-    names = [a.name for a in articles]
-    sources = [sources_of(q, names) for q in questions]
-    docs = sorted(set().union(*sources))
-    split = split_by_document([TuningPair("", "", d) for d in docs], held_out, seed)
-    train, test, straddling = [], [], 0
-    for q, src in zip(questions, sources, strict=True):
-        if src and src <= split.train_docs:
-            train.append(q)
-        elif src and src <= split.test_docs:
-            test.append(q)
-        else:
-            straddling += bool(src)
-    unsourced = sum(not s for s in sources)
-    return QuestionSplit(split.train_docs, split.test_docs, tuple(train), tuple(test),
-                         straddling, unsourced)  # fmt: skip
-
-
-def bm25_search(app: DocChat, doc_ids: Sequence[str], k: int) -> Callable[[str], list[Chunk]]:
-    """BM25-only search within these documents, best first (no adjustment applies)."""
-
-    def search(question: str) -> list[Chunk]:
-        try:
-            _, hits = app.search(question, top_k=k, min_score=-1.0, hybrid=True,
-                                 dense_weight=0.0, doc_ids=doc_ids)  # fmt: skip
-        except RagError:  # e.g. a pseudo-query longer than a question may be
-            return []
-        return [h.chunk for h in hits]
-
-    return search
-
-
-def labelled_pairs(
-    app: DocChat, questions: Sequence[EvalQuestion], chunks: Sequence[Chunk]
-) -> list[TuningPair]:
-    """A pair per question with a chunk of its documents (among `chunks`) that the
-    measures count as holding its answer (COVID-QA: covering the answer's span; SEC
-    10-Q: holding one of its figures verbatim); of several, the one BM25 ranks first."""
-    by_file: dict[str, list[Chunk]] = {}
-    for c in chunks:
-        by_file.setdefault(c.file, []).append(c)
-    names = sorted(by_file)
-    out = []
-    for q in questions:
-        holding = [c for f in sorted(sources_of(q, names)) for c in by_file[f]
-                   if score_question(q, [Hit(c, 1.0)], 0.0).answer_rank == 1]  # fmt: skip
-        if not holding:
-            continue
-        best = holding[0]
-        if len(holding) > 1:
-            ids = {c.id for c in holding}
-            ranked = bm25_search(app, sorted({c.doc_id for c in holding}), LABEL_K)(q.question)
-            best = next((c for c in ranked if c.id in ids), best)
-        out.append(TuningPair(q.question, embedding_text(best), best.doc_id, best.id))
-    return out
-
-
 def base_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name, built as an engine builds it."""
     if settings.remote_embedding:
@@ -292,16 +190,22 @@ def base_embedder(settings: Settings) -> Embedder:
 
 
 def _ask(
-    app: DocChat,
+    corpus: CorpusIndex,
     questions: Sequence[EvalQuestion],
-    index_s: float,
     clock: EmbedClock,
+    options: TuneEvalOptions,
     progress: EvalProgress | None,
     without: Sequence[str],
 ) -> VariantRun:
+    """The held-out questions asked of one index (its embedding time read first: the
+    questions are embedded too)."""
+    embed_s, app = clock.seconds, corpus.app
     hybrid = evaluate(app, questions, progress=progress, without=without)
     dense = evaluate(app, questions, hybrid=False)
-    return VariantRun(hybrid, dense, app.collection().chunks, index_s, clock.seconds)
+    reweighted = {w: evaluate(app, questions, dense_weight=w, without=without)
+                  for w in options.dense_weights}  # fmt: skip
+    return VariantRun(hybrid, dense, app.collection().chunks, corpus.index_seconds, embed_s,
+                      reweighted=reweighted)  # fmt: skip
 
 
 def tune_and_evaluate(
@@ -330,33 +234,36 @@ def tune_and_evaluate(
 
     with index(base) as corpus:
         app = corpus.app
-        base_run = _ask(app, split.test, corpus.index_seconds, base, progress, without)
+        base_run = _ask(corpus, split.test, base, options, progress, without)
         train_chunks = [c for c in app.all_chunks() if c.file in split.train_docs]
         bm25 = bm25_search(app, sorted({c.doc_id for c in train_chunks}), NEGATIVE_K)
         labelled = hard_negatives(labelled_pairs(app, split.train, train_chunks), bm25)
         if progress:
             progress("labelled pairs", len(labelled), len(split.train))
-        pseudo = pseudo_pairs(train_chunks, options.pseudo_limit, options.seed)
-        pseudo = hard_negatives(pseudo, bm25)
-        if progress:
-            progress("pseudo pairs", len(pseudo), len(pseudo))
-    runs = {}
+        pseudo: list[TuningPair] = []
+        if options.pseudo_limit:
+            pseudo = pseudo_pairs(train_chunks, options.pseudo_limit, options.seed)
+            pseudo = hard_negatives(pseudo, bm25)
+            if progress:
+                progress("pseudo pairs", len(pseudo), len(pseudo))
+    runs: dict[str, VariantRun] = {}
     with tempfile.TemporaryDirectory(prefix="docchat-tune-eval-") as tmp:
         models = TunedModels(Path(tmp) / "tuned")
         for source, pairs in (("pairs", labelled), ("pseudo", pseudo)):
+            if not pairs and source == "pseudo":
+                continue
             out = Path(tmp) / source
             report, embedder, load_s = _train(models, out, source, pairs, settings, options,
                                               progress)  # fmt: skip
             with index(embedder) as corpus:
-                run = _ask(corpus.app, split.test, corpus.index_seconds, embedder, progress,
-                           without)  # fmt: skip
+                run = _ask(corpus, split.test, embedder, options, progress, without)
             runs[source] = replace(run, train=report, load_s=load_s)
     return TuneRun(
         split=split, options=options, labelled=len(labelled),
         unlabelled=len(split.train) - len(labelled), pseudo=len(pseudo),
         negatives={"labelled": sum(bool(p.negative) for p in labelled),
                    "pseudo": sum(bool(p.negative) for p in pseudo)},
-        base=base_run, tuned=runs["pairs"], pseudo_run=runs["pseudo"],
+        base=base_run, tuned=runs["pairs"], pseudo_run=runs.get("pseudo"),
     )  # fmt: skip
 
 

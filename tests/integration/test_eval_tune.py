@@ -13,7 +13,7 @@ import pytest
 from rag.cli.eval import main
 from rag.evaluation.measures import EvalQuestion
 from rag.evaluation.runs import Article
-from rag.evaluation.tuning import split_questions
+from rag.evaluation.tuning_split import split_questions
 
 TOPICS = {
     "Bats": ("bats", "caves", "coronaviruses", "wing membranes"),
