@@ -175,6 +175,12 @@ def start_form(app: DocChat, collection: str, chunks: int) -> None:
                                   key=f"tune-file-{collection}")  # fmt: skip
     elif source == STUDIO:
         st.caption(f"{len(studio)} reviewed pair(s) with their source chunk.")
+    else:  # the measured caveat (docs/tuning.md): the gate sees only pseudo-queries
+        st.caption(
+            "Pseudo-queries are tested on pseudo-queries only. On real questions they "
+            "helped one evaluation set's dense search and hurt another's: prefer questions "
+            "when you have them (docs/tuning.md)."
+        )
     s = app.settings
     steps = math.ceil(s.tune_max_pairs / max(s.tune_batch_size, 1)) * s.tune_epochs
     minutes = steps * s.tune_batch_size * STEP_S_PER_PAIR / 60
