@@ -128,6 +128,7 @@ def _train(
         SentenceTransformerTrainingArguments,
     )
     from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -152,13 +153,16 @@ def _train(
             if should_stop is not None and should_stop():
                 stopped = control.should_training_stop = True
 
-    # The trainer prints its summary and the model card's progress bar: not ours to show.
+    # Not ours to show: the model card's progress bar (drawn while the trainer is made;
+    # only then is the output redirected, since the redirection is the whole process's
+    # and a caller prints progress from another thread) and the trainer's summary line.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows),
             loss=MultipleNegativesRankingLoss(model), callbacks=[Follow()],
         )  # fmt: skip
-        state = trainer.train()
+    trainer.remove_callback(PrinterCallback)
+    state = trainer.train()
     if not stopped:
         model.max_seq_length = window  # the saved model reads its whole window
         model.save(str(out))
