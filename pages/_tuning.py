@@ -23,9 +23,6 @@ from pages._render import when
 from rag import DocChat, QAPair, RagError, TunedModelInfo, TuneJob, escape_markdown
 
 REFRESH_S = 1.0  # how often a followed job is read again (a training step takes seconds)
-# A CPU training step takes ~6 s for 32 pairs of 128 tokens (measured for issue 32 on
-# this machine), so the cost shown scales with the pairs a step holds.
-STEP_S_PER_PAIR = 6.0 / 32
 
 PSEUDO, PAIRS, STUDIO = "pseudo", "pairs", "studio"
 SOURCES = {
@@ -181,9 +178,8 @@ def start_form(app: DocChat, collection: str, chunks: int) -> None:
             "helped one evaluation set's dense search and hurt another's: prefer questions "
             "when you have them (docs/tuning.md)."
         )
-    s = app.settings
-    steps = math.ceil(s.tune_max_pairs / max(s.tune_batch_size, 1)) * s.tune_epochs
-    minutes = steps * s.tune_batch_size * STEP_S_PER_PAIR / 60
+    steps, seconds = app.tuning.cost()
+    minutes = seconds / 60
     took = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"
     st.caption(
         f"It costs minutes of CPU: at most {steps} training steps ({took} here), then "

@@ -18,6 +18,7 @@ from rag.components.tuned_models import TunedModelInfo
 from rag.core.errors import JobNotFoundError, TuningError
 from rag.core.models import CollectionInfo
 from rag.finetune.dataset import QAPair
+from rag.finetune.tuning import TrainOptions
 from rag.finetune.tuning_pairs import (
     TuningPair,
     pairs_from_qa,
@@ -38,6 +39,12 @@ class Tuning:
         self._s = service
         self._uploads = uploads  # whose queue runs the jobs
         self.user = user
+
+    def cost(self) -> tuple[int, float]:
+        """A job's most training steps under the settings, and about how many seconds
+        they take here (shown before a job is started)."""
+        options = TrainOptions.from_settings(self._s.settings)
+        return options.most_steps, options.estimated_seconds()
 
     @property
     def _queue(self) -> TuneQueue:
